@@ -1,0 +1,50 @@
+# The two commands: `make demo` and `make test`. Each sets up what it needs itself.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Rust build outputs are shared across clones on one machine (CI clones fresh every run).
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/sctool/target
+DEMO_OUT ?= demo-out
+
+.PHONY: help setup dev build test test-rust test-py lint demo bench clean
+
+help:
+	@echo "make demo   - set up and run the StarCoder pipeline end to end on the embedded corpus"
+	@echo "make test   - set up and run every test (cargo test + pytest)"
+	@echo "make bench  - run the benchmark suite against the peers; reports in benches/results/"
+	@echo "make lint   - clippy + ruff"
+
+$(VENV)/.sctool-complete: requirements/runtime.txt requirements/dev.txt scripts/setup-venv.sh
+	bash scripts/setup-venv.sh
+
+setup: $(VENV)/.sctool-complete
+
+# Release build of the extension + editable install of sctool and the CLI.
+build: setup
+	$(PY) -m maturin develop --release -q
+	$(PY) -m uv pip install --python $(PY) -q --no-deps -e ./cli
+
+dev: build
+
+test-rust:
+	cargo test --workspace --exclude sctool-py -q
+
+test-py: build
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+test: setup test-rust test-py
+
+lint: setup
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(PY) -m ruff check python cli tests benches
+
+demo: build
+	bash scripts/demo.sh $(DEMO_OUT)
+
+bench: build
+	$(PY) -m benches.run_all
+
+clean:
+	rm -rf $(DEMO_OUT) benches/work

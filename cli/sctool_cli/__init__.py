@@ -1,0 +1,1 @@
+"""The ``sctool`` command-line application: thin argument parsing over the sctool library."""

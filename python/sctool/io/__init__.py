@@ -1,0 +1,1 @@
+"""Reading inputs and writing datasets: the on-disk contract every stage shares."""

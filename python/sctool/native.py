@@ -1,0 +1,54 @@
+"""Typed facade over ``sctool._native``: input conversion and the public kernel functions.
+
+Kernels accept "a text column": a list of ``str``, a Polars Series or a PyArrow array. Polars and
+Arrow columns cross into Rust through the Arrow PyCapsule interface without copying the text; a
+Python list is converted to Arrow once (one copy, unavoidable for Python objects).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Union
+
+import polars as pl
+import pyarrow as pa
+
+from sctool import _native
+from sctool.errors import InvalidInputError
+
+TextColumn = Union[Sequence[str], pl.Series, pa.Array, pa.ChunkedArray]
+
+
+def as_arrow_text(texts: Any) -> Any:
+    """Return an object exposing the Arrow PyCapsule interface for a column of strings."""
+    if isinstance(texts, pl.Series):
+        if texts.dtype not in (pl.String, pl.Null):
+            raise InvalidInputError(f"expected a String column, got {texts.name!r} of type {texts.dtype}")
+        return texts
+    if isinstance(texts, (pa.Array, pa.ChunkedArray)):
+        return texts
+    if hasattr(texts, "__arrow_c_stream__") or hasattr(texts, "__arrow_c_array__"):
+        return texts
+    if isinstance(texts, (str, bytes)):
+        raise InvalidInputError("expected a column of texts, got a single string")
+    try:
+        return pa.array(list(texts), type=pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InvalidInputError(f"expected a sequence of str: {exc}") from exc
+
+
+def hash_content(texts: TextColumn, *, threads: int = 0) -> pl.Series:
+    """XXH3-128 of each document's UTF-8 bytes, as a Binary Series of 16-byte big-endian digests.
+
+    Null documents give null hashes. The digest equals ``xxhash.xxh3_128_digest(text.encode())``.
+    """
+    arr = _native.hash_content(as_arrow_text(texts), threads=threads)
+    n = arr.shape[0]
+    # (hi, lo) as big-endian bytes gives the canonical digest byte order.
+    digest = arr[:, :2].astype(">u8").tobytes()
+    valid = arr[:, 2].astype(bool)
+    binary = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), n, [None, pa.py_buffer(digest)])
+    series = pl.Series("content_hash", pl.from_arrow(binary.cast(pa.binary())))
+    if not valid.all():
+        series = series.zip_with(pl.Series(valid), pl.Series([None] * n, dtype=pl.Binary))
+    return series

@@ -1,0 +1,20 @@
+//! `sctool._native`: the thin PyO3 layer over sctool-core.
+//!
+//! One file per core module it wraps. Conversions happen under the GIL (`arrow_input`), all kernel
+//! work runs with the GIL released through [`detach::run`], and every core error crosses as one of
+//! the exceptions in [`errors`] — never as a panic.
+
+use pyo3::prelude::*;
+
+mod arrow_input;
+mod detach;
+mod errors;
+mod hash;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
+    hash::register(m)?;
+    Ok(())
+}
