@@ -23,7 +23,8 @@ setup: $(VENV)/.sctool-complete
 
 # Release build of the extension + editable install of sctool and the CLI.
 build: setup
-	$(PY) -m maturin develop --release -q
+	mkdir -p $(HOME)/.cache/sctool
+	flock $(HOME)/.cache/sctool/build.lock $(PY) -m maturin develop --release --uv -q
 	$(PY) -m uv pip install --python $(PY) -q --no-deps -e ./cli
 
 dev: build

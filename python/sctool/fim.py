@@ -316,8 +316,9 @@ def unpermute(window: np.ndarray, ids: FimTokenIds, tokenizer: Any) -> list[byte
     """The original bytes of each EOD-separated segment of a FIM window (trailing ``<fim_pad>`` removed).
 
     PSM ``[P] p [S] s [M] m`` gives ``p + m + s``; SPM ``[P][S] s [M] p m`` gives ``(p m) + s``. A
-    segment that does not start with ``<fim_prefix>`` was not permuted. Raises ``InvalidInputError``
-    for a segment whose sentinels are not in one of the two layouts.
+    segment that does not start with ``<fim_prefix>`` was not permuted. When the window was truncated
+    inside the last segment's layout, that segment gives what survived (it cannot be the original).
+    Raises ``InvalidInputError`` for any other segment whose sentinels are in neither layout.
     """
     codec = fim_codec(tokenizer)
     to_bytes = getattr(codec, "to_bytes", None)
@@ -331,17 +332,30 @@ def unpermute(window: np.ndarray, ids: FimTokenIds, tokenizer: Any) -> list[byte
     end = arr.size
     while end and arr[end - 1] == ids.pad:
         end -= 1
+    padded = end < arr.size
     arr = arr[:end]
     result: list[bytes] = []
-    for start, stop in _segments(arr, ids.eod):
+    segments = _segments(arr, ids.eod)
+    for k, (start, stop) in enumerate(segments):
         seg = arr[start:stop]
         if seg.size == 0 or seg[0] != ids.prefix:
             result.append(dec(seg))
             continue
         s_pos = np.flatnonzero(seg == ids.suffix)
         m_pos = np.flatnonzero(seg == ids.middle)
-        if s_pos.size != 1 or m_pos.size != 1 or np.count_nonzero(seg == ids.prefix) != 1 or s_pos[0] > m_pos[0]:
-            raise InvalidInputError("segment starts with <fim_prefix> but is neither PSM nor SPM")
+        complete = s_pos.size == 1 and m_pos.size == 1 and s_pos[0] < m_pos[0]
+        if not complete or np.count_nonzero(seg == ids.prefix) != 1 or s_pos.size > 1 or m_pos.size > 1:
+            if k == len(segments) - 1 and not padded and s_pos.size <= 1 and m_pos.size == 0:
+                # The window's end cut this segment inside its layout: keep what survived, in order.
+                if s_pos.size == 0:
+                    result.append(dec(seg[1:]))
+                elif s_pos[0] == 1:
+                    result.append(dec(seg[2:]))
+                else:
+                    s = int(s_pos[0])
+                    result.append(dec(seg[1:s]) + dec(seg[s + 1 :]))
+                continue
+            raise InvalidInputError(f"segment {k} starts with <fim_prefix> but is neither PSM nor SPM")
         s, m = int(s_pos[0]), int(m_pos[0])
         if s == 1:  # SPM, or PSM with an empty prefix: both read back as (P M) + S
             result.append(dec(seg[m + 1 :]) + dec(seg[2:m]))

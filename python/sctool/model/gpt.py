@@ -268,7 +268,7 @@ class CausalSelfAttention(nn.Module):
             return flex_attention_fn(q, k, v, mask.block_mask)
         if backend == "flash" and q.is_cuda and q.dtype in (torch.float16, torch.bfloat16):
             fns = _flash_attn()
-            if fns is not None and mask.allowed is None and (mask.causal or mask.cu_seqlens is not None):
+            if fns is not None and (mask.causal or mask.cu_seqlens is not None):
                 return self._flash(fns, q, k, v, mask, dropout_p)
         if q.shape[2] == 1 and mask.allowed is None and not mask.causal and k.shape[1] != q.shape[1]:
             # One decoding step of a grouped/MQA model: grouping query heads is one small matmul,
@@ -445,7 +445,9 @@ class GPT(nn.Module):
             same_doc = doc_ids[:, :, None] == doc_ids[:, None, :]  # (B, T, T)
             allowed = allowed & same_doc
             training_dropout = self.training and self.config.attn_pdrop > 0
-            if backend == "flex" and not training_dropout and not padded:
+            # flex-attention has no backward pass on CPU: there the dense mask is used for training.
+            flex_ok = doc_ids.is_cuda or not torch.is_grad_enabled()
+            if backend == "flex" and flex_ok and not training_dropout and not padded:
                 return AttentionMask(block_mask=self._flex_doc_mask(doc_ids))
             if backend == "flex" and training_dropout:
                 _warn_once(
@@ -454,7 +456,8 @@ class GPT(nn.Module):
                 )
             if backend == "flash" and not padded and doc_ids.is_cuda and _flash_attn() is not None:
                 cu, max_len = _doc_seqlens(doc_ids)
-                return AttentionMask(cu_seqlens=cu, max_seqlen=max_len, allowed=None)
+                # The dense mask stays as the fallback if the tensors turn out not to suit flash-attn.
+                return AttentionMask(cu_seqlens=cu, max_seqlen=max_len, allowed=allowed[:, None])
         if padded:
             assert attention_mask is not None
             key_ok = attention_mask.to(torch.bool)[:, None, :]  # (B, 1, S)

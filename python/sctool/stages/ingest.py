@@ -21,7 +21,7 @@ import polars as pl
 
 from sctool.config import config_to_dict
 from sctool.errors import DatasetError
-from sctool.io.dataset import DatasetWriter, Manifest, part_stats
+from sctool.io.dataset import DatasetWriter, Manifest, PartStats, part_stats
 from sctool.io.sources import InputReader, input_kind, is_dataset_dir, resolve_inputs
 from sctool.languages import detect_language
 from sctool.parallel import resolve_threads
@@ -125,6 +125,20 @@ def _rows_to_frames(rows: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.DataFr
     return kept, removed
 
 
+def _file_stats(kept: pl.DataFrame, removed: pl.DataFrame) -> PartStats:
+    """Counts for source files: bytes are file sizes, so skipped files' bytes are accounted too."""
+    st = PartStats(
+        docs_in=kept.height + removed.height,
+        docs_out=kept.height,
+        bytes_in=int(kept["size_bytes"].sum() or 0) + int(removed["size_bytes"].sum() or 0),
+        bytes_out=int(kept["size_bytes"].sum() or 0),
+    )
+    for reason, n, b in removed.group_by("reason").agg(pl.len(), pl.col("size_bytes").sum()).iter_rows():
+        st.removed[reason] = int(n)
+        st.removed_bytes[reason] = int(b or 0)
+    return st
+
+
 def _table_to_ingest(frame: pl.DataFrame, text_column: str) -> pl.DataFrame:
     """Map a JSONL/Parquet table to the ingest columns, keeping its other columns."""
     cols = frame.columns
@@ -208,8 +222,7 @@ def run_ingest(
                     if not writer.done(index):
                         rows = list(pool.map(lambda f: _read_source(f, config), chunk))
                         kept, removed = _rows_to_frames(rows)
-                        batch_all = pl.concat([kept, removed.drop("reason", "error")], how="vertical")
-                        writer.write(index, kept, removed, part_stats(batch_all, kept, removed, "content"))
+                        writer.write(index, kept, removed, _file_stats(kept, removed))
                     bar.update(len(chunk))
                     index += 1
                     chunk = []

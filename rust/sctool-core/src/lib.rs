@@ -7,8 +7,10 @@
 //! Kernels take `&[Option<&str>]` batches (a null document is `None`) and run on a rayon pool sized by
 //! [`parallel::with_threads`], so callers choose the thread count once per batch.
 
+pub mod decontam;
 pub mod error;
 pub mod hash;
+pub mod minhash;
 pub mod parallel;
 pub mod textstats;
 

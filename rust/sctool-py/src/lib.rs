@@ -7,14 +7,20 @@
 use pyo3::prelude::*;
 
 mod arrow_input;
+mod decontam;
 mod detach;
 mod errors;
 mod hash;
+mod minhash;
+mod textstats;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     hash::register(m)?;
+    minhash::register(m)?;
+    textstats::register(m)?;
+    decontam::register(m)?;
     Ok(())
 }

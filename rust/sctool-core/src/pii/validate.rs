@@ -126,7 +126,7 @@ pub fn jwt_ok(token: &str) -> bool {
 const PLACEHOLDER_WORDS: &[&str] = &[
     "your", "example", "sample", "dummy", "placeholder", "changeme", "change_me", "change-me", "insert",
     "replace", "redacted", "xxxx", "todo", "fixme", "foobar", "notreal", "not_a_real", "fake", "mock",
-    "secret_here", "token_here", "key_here", "here>", "<", "${", "{{", "%(", "$(", "#{", "process.env",
+    "secret_here", "token_here", "key_here", "${", "{{", "%(", "$(", "#{", "%s", "{}", "process.env",
     "os.environ", "getenv", "env(", "environ[", "secrets.", "vault:", "(none)", "undefined",
 ];
 
@@ -145,6 +145,13 @@ pub fn is_placeholder(v: &str) -> bool {
         return true;
     }
     if PLACEHOLDER_WORDS.iter().any(|w| lower.contains(w)) {
+        return true;
+    }
+    // Templates: <your-password>, $DB_PASS, {token}.
+    if (v.starts_with('<') && v.ends_with('>')) || (v.starts_with('{') && v.ends_with('}')) {
+        return true;
+    }
+    if v.len() > 1 && v.starts_with('$') && v[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == '{') {
         return true;
     }
     // Documented example keys (AWS: AKIAIOSFODNN7EXAMPLE and its secret end in EXAMPLE/EXAMPLEKEY).

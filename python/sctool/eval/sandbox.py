@@ -1,0 +1,211 @@
+"""Run untrusted generated programs, one sandboxed process per program, many in parallel.
+
+Each program runs under ``_sandbox_child.py`` (see its docstring for the layers: namespaces, rlimits,
+dropped privileges, audit hook). This module owns the outside: a throw-away working directory per
+program, a backstop timeout that kills the whole process group if even the supervisor stops
+answering, and a thread pool. Whatever happens inside, the caller gets an ``ExecResult``; the
+harness never hangs or raises because of a sample.
+
+Slow machines: the wall limit starts when the sample starts (interpreter start-up is not charged),
+and a sample that hit the wall limit while getting less than half a CPU (an overloaded machine, not
+a slow program) is re-run once on its own when ``retry_starved`` is on. Both facts go into the
+result, so a score is never silently lowered by load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sctool.errors import ConfigError
+
+CHILD = Path(__file__).with_name("_sandbox_child.py")
+STATUSES = ("passed", "failed", "timeout", "violation", "error")
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Limits for one program; recorded verbatim in every result file."""
+
+    timeout_s: float = field(
+        default=3.0, metadata={"help": "wall-clock seconds per program (bigcode-evaluation-harness default: 3.0)"}
+    )
+    cpu_time_s: float | None = field(default=None, metadata={"help": "CPU seconds per program (default: timeout_s)"})
+    memory_mb: int = field(default=1024, metadata={"help": "address-space limit per program, MiB"})
+    max_processes: int = field(default=32, metadata={"help": "RLIMIT_NPROC for the program's user"})
+    max_file_mb: int = field(default=64, metadata={"help": "largest file the program may write, MiB"})
+    max_open_files: int = field(default=128, metadata={"help": "open file descriptors per program"})
+    namespaces: bool = field(
+        default=True, metadata={"help": "use Linux namespaces (network, PID, read-only mounts) where the OS allows"}
+    )
+    drop_root: bool = field(default=True, metadata={"help": "when running as root, run programs as 'nobody'"})
+    startup_grace_s: float = field(
+        default=30.0, metadata={"help": "extra seconds for interpreter start-up before the backstop kill"}
+    )
+    retry_starved: bool = field(
+        default=True, metadata={"help": "re-run once a program that timed out while starved of CPU"}
+    )
+    workers: int = field(default=0, metadata={"help": "programs run in parallel (0 = CPU count)"})
+
+    def __post_init__(self) -> None:
+        if self.timeout_s <= 0 or (self.cpu_time_s is not None and self.cpu_time_s <= 0):
+            raise ConfigError(f"sandbox timeouts must be positive, got {self.timeout_s} / {self.cpu_time_s}")
+        if self.memory_mb < 64:
+            raise ConfigError(f"sandbox memory_mb must be at least 64 (Python itself needs it), got {self.memory_mb}")
+        if self.max_processes < 1 or self.max_file_mb < 0 or self.max_open_files < 16 or self.workers < 0:
+            raise ConfigError("sandbox limits out of range (max_processes >= 1, max_open_files >= 16, workers >= 0)")
+
+    @property
+    def effective_workers(self) -> int:
+        return self.workers or (os.cpu_count() or 1)
+
+
+@dataclass
+class ExecResult:
+    """Outcome of one program: ``status`` is one of passed, failed, timeout, violation, error."""
+
+    status: str
+    detail: str = ""
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    runqueue_s: float | None = None
+    retried: bool = False
+    layers: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    @property
+    def starved(self) -> bool:
+        """Timed out while waiting for a CPU for a large part of its time: the machine's fault."""
+        return self.status == "timeout" and self.runqueue_s is not None and self.runqueue_s >= 0.3 * self.wall_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _job(program: str, workdir: str, cfg: SandboxConfig, timeout_scale: float) -> dict[str, Any]:
+    wall = cfg.timeout_s * timeout_scale
+    return {
+        "program": program,
+        "workdir": workdir,
+        "wall_s": wall,
+        "cpu_s": (cfg.cpu_time_s or cfg.timeout_s) * timeout_scale,
+        "memory_bytes": cfg.memory_mb * 1024 * 1024,
+        "max_processes": cfg.max_processes,
+        "max_file_bytes": cfg.max_file_mb * 1024 * 1024,
+        "max_open_files": cfg.max_open_files,
+        "namespaces": cfg.namespaces,
+        "drop_root": cfg.drop_root,
+    }
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def run_program(program: str, config: SandboxConfig | None = None, *, timeout_scale: float = 1.0) -> ExecResult:
+    """Run one program in a fresh sandbox; never raises for anything the program does."""
+    cfg = config or SandboxConfig()
+    workdir = tempfile.mkdtemp(prefix="sctool-eval-")
+    os.chmod(workdir, 0o700)
+    job = _job(program, os.path.realpath(workdir), cfg, timeout_scale)
+    env = {"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-B", str(CHILD)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=workdir,
+            env=env,
+            close_fds=True,
+            start_new_session=True,
+        )
+        try:
+            out, err = proc.communicate(json.dumps(job).encode(), timeout=job["wall_s"] + cfg.startup_grace_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc.pid)
+            proc.communicate()
+            return ExecResult("timeout", f"supervisor did not answer within {job['wall_s'] + cfg.startup_grace_s:.1f} s")
+        last = out.decode("utf-8", "replace").strip().splitlines()
+        if not last:
+            tail = err.decode("utf-8", "replace").strip()[-300:]
+            return ExecResult("error", f"sandbox supervisor exited with {proc.returncode}: {tail}")
+        try:
+            verdict = json.loads(last[-1])
+        except ValueError:
+            return ExecResult("error", f"unreadable sandbox verdict: {last[-1][:200]!r}")
+        status = verdict.get("status")
+        return ExecResult(
+            status=status if status in STATUSES else "error",
+            detail=str(verdict.get("detail", "")),
+            wall_s=float(verdict.get("wall_s", 0.0)),
+            cpu_s=float(verdict.get("cpu_s", 0.0)),
+            runqueue_s=verdict.get("runqueue_s"),
+            layers=dict(verdict.get("layers", {})),
+        )
+    except OSError as exc:
+        return ExecResult("error", f"cannot start the sandbox: {exc}")
+    finally:
+        if proc is not None:
+            # Anything the sample left in the supervisor's session goes with it.
+            _kill_group(proc.pid)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_programs(
+    programs: Sequence[str],
+    config: SandboxConfig | None = None,
+    *,
+    on_done: Callable[[int, ExecResult], None] | None = None,
+) -> list[ExecResult]:
+    """Run many programs in parallel; results in input order. Starved timeouts are re-run alone.
+
+    ``on_done(index, result)`` is called (under a lock) as each first run finishes, for progress.
+    """
+    cfg = config or SandboxConfig()
+    results: list[ExecResult | None] = [None] * len(programs)
+    lock = threading.Lock()
+
+    def one(i: int) -> None:
+        res = run_program(programs[i], cfg)
+        with lock:
+            results[i] = res
+            if on_done is not None:
+                on_done(i, res)
+
+    with ThreadPoolExecutor(max_workers=cfg.effective_workers) as pool:
+        for _ in pool.map(one, range(len(programs))):
+            pass
+    if cfg.retry_starved:
+        for i, res in enumerate(results):
+            if res is not None and res.starved:
+                again = run_program(programs[i], cfg)
+                again.retried = True
+                results[i] = again
+    return [r if r is not None else ExecResult("error", "not run") for r in results]
+
+
+def probe_isolation(config: SandboxConfig | None = None) -> dict[str, Any]:
+    """Which sandbox layers this machine grants, measured by running a trivial program."""
+    res = run_program("pass\n", config)
+    layers = {k: v for k, v in res.layers.items() if not k.endswith("_error") or v}
+    layers["probe_status"] = res.status
+    return layers

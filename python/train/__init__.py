@@ -1,0 +1,1 @@
+"""``python -m train``: the StarCoder trainer's command line (a shim into :mod:`sctool.train.cli`)."""

@@ -1,0 +1,5 @@
+import sys
+
+from sctool.train.cli import main
+
+sys.exit(main())

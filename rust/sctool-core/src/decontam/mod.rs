@@ -1,0 +1,430 @@
+//! Benchmark decontamination: find training documents that contain evaluation items.
+//!
+//! Two detectors share one index and one pass per document:
+//!
+//! * **exact** — StarCoder's rule (BigCode 2023, §3.7; `bigcode-dataset/decontamination`): a
+//!   document is contaminated if it contains, case-insensitively, any benchmark string. All
+//!   strings are matched at once with an Aho–Corasick automaton (Aho & Corasick 1975) instead of
+//!   one `str.find` per string. Patterns are lowercased with Unicode case mapping; an all-ASCII
+//!   document is matched as is with ASCII case folding, any other document is lowercased first, so
+//!   the result equals Python's `pattern.lower() in text.lower()`.
+//! * **normalised** — token n-gram containment (the measure of Broder 1997, used for
+//!   contamination by GPT-3, Brown et al. 2020, with 13-grams): for each benchmark piece (a
+//!   docstring, a solution, a question), the fraction of its distinct n-grams that also occur in
+//!   the document. Prose pieces use lowercased words, code pieces use the parameterised code
+//!   stream of [`tokens`], so reformatting, re-indentation, line endings, moving a docstring into a
+//!   comment and renaming identifiers do not change the n-grams; a partial copy scores the share
+//!   it copied. N-grams that occur in many benchmark items (boilerplate such as "write a function
+//!   to") are dropped from the index because they identify nothing.
+
+pub mod tokens;
+
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use rayon::prelude::*;
+
+use crate::{CoreError, Result};
+use tokens::{CodeTok, IdHash};
+
+/// Which token stream a piece is compared in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Prose,
+    Code,
+}
+
+/// How an item was found in a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Exact,
+    Normalised,
+}
+
+/// Parameters of the normalised detector.
+#[derive(Debug, Clone)]
+pub struct NormalisedConfig {
+    /// Words per prose n-gram.
+    pub prose_ngram: usize,
+    /// Tokens per code n-gram.
+    pub code_ngram: usize,
+    /// A piece matches when at least this fraction of its n-grams occurs in the document.
+    pub threshold: f64,
+    /// Pieces with fewer distinct n-grams than this are too short to be evidence and are skipped.
+    pub min_ngrams: usize,
+    /// N-grams shared by more than this many benchmark items are dropped from the index.
+    pub max_items_per_ngram: usize,
+}
+
+impl Default for NormalisedConfig {
+    fn default() -> Self {
+        NormalisedConfig { prose_ngram: 8, code_ngram: 12, threshold: 0.5, min_ngrams: 3, max_items_per_ngram: 4 }
+    }
+}
+
+impl NormalisedConfig {
+    fn validate(&self) -> Result<()> {
+        if self.prose_ngram == 0 || self.code_ngram == 0 {
+            return Err(CoreError::InvalidConfig("n-gram sizes must be at least 1".into()));
+        }
+        if !(self.threshold > 0.0 && self.threshold <= 1.0) {
+            return Err(CoreError::InvalidConfig(format!(
+                "containment threshold must be in (0, 1], got {}",
+                self.threshold
+            )));
+        }
+        if self.min_ngrams == 0 || self.max_items_per_ngram == 0 {
+            return Err(CoreError::InvalidConfig("min_ngrams and max_items_per_ngram must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// One benchmark piece for the normalised detector.
+#[derive(Debug, Clone, Copy)]
+pub struct Piece<'a> {
+    pub item: u32,
+    pub channel: Channel,
+    pub text: &'a str,
+}
+
+/// Per-piece facts kept in the index.
+#[derive(Debug, Clone, Copy)]
+pub struct PieceInfo {
+    pub item: u32,
+    pub channel: Channel,
+    /// Distinct n-grams of the piece that are in the index (0 if the piece is too short).
+    pub ngrams: u32,
+}
+
+/// One match of a benchmark item in a document.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    pub item: u32,
+    pub method: Method,
+    /// Exact: the pattern index; normalised: the piece index.
+    pub source: u32,
+    /// Exact: 1.0; normalised: the containment of the piece in the document.
+    pub score: f32,
+}
+
+/// Facts about a built index, for the stage's manifest.
+#[derive(Debug, Clone, Default)]
+pub struct IndexStats {
+    pub exact_patterns: usize,
+    pub exact_patterns_empty: usize,
+    pub pieces: usize,
+    pub pieces_too_short: usize,
+    pub prose_ngrams: usize,
+    pub code_ngrams: usize,
+    pub ngrams_dropped_common: usize,
+}
+
+/// Exact patterns and normalised pieces, built once and shared by every worker.
+pub struct DecontamIndex {
+    exact: Option<AhoCorasick>,
+    exact_items: Vec<u32>,
+    prose: HashMap<u64, Vec<u32>, IdHash>,
+    code: HashMap<u64, Vec<u32>, IdHash>,
+    pieces: Vec<PieceInfo>,
+    config: NormalisedConfig,
+    stats: IndexStats,
+}
+
+/// Per-worker buffers, reused across documents.
+#[derive(Default)]
+pub struct Scratch {
+    prose: Vec<u64>,
+    code: Vec<CodeTok>,
+    last: HashMap<u64, u32, IdHash>,
+    hits: Vec<u64>,
+}
+
+fn piece_ngrams(piece: &Piece<'_>, cfg: &NormalisedConfig, scratch: &mut Scratch) -> Vec<u64> {
+    let mut out = Vec::new();
+    match piece.channel {
+        Channel::Prose => {
+            tokens::prose_tokens(piece.text, &mut scratch.prose);
+            tokens::prose_ngrams(&scratch.prose, cfg.prose_ngram, |h| out.push(h));
+        }
+        Channel::Code => {
+            tokens::code_tokens(piece.text, &mut scratch.code, &mut scratch.last);
+            tokens::code_ngrams(&scratch.code, cfg.code_ngram, |h| out.push(h));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+impl DecontamIndex {
+    /// Build the index. `exact` pairs each pattern with its item; `pieces` feed the normalised
+    /// detector (pass none to run the exact method alone).
+    pub fn build(exact: &[(u32, &str)], pieces: &[Piece<'_>], config: NormalisedConfig) -> Result<Self> {
+        config.validate()?;
+        let mut stats = IndexStats::default();
+        let mut pats = Vec::with_capacity(exact.len());
+        let mut exact_items = Vec::with_capacity(exact.len());
+        for &(item, p) in exact {
+            if p.trim().is_empty() {
+                stats.exact_patterns_empty += 1;
+                continue;
+            }
+            pats.push(p.to_lowercase());
+            exact_items.push(item);
+        }
+        stats.exact_patterns = pats.len();
+        let exact_ac = if pats.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .build(&pats)
+                    .map_err(|e| CoreError::InvalidConfig(format!("cannot build the exact-match automaton: {e}")))?,
+            )
+        };
+
+        // N-grams of every piece (in parallel: APPS has thousands of long questions).
+        let grams: Vec<Vec<u64>> = pieces
+            .par_iter()
+            .map_init(Scratch::default, |s, p| piece_ngrams(p, &config, s))
+            .collect();
+        // How many distinct items use each n-gram, per channel.
+        let mut items_of: [HashMap<u64, Vec<u32>, IdHash>; 2] = [HashMap::default(), HashMap::default()];
+        for (p, g) in pieces.iter().zip(&grams) {
+            let map = &mut items_of[usize::from(p.channel == Channel::Code)];
+            for &h in g {
+                let v = map.entry(h).or_default();
+                if v.last() != Some(&p.item) && !v.contains(&p.item) {
+                    v.push(p.item);
+                }
+            }
+        }
+        let common = |ch: Channel, h: &u64| {
+            items_of[usize::from(ch == Channel::Code)].get(h).is_some_and(|v| v.len() > config.max_items_per_ngram)
+        };
+        stats.ngrams_dropped_common = items_of
+            .iter()
+            .map(|m| m.values().filter(|v| v.len() > config.max_items_per_ngram).count())
+            .sum();
+        let mut prose: HashMap<u64, Vec<u32>, IdHash> = HashMap::default();
+        let mut code: HashMap<u64, Vec<u32>, IdHash> = HashMap::default();
+        let mut infos = Vec::with_capacity(pieces.len());
+        for (idx, (p, g)) in pieces.iter().zip(&grams).enumerate() {
+            let kept: Vec<u64> = g.iter().copied().filter(|h| !common(p.channel, h)).collect();
+            let short = kept.len() < config.min_ngrams;
+            stats.pieces_too_short += usize::from(short);
+            infos.push(PieceInfo { item: p.item, channel: p.channel, ngrams: if short { 0 } else { kept.len() as u32 } });
+            if short {
+                continue;
+            }
+            let map = if p.channel == Channel::Code { &mut code } else { &mut prose };
+            for h in kept {
+                map.entry(h).or_default().push(idx as u32);
+            }
+        }
+        stats.pieces = pieces.len();
+        stats.prose_ngrams = prose.len();
+        stats.code_ngrams = code.len();
+        Ok(DecontamIndex { exact: exact_ac, exact_items, prose, code, pieces: infos, config, stats })
+    }
+
+    pub fn stats(&self) -> &IndexStats {
+        &self.stats
+    }
+
+    pub fn pieces(&self) -> &[PieceInfo] {
+        &self.pieces
+    }
+
+    /// Item of each exact pattern (after empty patterns were dropped).
+    pub fn exact_items(&self) -> &[u32] {
+        &self.exact_items
+    }
+
+    /// Every benchmark item found in `text`, sorted by item, exact hits before normalised ones.
+    pub fn scan(&self, text: &str, s: &mut Scratch) -> Vec<Hit> {
+        let mut out = Vec::new();
+        if let Some(ac) = &self.exact {
+            let lowered;
+            let hay: &str = if text.is_ascii() {
+                text
+            } else {
+                lowered = text.to_lowercase();
+                &lowered
+            };
+            let mut seen: Vec<u32> = Vec::new();
+            for m in ac.find_overlapping_iter(hay) {
+                let pid = m.pattern().as_u32();
+                if !seen.contains(&pid) {
+                    seen.push(pid);
+                }
+            }
+            for pid in seen {
+                out.push(Hit { item: self.exact_items[pid as usize], method: Method::Exact, source: pid, score: 1.0 });
+            }
+        }
+        if !self.prose.is_empty() || !self.code.is_empty() {
+            s.hits.clear();
+            let mut counts: HashMap<u32, u32, IdHash> = HashMap::default();
+            if !self.prose.is_empty() {
+                tokens::prose_tokens(text, &mut s.prose);
+                let hits = &mut s.hits;
+                tokens::prose_ngrams(&s.prose, self.config.prose_ngram, |h| {
+                    if self.prose.contains_key(&h) {
+                        hits.push(h);
+                    }
+                });
+                tally(&mut s.hits, &self.prose, &mut counts);
+            }
+            if !self.code.is_empty() {
+                tokens::code_tokens(text, &mut s.code, &mut s.last);
+                let hits = &mut s.hits;
+                tokens::code_ngrams(&s.code, self.config.code_ngram, |h| {
+                    if self.code.contains_key(&h) {
+                        hits.push(h);
+                    }
+                });
+                tally(&mut s.hits, &self.code, &mut counts);
+            }
+            let mut found: Vec<(u32, u32)> = counts.into_iter().collect();
+            found.sort_unstable();
+            for (pid, c) in found {
+                let info = self.pieces[pid as usize];
+                let score = f64::from(c) / f64::from(info.ngrams.max(1));
+                if score >= self.config.threshold {
+                    out.push(Hit { item: info.item, method: Method::Normalised, source: pid, score: score as f32 });
+                }
+            }
+        }
+        out.sort_by_key(|h| (h.item, h.method == Method::Normalised, h.source));
+        out
+    }
+
+    /// [`scan`](Self::scan) over a batch, in parallel; None for a null document.
+    pub fn scan_batch(&self, texts: &[Option<&str>]) -> Vec<Option<Vec<Hit>>> {
+        texts
+            .par_iter()
+            .with_min_len(8)
+            .map_init(Scratch::default, |s, t| t.map(|t| self.scan(t, s)))
+            .collect()
+    }
+}
+
+/// Count, per piece, the distinct hit n-grams; leaves `hits` empty.
+fn tally(hits: &mut Vec<u64>, map: &HashMap<u64, Vec<u32>, IdHash>, counts: &mut HashMap<u32, u32, IdHash>) {
+    hits.sort_unstable();
+    hits.dedup();
+    for h in hits.iter() {
+        if let Some(ps) = map.get(h) {
+            for &p in ps {
+                *counts.entry(p).or_insert(0) += 1;
+            }
+        }
+    }
+    hits.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOLUTION: &str = "    for idx, elem in enumerate(numbers):\n        for idx2, elem2 in enumerate(numbers):\n            if idx != idx2:\n                distance = abs(elem - elem2)\n                if distance < threshold:\n                    return True\n\n    return False\n";
+    const DOC: &str = "Check if in given list of numbers, are any two numbers closer to each other than\n    given threshold.";
+
+    fn index(cfg: NormalisedConfig) -> DecontamIndex {
+        let pieces = [
+            Piece { item: 0, channel: Channel::Code, text: SOLUTION },
+            Piece { item: 0, channel: Channel::Prose, text: DOC },
+        ];
+        DecontamIndex::build(&[(0, DOC), (0, SOLUTION)], &pieces, cfg).unwrap()
+    }
+
+    #[test]
+    fn exact_is_case_insensitive_substring() {
+        let idx = index(NormalisedConfig::default());
+        let mut s = Scratch::default();
+        let text = format!("x = 1\n{}\n", DOC.to_uppercase());
+        let hits = idx.scan(&text, &mut s);
+        assert!(hits.iter().any(|h| h.method == Method::Exact && h.item == 0));
+        // Non-ASCII document: lowercased before matching.
+        let text = format!("é {}", DOC.to_uppercase());
+        assert!(idx.scan(&text, &mut s).iter().any(|h| h.method == Method::Exact));
+        assert!(idx.scan("nothing here", &mut s).is_empty());
+    }
+
+    #[test]
+    fn normalised_catches_renamed_reindented_solution() {
+        let idx = index(NormalisedConfig::default());
+        let mut s = Scratch::default();
+        let renamed = SOLUTION
+            .replace("elem2", "b")
+            .replace("elem", "a")
+            .replace("idx2", "j")
+            .replace("idx", "i")
+            .replace("distance", "d")
+            .replace("    ", "  ");
+        let hits = idx.scan(&renamed, &mut s);
+        assert!(!hits.iter().any(|h| h.method == Method::Exact));
+        let norm: Vec<_> = hits.iter().filter(|h| h.method == Method::Normalised).collect();
+        assert_eq!(norm.len(), 1);
+        assert!((norm[0].score - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn docstring_as_comment_is_caught_by_prose() {
+        let idx = index(NormalisedConfig::default());
+        let mut s = Scratch::default();
+        let commented: String = DOC.lines().map(|l| format!("# {}\n", l.trim())).collect();
+        let hits = idx.scan(&commented, &mut s);
+        assert!(hits.iter().any(|h| h.method == Method::Normalised && h.source == 1));
+    }
+
+    #[test]
+    fn partial_copy_scores_its_share_and_threshold_applies() {
+        let half: String = SOLUTION.lines().take(4).collect::<Vec<_>>().join("\n");
+        let mut s = Scratch::default();
+        let low = index(NormalisedConfig { threshold: 0.99, ..NormalisedConfig::default() });
+        assert!(low.scan(&half, &mut s).is_empty());
+        let lax = index(NormalisedConfig { threshold: 0.2, ..NormalisedConfig::default() });
+        let hits = lax.scan(&half, &mut s);
+        assert_eq!(hits.len(), 1);
+        assert!(hits[0].score > 0.2 && hits[0].score < 0.99);
+    }
+
+    #[test]
+    fn bad_config_is_an_error_not_a_panic() {
+        for cfg in [
+            NormalisedConfig { threshold: 0.0, ..NormalisedConfig::default() },
+            NormalisedConfig { threshold: 1.5, ..NormalisedConfig::default() },
+            NormalisedConfig { code_ngram: 0, ..NormalisedConfig::default() },
+        ] {
+            assert!(DecontamIndex::build(&[], &[], cfg).is_err());
+        }
+        // Empty patterns are skipped and counted.
+        let idx = DecontamIndex::build(&[(0, "  ")], &[], NormalisedConfig::default()).unwrap();
+        assert_eq!(idx.stats().exact_patterns_empty, 1);
+        assert!(idx.scan("anything", &mut Scratch::default()).is_empty());
+    }
+
+    #[test]
+    fn common_ngrams_are_dropped() {
+        let text = "write a function to find the answer to the question please";
+        let pieces: Vec<Piece> = (0..6).map(|i| Piece { item: i, channel: Channel::Prose, text }).collect();
+        let idx = DecontamIndex::build(&[], &pieces, NormalisedConfig::default()).unwrap();
+        assert_eq!(idx.stats().prose_ngrams, 0);
+        assert_eq!(idx.stats().pieces_too_short, 6);
+    }
+
+    #[test]
+    fn batch_is_thread_independent() {
+        let idx = index(NormalisedConfig::default());
+        let docs: Vec<Option<&str>> = vec![Some(SOLUTION), None, Some(DOC), Some("x")];
+        let a = crate::parallel::with_threads(1, || idx.scan_batch(&docs));
+        let b = crate::parallel::with_threads(3, || idx.scan_batch(&docs));
+        assert_eq!(a, b);
+        assert!(a[1].is_none());
+    }
+}

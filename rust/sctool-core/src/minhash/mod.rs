@@ -1,0 +1,24 @@
+//! MinHash near-deduplication, StarCoder-exact by default (BigCode `minhash_deduplication.py`).
+//!
+//! * [`shingle`]: BigCode tokenisation + n-gram shingles (or character n-grams), SHA-1-32 hashes;
+//! * [`permutations`]: the datasketch/BigCode permutation parameters from numpy's `RandomState`;
+//! * [`signature`]: the SIMD signature kernel (runtime-dispatched AVX-512/AVX2);
+//! * [`lsh`]: banding and datasketch's optimal `(bands, rows)` for a threshold;
+//! * [`unionfind`]: lock-free union-find with lowest-rank roots;
+//! * [`engine`]: the out-of-core pipeline tying them together.
+//!
+//! Broder (1997) for MinHash; Leskovec, Rajaraman & Ullman §3.4 for banding; Kocetkov et al.,
+//! "The Stack" (2022) and Li et al., "StarCoder" (2023) §3 for the settings.
+
+pub mod engine;
+pub mod lsh;
+pub mod permutations;
+pub mod shingle;
+pub mod signature;
+pub mod unionfind;
+
+pub use engine::{natural_cmp, rank_ids, Engine, EngineConfig, EngineStats};
+pub use lsh::{band_key, optimal_param};
+pub use permutations::{Permutations, MAX_HASH, MERSENNE_PRIME};
+pub use shingle::{ShingleHash, ShingleKind};
+pub use signature::{signatures, BatchSignatures, MinHashParams};

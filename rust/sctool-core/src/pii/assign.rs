@@ -1,0 +1,557 @@
+//! Credentials found by their surroundings: `name = value` assignments in any of the usual syntaxes
+//! (code, .env, YAML, JSON, INI, properties, `#define`, ssh_config, XML), URIs with credentials,
+//! command-line password flags and login calls.
+//!
+//! The assignment scanner starts at each keyword hit (e.g. `secret` inside `JWT_SECRET`), widens it to
+//! the whole name, classifies the name (KEY / PASSWORD / USERNAME, or neither: `password_hash`,
+//! `public_key`, `token_url`), parses the separator and the value, and then judges the value: a
+//! variable reference, template, mask or placeholder is never reported.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use super::people::is_generic_account;
+use super::rules::rule_index;
+use super::validate::{
+    classes, has_hash_context, is_digest_length, is_hex, is_patterned, is_placeholder, is_uuid, looks_random,
+    shannon_entropy,
+};
+use super::{Cand, Doc, Engine, PiiType};
+
+fn name_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')
+}
+
+/// Split an identifier into lowercase words: snake_case, kebab-case, dotted and camelCase.
+pub fn name_tokens(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let chars: Vec<char> = name.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_ascii_alphanumeric() {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        let boundary = c.is_ascii_uppercase()
+            && i > 0
+            && (chars[i - 1].is_ascii_lowercase()
+                || (chars[i - 1].is_ascii_uppercase() && chars.get(i + 1).is_some_and(char::is_ascii_lowercase)));
+        if boundary && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+        cur.push(c.to_ascii_lowercase());
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+const KEY_TOKENS: &[&str] = &[
+    "key", "apikey", "secretkey", "accesskey", "privatekey", "authkey", "signingkey", "masterkey", "encryptionkey",
+    "clientkey", "appkey", "devkey", "licensekey", "sessionkey", "token", "secret", "credential", "credentials",
+    "auth", "authtoken", "accesstoken", "apitoken", "bearer", "clientsecret", "appsecret", "jwtsecret", "pat",
+    "signature", "salt",
+];
+const PASSWORD_TOKENS: &[&str] = &["password", "passwd", "pwd", "pass", "passphrase", "pw", "passw", "pword"];
+const USER_TOKENS: &[&str] = &["user", "username", "usr", "uname", "login", "dbuser", "userid"];
+
+/// Words that turn a secret-looking name into metadata about the secret (or into something else).
+const NOT_SECRET_TOKENS: &[&str] = &[
+    "public", "pub", "hash", "hashed", "file", "path", "dir", "url", "uri", "endpoint", "length", "len", "size", "type",
+    "name", "id", "ids", "count", "env", "field", "header", "prefix", "suffix", "expiry", "expires", "expiration",
+    "expire", "ttl", "timeout", "max", "min", "policy", "format", "algorithm", "alg", "version", "cache", "primary",
+    "foreign", "sort", "index", "partition", "lookup", "idempotency", "cursor", "page", "pagination", "csrf", "xsrf",
+    "nonce", "arn", "region", "location", "provider", "manager", "service", "class", "kind", "mode", "enabled",
+    "required", "param", "label", "column", "map", "ref", "reference", "query", "limit", "usage", "rotation", "event",
+    "events", "reset", "prompt", "hint", "placeholder", "strength", "regex", "pattern", "input", "form", "forgot",
+    "encoder", "hasher", "check", "verify", "validator", "validation", "error", "message", "msg", "text", "title",
+    "rules", "grant", "flow", "cmd", "command", "changed", "age", "valid", "store", "storage", "vault", "keychain",
+    "keyring", "dialog", "button", "tab", "view", "widget", "help", "description", "doc", "docs", "example", "sample",
+    "test", "mock", "fake", "dummy", "default", "len", "bits", "alias", "group", "agent", "home", "data", "info",
+    "model", "role", "list", "table", "object", "obj", "mail", "email", "count", "attempts", "retries",
+];
+
+/// Classify an assignment target by the last credential word in it.
+pub fn classify_name(name: &str) -> Option<PiiType> {
+    let toks = name_tokens(name);
+    let mut last: Option<(usize, PiiType)> = None;
+    for (i, t) in toks.iter().enumerate() {
+        let t = t.as_str();
+        let kind = if PASSWORD_TOKENS.contains(&t) || t.contains("password") || t.contains("passwd") {
+            Some(PiiType::Password)
+        } else if KEY_TOKENS.contains(&t) || t.ends_with("secret") || t.ends_with("token") || t.ends_with("apikey") {
+            Some(PiiType::Key)
+        } else if USER_TOKENS.contains(&t) || t.ends_with("username") {
+            Some(PiiType::Username)
+        } else {
+            None
+        };
+        if let Some(k) = kind {
+            last = Some((i, k));
+        }
+    }
+    let (pos, kind) = last?;
+    // `user_name` is a username field; any other trailing word after the credential word
+    // (`password_hash`, `token_url`, `secret_key_id`) or metadata word anywhere disqualifies it.
+    let trailing = &toks[pos + 1..];
+    let allowed_trailing = |t: &String| match kind {
+        PiiType::Username => t == "name",
+        PiiType::Key => KEY_TOKENS.contains(&t.as_str()) || t == "value" || t == "live" || t == "prod",
+        _ => t == "value" || t == "prod",
+    };
+    if !trailing.iter().all(allowed_trailing) {
+        return None;
+    }
+    let blocked = toks.iter().enumerate().any(|(i, t)| {
+        let t = t.as_str();
+        NOT_SECRET_TOKENS.contains(&t) && !(kind == PiiType::Username && t == "name" && i == pos + 1)
+    });
+    if blocked {
+        return None;
+    }
+    Some(kind)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quote {
+    None,
+    Quoted,
+}
+
+/// One parsed `name <sep> value`.
+#[derive(Debug, Clone, Copy)]
+pub struct Assignment {
+    pub name: (usize, usize),
+    pub value: (usize, usize),
+    pub quote: Quote,
+    /// The name starts its line (after indentation, `export`, `set`, `#define`, `-`).
+    pub line_leading: bool,
+    /// Only whitespace separated name and value.
+    pub space_separated: bool,
+}
+
+fn skip_ws(b: &[u8], mut i: usize, end: usize) -> usize {
+    while i < end && (b[i] == b' ' || b[i] == b'\t') {
+        i += 1;
+    }
+    i
+}
+
+/// Parse the assignment whose name contains the keyword at `kw`.
+pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
+    let b = text.as_bytes();
+    let (ls, le) = super::line_bounds(text, kw.0);
+    let mut ns = kw.0;
+    while ns > ls && name_byte(b[ns - 1]) {
+        ns -= 1;
+    }
+    let mut ne = kw.1;
+    while ne < le && name_byte(b[ne]) {
+        ne += 1;
+    }
+    while ns < ne && matches!(b[ns], b'-' | b'.') {
+        ns += 1;
+    }
+    while ne > ns && matches!(b[ne - 1], b'-' | b'.') {
+        ne -= 1;
+    }
+    if ns >= ne {
+        return None;
+    }
+    let before = text[ls..ns].trim_start();
+    let before_trim = before.trim_end_matches(['"', '\'', '`', '[', '<', '$', '@', ' ', '\t']);
+    let line_leading = before_trim.is_empty()
+        || before_trim == "-"
+        || before_trim == "export"
+        || before_trim == "set"
+        || before_trim == "#define"
+        || before_trim.ends_with(" export")
+        || before_trim.starts_with("#define");
+    let open = ns.checked_sub(1).map(|i| b[i]);
+    let mut i = ne;
+    // Closing quote / bracket of the name: "password": , ['password'] =
+    while i < le && matches!(b[i], b'"' | b'\'' | b'`' | b']') {
+        i += 1;
+    }
+    let after_name = i;
+    i = skip_ws(b, i, le);
+    let mut space_separated = false;
+    let xml = open == Some(b'<') && b.get(i) == Some(&b'>');
+    if xml {
+        let vs = i + 1;
+        let rel = text[vs..le].find("</")?;
+        return Some(Assignment {
+            name: (ns, ne),
+            value: (vs, vs + rel),
+            quote: Quote::Quoted,
+            line_leading,
+            space_separated: false,
+        });
+    }
+    let rest = &b[i..le];
+    let sep_len = if rest.starts_with(b":=") || rest.starts_with(b"=>") || rest.starts_with(b"?=") {
+        2
+    } else if rest.starts_with(b"==") || rest.starts_with(b"::") {
+        return None;
+    } else if rest.starts_with(b"=") || rest.starts_with(b":") {
+        1
+    } else if rest.starts_with(b"(") {
+        // setPassword("…") / with_token('…')
+        let lower = text[ns..ne].to_ascii_lowercase();
+        if !(lower.starts_with("set") || lower.starts_with("with")) {
+            return None;
+        }
+        1
+    } else if i > after_name {
+        space_separated = true;
+        0
+    } else {
+        return None;
+    };
+    i = skip_ws(b, i + sep_len, le);
+    if i >= le {
+        return None;
+    }
+    // String prefixes: r"…", b'…', u"…", f"…" (f-strings are templates; judged by their content), @"…".
+    let mut j = i;
+    while j < le && j < i + 2 && matches!(b[j], b'r' | b'b' | b'u' | b'f' | b'R' | b'B' | b'U' | b'F' | b'@') {
+        j += 1;
+    }
+    if j < le && matches!(b[j], b'"' | b'\'' | b'`') {
+        i = j;
+    }
+    let c = b[i];
+    if matches!(c, b'"' | b'\'' | b'`') {
+        let vs = i + 1;
+        let mut k = vs;
+        while k < le {
+            if b[k] == b'\\' {
+                k += 2;
+                continue;
+            }
+            if b[k] == c {
+                break;
+            }
+            k += 1;
+        }
+        if k >= le {
+            return None;
+        }
+        return Some(Assignment { name: (ns, ne), value: (vs, k), quote: Quote::Quoted, line_leading, space_separated });
+    }
+    if matches!(c, b'[' | b'{' | b'(' | b'|' | b'>' | b'&' | b'*' | b'!') && c != b'!' {
+        return None;
+    }
+    let vs = i;
+    let mut k = vs;
+    while k < le && !matches!(b[k], b' ' | b'\t' | b'"' | b'\'' | b'`' | b',' | b';' | b')' | b']' | b'}' | b'<' | b'>' | b'\r') {
+        k += 1;
+    }
+    // A following call, index or attribute makes it an expression, not a literal.
+    if k < le && matches!(b[k], b'(' | b'[') {
+        return None;
+    }
+    if k == vs {
+        return None;
+    }
+    Some(Assignment { name: (ns, ne), value: (vs, k), quote: Quote::None, line_leading, space_separated })
+}
+
+fn is_identifier_path(v: &str) -> bool {
+    let mut parts = v.split('.');
+    parts.all(|p| {
+        let mut cs = p.chars();
+        cs.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+            && cs.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+    })
+}
+
+/// Unquoted values that are code, not literals: references, keywords, numbers.
+fn unquoted_is_code(v: &str) -> bool {
+    if v.contains('(') || v.contains("->") || v.contains("::") {
+        return true;
+    }
+    if is_identifier_path(v) && (v.contains('.') || !v.bytes().any(|c| c.is_ascii_digit())) {
+        return true;
+    }
+    v.bytes().all(|c| c.is_ascii_digit() || c == '.' || c == '-' || c == '_')
+}
+
+/// Strip an HTTP auth scheme from a header value.
+fn strip_scheme(text: &str, vs: usize, ve: usize) -> usize {
+    let v = &text[vs..ve];
+    for scheme in ["Bearer ", "bearer ", "Token ", "token ", "Basic ", "Bot "] {
+        if v.starts_with(scheme) {
+            return vs + scheme.len();
+        }
+    }
+    vs
+}
+
+pub fn key_value_ok(name: &str, v: &str) -> bool {
+    let n = v.chars().count();
+    if n < 10 || n > 512 || v.contains(char::is_whitespace) || is_placeholder(v) || is_uuid(v) || is_patterned(v) {
+        return false;
+    }
+    if is_hex(v) && is_digest_length(n) && has_hash_context(name) {
+        return false;
+    }
+    if v.bytes().all(|c| c.is_ascii_digit()) || v.contains("://") || v.starts_with('/') || v.starts_with("./") {
+        return false;
+    }
+    if is_identifier_path(v) && !v.bytes().any(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    if looks_random(v) {
+        return true;
+    }
+    let (lo, up, di, ot) = classes(v);
+    let kinds = u8::from(lo) + u8::from(up) + u8::from(di) + u8::from(ot);
+    kinds >= 3 && shannon_entropy(v) >= 3.0
+}
+
+pub fn password_value_ok(v: &str) -> bool {
+    let n = v.chars().count();
+    if !(4..=128).contains(&n) || v.contains(char::is_whitespace) || is_placeholder(v) {
+        return false;
+    }
+    if v.contains("://") || v.starts_with('/') || v.starts_with("./") || v.starts_with('%') {
+        return false;
+    }
+    // Human-chosen passwords in the wild mix letters with digits or symbols; a bare word is far more
+    // often a variable name, an enum value or a form label.
+    let has_alpha = v.chars().any(char::is_alphabetic);
+    let has_other = v.chars().any(|c| !c.is_alphabetic());
+    if !has_other {
+        return false;
+    }
+    if !has_alpha && n < 6 {
+        return false;
+    }
+    if is_identifier_path(v) && v.contains('.') {
+        return false;
+    }
+    !(v.contains('_') && v.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+}
+
+pub fn username_value_ok(v: &str) -> bool {
+    let n = v.len();
+    (2..=39).contains(&n)
+        && v.bytes().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && v.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        && !v.bytes().all(|c| c.is_ascii_digit())
+        && !is_generic_account(v)
+        && !is_placeholder(v)
+        && !v.to_ascii_lowercase().contains("user")
+}
+
+fn assignments_for(engine: &Engine, doc: &Doc<'_>, rule: usize, want: PiiType, out: &mut Vec<Cand>) {
+    let mut last_name = usize::MAX;
+    for (ks, ke) in doc.keyword_hits(engine, rule) {
+        let Some(a) = parse_assignment(doc.text, (ks, ke)) else { continue };
+        if a.name.0 == last_name {
+            continue;
+        }
+        last_name = a.name.0;
+        let name = &doc.text[a.name.0..a.name.1];
+        if classify_name(name) != Some(want) {
+            continue;
+        }
+        let (mut vs, ve) = a.value;
+        if a.space_separated && !a.line_leading {
+            continue;
+        }
+        if a.space_separated && a.quote == Quote::None && want != PiiType::Username {
+            continue;
+        }
+        if want == PiiType::Key {
+            vs = strip_scheme(doc.text, vs, ve);
+        }
+        let mut v = &doc.text[vs..ve];
+        let mut ve = ve;
+        if a.quote == Quote::None {
+            let trimmed = v.trim_end_matches(['.', ':']);
+            ve -= v.len() - trimmed.len();
+            v = trimmed;
+            if unquoted_is_code(v) && !(want == PiiType::Username && a.line_leading && is_identifier_path(v) && !v.contains('.')) {
+                continue;
+            }
+            // `password = password`-style references.
+            if v.eq_ignore_ascii_case(name) {
+                continue;
+            }
+        }
+        let ok = match want {
+            PiiType::Key => key_value_ok(name, v),
+            PiiType::Password => password_value_ok(v),
+            PiiType::Username => username_value_ok(v) && (a.quote == Quote::Quoted || a.line_leading),
+            _ => false,
+        };
+        if ok {
+            out.push(Cand { start: vs, end: ve, rule });
+        }
+    }
+}
+
+pub fn secret_assignment(engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
+    assignments_for(engine, doc, rule, PiiType::Key, out);
+}
+
+pub fn password_assignment(engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
+    assignments_for(engine, doc, rule, PiiType::Password, out);
+}
+
+pub fn username_assignment(engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
+    assignments_for(engine, doc, rule, PiiType::Username, out);
+}
+
+fn uri_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r#"\b[A-Za-z][A-Za-z0-9+.\-]{1,24}://([^\s:/@'"?#<>]{1,64}):([^\s'"<>]{1,128}?)@(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])"#)
+            .expect("static regex")
+    })
+}
+
+/// scheme://user:password@host — the password (PASSWORD) and the user (USERNAME, companion rule).
+pub fn uri_credentials(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
+    let user_rule = rule_index("uri-username");
+    for caps in uri_re().captures_iter(doc.text) {
+        let (Some(u), Some(p)) = (caps.get(1), caps.get(2)) else { continue };
+        let pw = p.as_str();
+        if pw.len() >= 3 && !is_placeholder(pw) && !pw.starts_with('$') {
+            out.push(Cand { start: p.start(), end: p.end(), rule });
+        }
+        let user = u.as_str();
+        if username_value_ok(user) {
+            out.push(Cand { start: u.start(), end: u.end(), rule: user_rule });
+        }
+    }
+}
+
+fn cli_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r#"(?:^|\s)(?:--password(?:=|\s+)|--pass(?:=|\s+)|-p\s*|-a\s+)(?:'([^'\n]{3,128})'|"([^"\n]{3,128})"|([^\s'"]{3,128}))"#)
+            .expect("static regex")
+    })
+}
+
+fn curl_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r#"(?:^|\s)(?:-u|--user)\s+['"]?([A-Za-z0-9_.\-]{2,39}):([^\s'"@]{3,128})['"]?(?:\s|$)"#).expect("static regex")
+    })
+}
+
+/// mysql -p'…' / --password=… / sshpass -p … / redis-cli -a … / curl -u user:password.
+pub fn cli_password(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
+    let text = doc.text;
+    for caps in cli_re().captures_iter(text) {
+        let Some(m) = caps.get(1).or_else(|| caps.get(2)).or_else(|| caps.get(3)) else { continue };
+        let whole = caps.get(0).map_or("", |w| w.as_str()).trim_start();
+        let (ls, le) = super::line_bounds(text, m.start());
+        let line = text[ls..le].to_ascii_lowercase();
+        let short = whole.starts_with("-p") || whole.starts_with("-a");
+        let tool_ok = if whole.starts_with("-a") {
+            line.contains("redis-cli")
+        } else if short {
+            line.contains("mysql") || line.contains("mariadb") || line.contains("sshpass")
+        } else {
+            true
+        };
+        let v = m.as_str();
+        if tool_ok && password_value_ok(v) && !v.starts_with('-') {
+            out.push(Cand { start: m.start(), end: m.end(), rule });
+        }
+    }
+    let user_rule = rule_index("uri-username");
+    for caps in curl_re().captures_iter(text) {
+        let (Some(u), Some(p)) = (caps.get(1), caps.get(2)) else { continue };
+        if password_value_ok(p.as_str()) {
+            out.push(Cand { start: p.start(), end: p.end(), rule });
+            if username_value_ok(u.as_str()) {
+                out.push(Cand { start: u.start(), end: u.end(), rule: user_rule });
+            }
+        }
+    }
+}
+
+fn call_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r#"(?:\.login|HTTPBasicAuth|HTTPDigestAuth|BasicAuth|\bauth\s*=\s*|\.auth|getConnection\(\s*[^,()\n]+,)\(?\s*[^,()\n]+?\s*,\s*(?:'([^'\n]{1,128})'|"([^"\n]{1,128})")"#)
+            .expect("static regex")
+    })
+}
+
+/// smtp.login(user, 'pw'), HTTPBasicAuth('u', 'pw'), auth=('u', 'pw'), getConnection(url, "u", "pw").
+pub fn call_password(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
+    for caps in call_re().captures_iter(doc.text) {
+        let Some(m) = caps.get(1).or_else(|| caps.get(2)) else { continue };
+        if password_value_ok(m.as_str()) {
+            out.push(Cand { start: m.start(), end: m.end(), rule });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens() {
+        assert_eq!(name_tokens("spring.datasource.password"), ["spring", "datasource", "password"]);
+        assert_eq!(name_tokens("webhookSecret"), ["webhook", "secret"]);
+        assert_eq!(name_tokens("AWS_SECRET_ACCESS_KEY"), ["aws", "secret", "access", "key"]);
+        assert_eq!(name_tokens("X-Api-Key"), ["x", "api", "key"]);
+    }
+
+    #[test]
+    fn classify() {
+        assert_eq!(classify_name("POSTGRES_PASSWORD"), Some(PiiType::Password));
+        assert_eq!(classify_name("JWT_SECRET"), Some(PiiType::Key));
+        assert_eq!(classify_name("apiKey"), Some(PiiType::Key));
+        assert_eq!(classify_name("password_hash"), None);
+        assert_eq!(classify_name("public_key"), None);
+        assert_eq!(classify_name("token_url"), None);
+        assert_eq!(classify_name("keyboard"), None);
+        assert_eq!(classify_name("spring.datasource.username"), Some(PiiType::Username));
+        assert_eq!(classify_name("user_name"), Some(PiiType::Username));
+        assert_eq!(classify_name("USER_AGENT"), None);
+    }
+
+    #[test]
+    fn parse_forms() {
+        let cases = [
+            ("PASSWORD = 'x1y2z3'", "x1y2z3"),
+            ("\"password\": \"p@ss99\",", "p@ss99"),
+            ("#define WIFI_PASSWORD \"abc-123\"", "abc-123"),
+            ("SMTP_PASSWORD=sun!flower3", "sun!flower3"),
+            ("<password>h4ck3r!</password>", "h4ck3r!"),
+            ("db.setPassword(\"s3cr3t!\");", "s3cr3t!"),
+        ];
+        for (text, want) in cases {
+            let kw = text.to_ascii_lowercase().find("pass").unwrap();
+            let a = parse_assignment(text, (kw, kw + 4)).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(&text[a.value.0..a.value.1], want, "{text}");
+        }
+        assert!(parse_assignment("if password == 'x'", (3, 7)).is_none());
+    }
+
+    #[test]
+    fn value_judgements() {
+        assert!(password_value_ok("Welc0me$154"));
+        assert!(!password_value_ok("********"));
+        assert!(!password_value_ok("<your-password>"));
+        assert!(!password_value_ok("password"));
+        assert!(key_value_ok("API_KEY", "d7c3b3f5865d028fdcf33b24b1fc9195385e42c81593a0cde34961a91c478224"));
+        assert!(!key_value_ok("checksum_sha", "d7c3b3f5865d028fdcf33b24b1fc9195385e42c81593a0cde34961a91c478224"));
+        assert!(!key_value_ok("API_KEY", "YOUR_API_KEY"));
+        assert!(!key_value_ok("key", "f13bc09d-0a89-4595-9749-772945fd2c1d"));
+    }
+}

@@ -1,0 +1,379 @@
+//! Secret and PII detection and redaction for source code (StarCoder §2, re-designed for speed).
+//!
+//! Detect, then decide (dolma's taggers): [`detect`] returns spans `(start, end, type, rule)` with
+//! offsets in Unicode code points of the original text, and [`redact::redact`] is a separate, pure
+//! step whose replacement text depends only on the matched value and a seed.
+//!
+//! Every detector is an entry of [`rules::RULES`] (gitleaks-style rules as data): an id, the type it
+//! reports, a description, keywords and a matcher. One Aho-Corasick pass over each document finds
+//! all keywords of all rules; a rule whose keywords are absent is skipped, so most regexes never run
+//! on most files. Candidates are then validated (checksums, IP scopes, entropy, placeholders, hash
+//! contexts) and overlaps are resolved by rule priority (table order): provider formats beat
+//! generic assignments, which beat e-mail, IP and name patterns.
+
+pub mod assign;
+pub mod network;
+pub mod people;
+pub mod redact;
+pub mod rules;
+pub mod validate;
+
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use rayon::prelude::*;
+use regex::Regex;
+
+use crate::error::{CoreError, Result};
+pub use rules::{Matcher, Rule, RULES};
+
+/// The kinds of personal or secret information sctool reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum PiiType {
+    Email = 0,
+    IpAddress = 1,
+    Key = 2,
+    Password = 3,
+    Name = 4,
+    Username = 5,
+}
+
+impl PiiType {
+    pub const ALL: [PiiType; 6] = [
+        PiiType::Email,
+        PiiType::IpAddress,
+        PiiType::Key,
+        PiiType::Password,
+        PiiType::Name,
+        PiiType::Username,
+    ];
+
+    /// The label used in spans, reports and the `--types` option.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PiiType::Email => "EMAIL",
+            PiiType::IpAddress => "IP_ADDRESS",
+            PiiType::Key => "KEY",
+            PiiType::Password => "PASSWORD",
+            PiiType::Name => "NAME",
+            PiiType::Username => "USERNAME",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<PiiType> {
+        PiiType::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                CoreError::InvalidConfig(format!(
+                    "unknown PII type {s:?}; expected one of EMAIL, IP_ADDRESS, KEY, PASSWORD, NAME, USERNAME"
+                ))
+            })
+    }
+
+    /// Bit of this type in a type mask.
+    pub fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// One finding. Offsets are Unicode code points (Python `str` indices), end-exclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PiiSpan {
+    pub start: usize,
+    pub end: usize,
+    pub kind: PiiType,
+    /// Index into [`RULES`].
+    pub rule: u16,
+}
+
+impl PiiSpan {
+    pub fn rule_id(&self) -> &'static str {
+        RULES[self.rule as usize].id
+    }
+}
+
+/// A candidate in byte offsets, before overlap resolution.
+#[derive(Clone, Copy, Debug)]
+pub struct Cand {
+    pub start: usize,
+    pub end: usize,
+    pub rule: usize,
+}
+
+/// Per-document state shared by the matchers: the text and where each keyword occurs.
+pub struct Doc<'a> {
+    pub text: &'a str,
+    /// (keyword pattern id, byte start, byte end), in text order.
+    hits: Vec<(u32, usize, usize)>,
+    rule_active: Vec<bool>,
+}
+
+impl<'a> Doc<'a> {
+    /// Byte ranges of the keywords of rule `rule` in this document.
+    pub fn keyword_hits(&self, engine: &Engine, rule: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let mask = &engine.rule_keywords[rule];
+        let mask: Vec<u32> = mask.clone();
+        self.hits
+            .iter()
+            .filter(move |(p, _, _)| mask.contains(p))
+            .map(|&(_, s, e)| (s, e))
+    }
+
+    /// The line containing byte `pos`, as (line start, line end) byte offsets.
+    pub fn line_bounds(&self, pos: usize) -> (usize, usize) {
+        line_bounds(self.text, pos)
+    }
+}
+
+pub fn line_bounds(text: &str, pos: usize) -> (usize, usize) {
+    let b = text.as_bytes();
+    let pos = pos.min(b.len());
+    let start = memchr::memrchr(b'\n', &b[..pos]).map_or(0, |i| i + 1);
+    let end = memchr::memchr(b'\n', &b[pos..]).map_or(b.len(), |i| pos + i);
+    (start, end)
+}
+
+/// The compiled rule set. Built once per process ([`engine`]) and shared by all threads.
+pub struct Engine {
+    ac: AhoCorasick,
+    /// keyword pattern id -> rules that own it
+    keyword_rules: Vec<Vec<usize>>,
+    /// rule -> its keyword pattern ids
+    rule_keywords: Vec<Vec<u32>>,
+    regexes: Vec<Option<Regex>>,
+}
+
+impl Engine {
+    fn build() -> Result<Engine> {
+        let mut patterns: Vec<String> = Vec::new();
+        let mut keyword_rules: Vec<Vec<usize>> = Vec::new();
+        let mut rule_keywords = vec![Vec::new(); RULES.len()];
+        let mut regexes = Vec::with_capacity(RULES.len());
+        for (ri, rule) in RULES.iter().enumerate() {
+            for kw in rule.keywords {
+                let kw = kw.to_ascii_lowercase();
+                let pid = if let Some(p) = patterns.iter().position(|p| *p == kw) {
+                    p
+                } else {
+                    patterns.push(kw);
+                    keyword_rules.push(Vec::new());
+                    patterns.len() - 1
+                };
+                keyword_rules[pid].push(ri);
+                rule_keywords[ri].push(pid as u32);
+            }
+            regexes.push(match &rule.matcher {
+                Matcher::Regex { pattern, .. } => Some(Regex::new(pattern).map_err(|e| {
+                    CoreError::InvalidConfig(format!("rule {}: bad regex: {e}", rule.id))
+                })?),
+                _ => None,
+            });
+        }
+        let ac = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(&patterns)
+            .map_err(|e| CoreError::InvalidConfig(format!("keyword automaton: {e}")))?;
+        Ok(Engine { ac, keyword_rules, rule_keywords, regexes })
+    }
+
+    fn doc<'a>(&self, text: &'a str) -> Doc<'a> {
+        let mut rule_active: Vec<bool> = self.rule_keywords.iter().map(Vec::is_empty).collect();
+        let mut hits = Vec::new();
+        for m in self.ac.find_overlapping_iter(text) {
+            let pid = m.pattern().as_u32();
+            for &r in &self.keyword_rules[pid as usize] {
+                rule_active[r] = true;
+            }
+            hits.push((pid, m.start(), m.end()));
+        }
+        Doc { text, hits, rule_active }
+    }
+
+    /// All accepted findings of `text`, in byte offsets, sorted by start.
+    pub fn detect_bytes(&self, text: &str) -> Vec<Cand> {
+        let doc = self.doc(text);
+        let mut cands = Vec::new();
+        for (ri, rule) in RULES.iter().enumerate() {
+            if !doc.rule_active[ri] {
+                continue;
+            }
+            match &rule.matcher {
+                Matcher::Regex { group, check, .. } => {
+                    let Some(re) = &self.regexes[ri] else { continue };
+                    for caps in re.captures_iter(text) {
+                        let Some(m) = caps.get(*group) else { continue };
+                        if check.is_none_or(|f| f(&doc, m.start(), m.end())) {
+                            cands.push(Cand { start: m.start(), end: m.end(), rule: ri });
+                        }
+                    }
+                }
+                Matcher::Custom(f) => f(self, &doc, ri, &mut cands),
+                Matcher::Companion => {}
+            }
+        }
+        let mut accepted = resolve_overlaps(cands);
+        propagate(text, &mut accepted);
+        accepted
+    }
+}
+
+/// Keep the highest-priority (lowest rule index, then longest, then leftmost) candidate of every
+/// overlapping group.
+fn resolve_overlaps(mut cands: Vec<Cand>) -> Vec<Cand> {
+    cands.retain(|c| c.end > c.start);
+    cands.sort_by_key(|c| (c.rule, std::cmp::Reverse(c.end - c.start), c.start));
+    let mut taken: Vec<Cand> = Vec::with_capacity(cands.len());
+    for c in cands {
+        if taken.iter().all(|t| c.end <= t.start || c.start >= t.end) {
+            taken.push(c);
+        }
+    }
+    taken.sort_by_key(|c| (c.start, c.end));
+    taken
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+}
+
+/// A value found once (a password, a username, a name) is labelled at every other occurrence in the
+/// same document, with the same rule, so redaction cannot leave a copy behind.
+fn propagate(text: &str, accepted: &mut Vec<Cand>) {
+    let kinds_to_spread = |r: usize| matches!(RULES[r].kind, PiiType::Key | PiiType::Password | PiiType::Username | PiiType::Name);
+    let seeds: Vec<(String, usize)> = accepted
+        .iter()
+        .filter(|c| kinds_to_spread(c.rule) && c.end - c.start >= 4)
+        .map(|c| (text[c.start..c.end].to_string(), c.rule))
+        .collect();
+    if seeds.is_empty() {
+        return;
+    }
+    let b = text.as_bytes();
+    let mut extra = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (value, rule) in seeds {
+        if !seen.insert(value.clone()) {
+            continue;
+        }
+        for (pos, _) in text.match_indices(value.as_str()) {
+            let end = pos + value.len();
+            let vb = value.as_bytes();
+            if is_word_byte(vb[0]) && pos > 0 && is_word_byte(b[pos - 1]) {
+                continue;
+            }
+            if is_word_byte(vb[vb.len() - 1]) && end < b.len() && is_word_byte(b[end]) {
+                continue;
+            }
+            if accepted.iter().chain(extra.iter()).any(|t: &Cand| pos < t.end && end > t.start) {
+                continue;
+            }
+            extra.push(Cand { start: pos, end, rule });
+        }
+    }
+    if !extra.is_empty() {
+        accepted.extend(extra);
+        accepted.sort_by_key(|c| (c.start, c.end));
+    }
+}
+
+static ENGINE: OnceLock<std::result::Result<Engine, String>> = OnceLock::new();
+
+/// The process-wide compiled rule set.
+pub fn engine() -> Result<&'static Engine> {
+    ENGINE
+        .get_or_init(|| Engine::build().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| CoreError::InvalidConfig(e.clone()))
+}
+
+/// Convert sorted byte spans to code-point spans in one pass over the text.
+pub fn to_char_spans(text: &str, cands: &[Cand]) -> Vec<PiiSpan> {
+    let mk = |c: &Cand, s: usize, e: usize| PiiSpan { start: s, end: e, kind: RULES[c.rule].kind, rule: c.rule as u16 };
+    if text.is_ascii() {
+        return cands.iter().map(|c| mk(c, c.start, c.end)).collect();
+    }
+    // Offsets to convert, sorted; walk the text once.
+    let mut points: Vec<usize> = cands.iter().flat_map(|c| [c.start, c.end]).collect();
+    points.sort_unstable();
+    points.dedup();
+    let mut map = std::collections::HashMap::with_capacity(points.len());
+    let mut chars = 0usize;
+    let mut last = 0usize;
+    for p in points {
+        chars += text[last..p].chars().count();
+        last = p;
+        map.insert(p, chars);
+    }
+    cands.iter().map(|c| mk(c, map[&c.start], map[&c.end])).collect()
+}
+
+/// Detect PII in one document; spans in code points, sorted by start, never overlapping.
+pub fn detect(text: &str) -> Result<Vec<PiiSpan>> {
+    let eng = engine()?;
+    Ok(to_char_spans(text, &eng.detect_bytes(text)))
+}
+
+/// Detect PII in every document of a batch, in parallel. A null document gives no spans.
+pub fn detect_batch(texts: &[Option<&str>]) -> Result<Vec<Vec<PiiSpan>>> {
+    let eng = engine()?;
+    Ok(texts
+        .par_iter()
+        .with_min_len(8)
+        .map(|t| t.map(|t| to_char_spans(t, &eng.detect_bytes(t))).unwrap_or_default())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<(String, &'static str, &'static str)> {
+        let spans = detect(text).unwrap();
+        let chars: Vec<char> = text.chars().collect();
+        spans
+            .iter()
+            .map(|s| (chars[s.start..s.end].iter().collect(), s.kind.as_str(), s.rule_id()))
+            .collect()
+    }
+
+    #[test]
+    fn engine_builds_and_rule_ids_are_unique() {
+        engine().unwrap();
+        let mut ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        let n = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+    }
+
+    #[test]
+    fn offsets_are_code_points() {
+        let text = "héllo ünïcode — contact: pat.jones@orchardline.co ok";
+        let spans = detect(text).unwrap();
+        assert_eq!(spans.len(), 1);
+        let s: String = text.chars().skip(spans[0].start).take(spans[0].end - spans[0].start).collect();
+        assert_eq!(s, "pat.jones@orchardline.co");
+    }
+
+    #[test]
+    fn mixed_document() {
+        let text = "host = 136.172.114.170\nuser = tinkerfox689\npassword = Welc0me$154\nlocal = 10.0.0.1\n";
+        let f = found(text);
+        assert!(f.iter().any(|(v, t, _)| v == "136.172.114.170" && *t == "IP_ADDRESS"), "{f:?}");
+        assert!(f.iter().any(|(v, t, _)| v == "Welc0me$154" && *t == "PASSWORD"), "{f:?}");
+        assert!(f.iter().any(|(v, t, _)| v == "tinkerfox689" && *t == "USERNAME"), "{f:?}");
+        assert!(!f.iter().any(|(v, _, _)| v == "10.0.0.1"), "{f:?}");
+    }
+
+    #[test]
+    fn batch_keeps_nulls_and_order() {
+        let docs = vec![Some("mail a.b@orchardline.co"), None, Some("nothing here")];
+        let out = detect_batch(&docs).unwrap();
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].len(), 1);
+        assert!(out[1].is_empty() && out[2].is_empty());
+    }
+}

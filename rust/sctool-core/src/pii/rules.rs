@@ -1,0 +1,423 @@
+//! The rule table. Order is priority: when two findings overlap, the earlier rule wins.
+//!
+//! Each entry names the type it reports, says what it finds, lists the keywords that must occur in
+//! a document before it runs (ASCII case-insensitive; empty = always runs) and how it matches: a
+//! regex whose capture group is the value, followed by an optional validator, or a hand-written
+//! matcher for detectors that need parsing (assignments, URIs, e-mail and IP scopes, names).
+//! `Companion` entries are emitted by the matcher of another entry (e.g. the user part of a URI
+//! whose password the `uri-credentials` matcher found) and exist so every finding names its rule.
+//!
+//! Every rule is exercised by `tests/pii/test_rules.py`, which synthesises true positives and known
+//! false positives for each id at test time.
+
+use super::validate::{github_checksum_ok, is_patterned, is_placeholder, jwt_ok, looks_random, shannon_entropy};
+use super::{assign, network, people, Cand, Doc, Engine, PiiType};
+
+/// Validator of a regex match: gets the document and the byte range of the captured value.
+pub type Check = fn(&Doc<'_>, usize, usize) -> bool;
+/// Hand-written matcher: pushes candidates (tagged with rule indices) for rule `rule`.
+pub type CustomFn = fn(&Engine, &Doc<'_>, usize, &mut Vec<Cand>);
+
+pub enum Matcher {
+    Regex { pattern: &'static str, group: usize, check: Option<Check> },
+    Custom(CustomFn),
+    Companion,
+}
+
+pub struct Rule {
+    pub id: &'static str,
+    pub kind: PiiType,
+    pub description: &'static str,
+    pub keywords: &'static [&'static str],
+    pub matcher: Matcher,
+}
+
+/// Index of a rule by id (companion lookups; the table is small).
+pub fn rule_index(id: &str) -> usize {
+    RULES.iter().position(|r| r.id == id).unwrap_or(0)
+}
+
+fn bytes_around(doc: &Doc<'_>, s: usize, e: usize) -> (Option<u8>, Option<u8>) {
+    let b = doc.text.as_bytes();
+    (s.checked_sub(1).map(|i| b[i]), b.get(e).copied())
+}
+
+fn token_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-')
+}
+
+/// The value is a whole token (no word characters glued on either side) and not a placeholder.
+fn provider_token(doc: &Doc<'_>, s: usize, e: usize) -> bool {
+    let (before, after) = bytes_around(doc, s, e);
+    if before.is_some_and(token_char) || after.is_some_and(token_char) {
+        return false;
+    }
+    let v = &doc.text[s..e];
+    !is_placeholder(v) && !is_patterned(v) && shannon_entropy(v) >= 3.0
+}
+
+fn github_token(doc: &Doc<'_>, s: usize, e: usize) -> bool {
+    provider_token(doc, s, e) && github_checksum_ok(&doc.text[s..e])
+}
+
+fn jwt(doc: &Doc<'_>, s: usize, e: usize) -> bool {
+    provider_token(doc, s, e) && jwt_ok(&doc.text[s..e])
+}
+
+fn random_value(doc: &Doc<'_>, s: usize, e: usize) -> bool {
+    let (before, after) = bytes_around(doc, s, e);
+    let glued = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'_');
+    !before.is_some_and(glued) && !after.is_some_and(glued) && looks_random(&doc.text[s..e])
+}
+
+fn private_key_block(doc: &Doc<'_>, s: usize, e: usize) -> bool {
+    let body = &doc.text[s..e];
+    let payload = body.lines().filter(|l| !l.starts_with("-----") && !l.contains(':')).collect::<String>();
+    let b64 = payload.bytes().filter(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=')).count();
+    b64 >= 64 && !payload.contains("...") && !is_placeholder(&payload) && shannon_entropy(&payload) >= 4.0
+}
+
+pub static RULES: &[Rule] = &[
+    // ---- KEY: provider formats (validated shapes, highest priority) ----
+    Rule {
+        id: "private-key-block",
+        kind: PiiType::Key,
+        description: "PEM or OpenSSH private key block, from -----BEGIN to the end of the -----END line",
+        keywords: &["PRIVATE KEY-----"],
+        matcher: Matcher::Regex {
+            pattern: r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----[\s\S]{0,16384}?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----",
+            group: 0,
+            check: Some(private_key_block),
+        },
+    },
+    Rule {
+        id: "aws-access-key-id",
+        kind: PiiType::Key,
+        description: "AWS access key id (AKIA/ASIA/ABIA/ACCA + 16 base32 characters)",
+        keywords: &["AKIA", "ASIA", "ABIA", "ACCA", "A3T"],
+        matcher: Matcher::Regex {
+            pattern: r"\b((?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16})\b",
+            group: 1,
+            check: Some(provider_token),
+        },
+    },
+    Rule {
+        id: "aws-secret-access-key",
+        kind: PiiType::Key,
+        description: "AWS secret access key: 40 base64 characters assigned to an aws…secret name",
+        keywords: &["aws"],
+        matcher: Matcher::Regex {
+            pattern: r#"(?i:aws)[\w.\-]{0,24}(?i:secret)[\w.\-]{0,24}["']?\s*(?:[:=]|=>|,)\s*[rbu]?["']?([A-Za-z0-9/+]{40})"#,
+            group: 1,
+            check: Some(random_value),
+        },
+    },
+    Rule {
+        id: "github-token",
+        kind: PiiType::Key,
+        description: "GitHub token (ghp_/gho_/ghu_/ghs_/ghr_) whose CRC32 checksum verifies",
+        keywords: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_"],
+        matcher: Matcher::Regex { pattern: r"\bgh[pousr]_[A-Za-z0-9]{36}\b", group: 0, check: Some(github_token) },
+    },
+    Rule {
+        id: "github-fine-grained-pat",
+        kind: PiiType::Key,
+        description: "GitHub fine-grained personal access token (github_pat_…)",
+        keywords: &["github_pat_"],
+        matcher: Matcher::Regex { pattern: r"\bgithub_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}\b", group: 0, check: Some(provider_token) },
+    },
+    Rule {
+        id: "gitlab-token",
+        kind: PiiType::Key,
+        description: "GitLab personal, pipeline-trigger or deploy token (glpat-, glptt-, gldt-)",
+        keywords: &["glpat-", "glptt-", "gldt-"],
+        matcher: Matcher::Regex { pattern: r"\b(?:glpat|glptt|gldt)-[A-Za-z0-9_\-]{20,40}", group: 0, check: Some(provider_token) },
+    },
+    Rule {
+        id: "slack-webhook",
+        kind: PiiType::Key,
+        description: "Slack incoming-webhook or workflow URL (the URL is the credential; labelled whole)",
+        keywords: &["hooks.slack.com"],
+        matcher: Matcher::Regex {
+            pattern: r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_\-]{6,}/[A-Za-z0-9_\-]{6,}/[A-Za-z0-9_\-]{12,}",
+            group: 0,
+            check: Some(|doc, s, e| !is_placeholder(&doc.text[s..e])),
+        },
+    },
+    Rule {
+        id: "slack-token",
+        kind: PiiType::Key,
+        description: "Slack bot/user/app token (xoxb-, xoxp-, xoxa-, xoxe-, xoxr-, xoxs-)",
+        keywords: &["xoxb-", "xoxp-", "xoxa-", "xoxe", "xoxr-", "xoxs-", "xoxo-"],
+        matcher: Matcher::Regex { pattern: r"\bxox[abeoprs](?:\.xox[a-z])?-[0-9A-Za-z\-]{20,}", group: 0, check: Some(provider_token) },
+    },
+    Rule {
+        id: "stripe-key",
+        kind: PiiType::Key,
+        description: "Stripe live secret or restricted key (sk_live_, rk_live_)",
+        keywords: &["sk_live_", "rk_live_"],
+        matcher: Matcher::Regex { pattern: r"\b[sr]k_live_[0-9A-Za-z]{16,}\b", group: 0, check: Some(provider_token) },
+    },
+    Rule {
+        id: "stripe-webhook-secret",
+        kind: PiiType::Key,
+        description: "Stripe webhook signing secret (whsec_)",
+        keywords: &["whsec_"],
+        matcher: Matcher::Regex { pattern: r"\bwhsec_[0-9A-Za-z]{24,}\b", group: 0, check: Some(provider_token) },
+    },
+    Rule {
+        id: "google-api-key",
+        kind: PiiType::Key,
+        description: "Google API key (AIza + 35 characters)",
+        keywords: &["AIza"],
+        matcher: Matcher::Regex { pattern: r"\bAIza[0-9A-Za-z_\-]{35}", group: 0, check: Some(provider_token) },
+    },
+    Rule {
+        id: "openai-key",
+        kind: PiiType::Key,
+        description: "OpenAI API key (sk-…T3BlbkFJ…, sk-proj-…, legacy sk- + 48)",
+        keywords: &["T3BlbkFJ", "sk-proj-", "sk-svcacct-", "sk-admin-", "sk-"],
+        matcher: Matcher::Regex {
+            pattern: r"\bsk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{40,}|[A-Za-z0-9_\-]{16,}T3BlbkFJ[A-Za-z0-9_\-]{16,}|[A-Za-z0-9]{48})",
+            group: 0,
+            check: Some(provider_token),
+        },
+    },
+    Rule {
+        id: "anthropic-key",
+        kind: PiiType::Key,
+        description: "Anthropic API key (sk-ant-api03-…)",
+        keywords: &["sk-ant-"],
+        matcher: Matcher::Regex { pattern: r"\bsk-ant-(?:api|admin)\d\d-[A-Za-z0-9_\-]{80,}", group: 0, check: Some(provider_token) },
+    },
+    Rule {
+        id: "huggingface-token",
+        kind: PiiType::Key,
+        description: "Hugging Face access token (hf_ + 34 letters)",
+        keywords: &["hf_"],
+        matcher: Matcher::Regex { pattern: r"\bhf_[A-Za-z0-9]{34}\b", group: 0, check: Some(provider_token) },
+    },
+    Rule {
+        id: "npm-token",
+        kind: PiiType::Key,
+        description: "npm access token (npm_ + 36)",
+        keywords: &["npm_"],
+        matcher: Matcher::Regex { pattern: r"\bnpm_[A-Za-z0-9]{36}\b", group: 0, check: Some(provider_token) },
+    },
+    Rule {
+        id: "pypi-token",
+        kind: PiiType::Key,
+        description: "PyPI upload token (pypi-AgEIcHlwaS5vcmc…)",
+        keywords: &["pypi-AgEIcHlwaS5vcmc"],
+        matcher: Matcher::Regex { pattern: r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}", group: 0, check: Some(provider_token) },
+    },
+    Rule {
+        id: "sendgrid-key",
+        kind: PiiType::Key,
+        description: "SendGrid API key (SG.<22>.<43>)",
+        keywords: &["SG."],
+        matcher: Matcher::Regex { pattern: r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b", group: 0, check: Some(provider_token) },
+    },
+    Rule {
+        id: "twilio-key",
+        kind: PiiType::Key,
+        description: "Twilio API key SID (SK + 32 hex)",
+        keywords: &[],
+        matcher: Matcher::Regex { pattern: r"\bSK[0-9a-f]{32}\b", group: 0, check: Some(provider_token) },
+    },
+    Rule {
+        id: "azure-storage-key",
+        kind: PiiType::Key,
+        description: "Azure storage account key in a connection string (AccountKey=<88 base64>)",
+        keywords: &["AccountKey="],
+        matcher: Matcher::Regex { pattern: r"AccountKey=([A-Za-z0-9+/]{86}==)", group: 1, check: Some(|d, s, e| looks_random(&d.text[s..e])) },
+    },
+    Rule {
+        id: "mailchimp-key",
+        kind: PiiType::Key,
+        description: "Mailchimp API key (32 hex + -usNN data-centre suffix)",
+        keywords: &["-us"],
+        matcher: Matcher::Regex { pattern: r"\b[0-9a-f]{32}-us[0-9]{1,2}\b", group: 0, check: Some(provider_token) },
+    },
+    Rule {
+        id: "shopify-token",
+        kind: PiiType::Key,
+        description: "Shopify access token or shared secret (shpat_, shpca_, shppa_, shpss_ + 32 hex)",
+        keywords: &["shpat_", "shpca_", "shppa_", "shpss_"],
+        matcher: Matcher::Regex { pattern: r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b", group: 0, check: Some(provider_token) },
+    },
+    Rule {
+        id: "digitalocean-token",
+        kind: PiiType::Key,
+        description: "DigitalOcean personal access or OAuth token (dop_v1_, doo_v1_ + 64 hex)",
+        keywords: &["dop_v1_", "doo_v1_", "dor_v1_"],
+        matcher: Matcher::Regex { pattern: r"\bdo[opr]_v1_[a-f0-9]{64}\b", group: 0, check: Some(provider_token) },
+    },
+    Rule {
+        id: "telegram-bot-token",
+        kind: PiiType::Key,
+        description: "Telegram bot token (<bot id>:AA<33>)",
+        keywords: &[":AA"],
+        matcher: Matcher::Regex { pattern: r"\b[0-9]{8,10}:AA[0-9A-Za-z_\-]{33}\b", group: 0, check: Some(provider_token) },
+    },
+    Rule {
+        id: "jwt",
+        kind: PiiType::Key,
+        description: "JSON Web Token whose header decodes to JSON with an alg (the jwt.io sample is excluded)",
+        keywords: &["eyJ"],
+        matcher: Matcher::Regex {
+            pattern: r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{16,}",
+            group: 0,
+            check: Some(jwt),
+        },
+    },
+    Rule {
+        id: "bearer-token",
+        kind: PiiType::Key,
+        description: "High-entropy credential after an HTTP `Bearer` / `token` authorization scheme",
+        keywords: &["bearer"],
+        matcher: Matcher::Regex { pattern: r"\b(?i:bearer)\s+([A-Za-z0-9._~+/\-]{16,}=*)", group: 1, check: Some(random_value) },
+    },
+    // ---- credentials in URIs and on command lines ----
+    Rule {
+        id: "uri-credentials",
+        kind: PiiType::Password,
+        description: "Password of a URI with credentials (scheme://user:password@host)",
+        keywords: &["://"],
+        matcher: Matcher::Custom(assign::uri_credentials),
+    },
+    Rule {
+        id: "uri-username",
+        kind: PiiType::Username,
+        description: "User part of a URI with credentials (emitted by uri-credentials)",
+        keywords: &[],
+        matcher: Matcher::Companion,
+    },
+    Rule {
+        id: "password-cli-flag",
+        kind: PiiType::Password,
+        description: "Password passed on a command line (mysql -p'…', --password=…, sshpass -p, curl -u user:pass)",
+        keywords: &["mysql", "mariadb", "sshpass", "--password", "--pass", "curl", "redis-cli"],
+        matcher: Matcher::Custom(assign::cli_password),
+    },
+    Rule {
+        id: "password-call-argument",
+        kind: PiiType::Password,
+        description: "Literal password passed to a login/auth call (smtp.login(user, '…'), HTTPBasicAuth, auth=(…))",
+        keywords: &["login(", "auth", "getconnection("],
+        matcher: Matcher::Custom(assign::call_password),
+    },
+    // ---- assignments to secret/password/user names ----
+    Rule {
+        id: "secret-assignment",
+        kind: PiiType::Key,
+        description: "High-entropy value assigned to a key/secret/token name (code, .env, YAML, JSON, INI, properties)",
+        keywords: &["key", "secret", "token", "auth", "credential", "_pat", "signature", "salt"],
+        matcher: Matcher::Custom(assign::secret_assignment),
+    },
+    Rule {
+        id: "password-assignment",
+        kind: PiiType::Password,
+        description: "Human-chosen password assigned to a password/passwd/pwd name",
+        keywords: &["pass", "pwd", "pw"],
+        matcher: Matcher::Custom(assign::password_assignment),
+    },
+    // ---- network identifiers ----
+    Rule {
+        id: "ssh-login",
+        kind: PiiType::Username,
+        description: "Login of user@host in ssh/scp/rsync/sftp commands",
+        keywords: &["ssh ", "scp ", "rsync ", "sftp ", "ssh://", "sftp://"],
+        matcher: Matcher::Custom(people::ssh_login),
+    },
+    Rule {
+        id: "email",
+        kind: PiiType::Email,
+        description: "E-mail address (placeholder domains, noreply, git@host remotes and file@2x assets excluded)",
+        keywords: &["@"],
+        matcher: Matcher::Custom(network::email),
+    },
+    Rule {
+        id: "ipv4",
+        kind: PiiType::IpAddress,
+        description: "Globally routable IPv4 address (private, loopback, link-local, reserved, documentation, DNS resolvers and version strings excluded)",
+        keywords: &[],
+        matcher: Matcher::Custom(network::ipv4),
+    },
+    Rule {
+        id: "ipv6",
+        kind: PiiType::IpAddress,
+        description: "Global-unicast IPv6 address (documentation, ULA, link-local and DNS resolvers excluded)",
+        keywords: &[":"],
+        matcher: Matcher::Custom(network::ipv6),
+    },
+    // ---- people ----
+    Rule {
+        id: "name-with-email",
+        kind: PiiType::Name,
+        description: "Full name next to an e-mail address (Name <mail>, ('Name', 'mail'), name/email fields, mailto links)",
+        keywords: &["@"],
+        matcher: Matcher::Custom(people::name_with_email),
+    },
+    Rule {
+        id: "name-after-trigger",
+        kind: PiiType::Name,
+        description: "Full name after author/maintainer/copyright/Signed-off-by/Co-authored-by style triggers",
+        keywords: &[
+            "author", "maintainer", "copyright", "signed-off-by", "co-authored-by", "reviewed-by", "acked-by", "tested-by",
+            "reported-by", "contact", "written by", "created by", "developed by", "maintained by", "contributor", "thanks to",
+            "credits", "owner",
+        ],
+        matcher: Matcher::Custom(people::name_after_trigger),
+    },
+    Rule {
+        id: "name-with-handle",
+        kind: PiiType::Name,
+        description: "Full name followed by a (@handle) in contributor lists",
+        keywords: &["(@", "([@"],
+        matcher: Matcher::Custom(people::name_with_handle),
+    },
+    Rule {
+        id: "username-handle",
+        kind: PiiType::Username,
+        description: "@handle mention (decorators, annotations, doc tags, scoped packages and e-mail excluded)",
+        keywords: &["@"],
+        matcher: Matcher::Custom(people::handle),
+    },
+    Rule {
+        id: "username-profile-url",
+        kind: PiiType::Username,
+        description: "User of a GitHub/GitLab profile URL (github.com/<user> with no repository path)",
+        keywords: &["github.com/", "gitlab.com/"],
+        matcher: Matcher::Custom(people::profile_url),
+    },
+    Rule {
+        id: "username-todo",
+        kind: PiiType::Username,
+        description: "Handle in TODO(handle) / FIXME(handle) comments",
+        keywords: &["todo(", "fixme(", "xxx(", "hack(", "note("],
+        matcher: Matcher::Regex {
+            pattern: r"\b(?:TODO|FIXME|XXX|HACK|NOTE)\(([A-Za-z][A-Za-z0-9_.\-]{1,38})\)",
+            group: 1,
+            check: Some(|d, s, e| !people::is_generic_account(&d.text[s..e])),
+        },
+    },
+    Rule {
+        id: "username-merge",
+        kind: PiiType::Username,
+        description: "Fork owner in a merge-commit subject (Merge pull request #N from <user>/<branch>)",
+        keywords: &["merge pull request"],
+        matcher: Matcher::Regex {
+            pattern: r"Merge pull request #\d+ from ([A-Za-z0-9][A-Za-z0-9\-]{0,38})/",
+            group: 1,
+            check: Some(|d, s, e| !people::is_generic_account(&d.text[s..e])),
+        },
+    },
+    Rule {
+        id: "username-assignment",
+        kind: PiiType::Username,
+        description: "Login assigned to a user/username/login name (configs, DB settings, ssh_config User lines)",
+        keywords: &["user", "login", "uname"],
+        matcher: Matcher::Custom(assign::username_assignment),
+    },
+];
