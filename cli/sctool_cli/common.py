@@ -26,6 +26,10 @@ def add_runtime_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-rows", type=int, default=10_000, help="documents per batch/output part")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="run batches in this process (local, default) or as Ray tasks (ray; pip install 'sctool[ray]')")
+    parser.add_argument("--ray-address", default=None, metavar="ADDR",
+                        help="Ray cluster for --executor ray (default: $RAY_ADDRESS, else start a local one)")
 
 
 def runtime_from_args(args: argparse.Namespace) -> Runtime:
@@ -39,6 +43,8 @@ def runtime_from_args(args: argparse.Namespace) -> Runtime:
         batch_rows=args.batch_rows,
         overwrite=args.overwrite,
         quiet=args.quiet,
+        executor=getattr(args, "executor", "local"),
+        ray_address=getattr(args, "ray_address", None),
     )
 
 

@@ -17,6 +17,17 @@ COMMANDS = [
     "ingest",
     "stats",
     "dedup",
+    "filter",
+    "decontam",
+    "redact",
+    "eval",
+    "format",
+    "train_tokenizer",
+    "tokenize",
+    "generate",
+    "infill",
+    "export_hf",
+    "import_hf",
     "run",
 ]
 

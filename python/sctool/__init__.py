@@ -5,9 +5,19 @@ inference code load only when their modules are imported.
 """
 
 from sctool._version import __version__
-from sctool.errors import ConfigError, DatasetError, InternalError, InvalidInputError, OutputExistsError, SctoolError
+from sctool.errors import (
+    ConfigError,
+    DatasetError,
+    InternalError,
+    InvalidInputError,
+    OutputExistsError,
+    SctoolError,
+)
 from sctool.io.dataset import read_dataset
 from sctool.native import hash_content
+from sctool import dedup  # callable package: sctool.dedup(frame, ...)
+from sctool.dedup import minhash
+from sctool.pii import detect_pii, redact
 
 __all__ = [
     "ConfigError",
@@ -17,6 +27,10 @@ __all__ = [
     "OutputExistsError",
     "SctoolError",
     "__version__",
+    "detect_pii",
     "hash_content",
+    "dedup",
+    "minhash",
     "read_dataset",
+    "redact",
 ]

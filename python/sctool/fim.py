@@ -248,7 +248,7 @@ def _segments(window: np.ndarray, eod: int) -> list[tuple[int, int]]:
     n = window.size
     eods = np.flatnonzero(window == eod).tolist()
     starts = [0] + [e + 1 for e in eods]
-    ends = eods + [n]
+    ends = [*eods, n]
     return list(zip(starts, ends))
 
 

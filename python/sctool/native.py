@@ -16,7 +16,7 @@ import pyarrow as pa
 from sctool import _native
 from sctool.errors import InvalidInputError
 
-TextColumn = Union[Sequence[str], pl.Series, pa.Array, pa.ChunkedArray]
+TextColumn = Union[Sequence[str], pl.Series, pa.Array, pa.ChunkedArray]  # noqa: UP007 - runtime alias
 
 
 def as_arrow_text(texts: Any) -> Any:

@@ -74,7 +74,7 @@ def test_truncated_parquet_names_the_file(tmp_path: Path) -> None:
     pl.DataFrame(DOCS).write_parquet(p)
     data = p.read_bytes()
     p.write_bytes(data[: len(data) // 2])
-    with pytest.raises(DatasetError, match="t.parquet"):
+    with pytest.raises(DatasetError, match=r"t\.parquet"):
         read_all([p])
 
 
@@ -101,7 +101,7 @@ def keep_even(batch: pl.DataFrame) -> StageOutput:
 
 def test_map_stage_writes_the_format_and_kept_plus_removed_is_input(tmp_path: Path) -> None:
     src = write_jsonl(tmp_path / "in.jsonl", DOCS)
-    m = run_map_stage(stage="demo", config={"k": 1}, inputs=[src], output=tmp_path / "out",
+    run_map_stage(stage="demo", config={"k": 1}, inputs=[src], output=tmp_path / "out",
                       runtime=Runtime(batch_rows=7, quiet=True), process=keep_even)
     out = tmp_path / "out"
     assert sorted(p.name for p in out.glob("part-*.parquet")) == [f"part-{i:05d}.parquet" for i in range(4)]

@@ -25,7 +25,7 @@ def with_backend(model: GPT, backend: str) -> GPT:
 
 def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
     """Textbook attention, K/V heads repeated, one head at a time: the reference for every backend."""
-    b, h, t, d = q.shape
+    b, h, _, d = q.shape
     rep = h // k.shape[1]
     k = k.repeat_interleave(rep, dim=1)
     v = v.repeat_interleave(rep, dim=1)

@@ -148,10 +148,9 @@ def test_token_that_does_not_fit_is_rejected(tmp_path):
 
 
 def test_writes_are_atomic(tmp_path):
-    with pytest.raises(RuntimeError):
-        with IndexedDatasetWriter(tmp_path / "a", np.uint16) as w:
-            w.add_document(np.arange(10))
-            raise RuntimeError("crash mid-write")
+    with pytest.raises(RuntimeError), IndexedDatasetWriter(tmp_path / "a", np.uint16) as w:
+        w.add_document(np.arange(10))
+        raise RuntimeError("crash mid-write")
     assert list(tmp_path.iterdir()) == []
     # An existing dataset stays readable until the new one replaces it in one step.
     with IndexedDatasetWriter(tmp_path / "a", np.uint16) as w:
@@ -192,3 +191,26 @@ def test_damaged_files_give_clear_errors(tmp_path):
         ds[2]
     with pytest.raises(IndexError):
         ds.get(1, 40, 20)
+
+
+def test_pickles_by_path_not_by_data(tmp_path):
+    import pickle
+
+    with IndexedDatasetWriter(tmp_path / "p", np.uint16) as w:
+        w.add_document(np.arange(100_000) % 60000)
+    ds = IndexedDataset(tmp_path / "p")
+    blob = pickle.dumps(ds)
+    assert len(blob) < 1000  # the path, not 200 kB of tokens
+    clone = pickle.loads(blob)
+    assert np.array_equal(clone[0], ds[0])
+
+
+def test_closed_dataset_refuses_reads(tmp_path):
+    with IndexedDatasetWriter(tmp_path / "c", np.uint16) as w:
+        w.add_document(np.arange(5))
+    with IndexedDataset(tmp_path / "c") as ds:
+        assert ds[0].tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(DatasetError, match="closed"):
+        ds.tokens  # noqa: B018
+    with pytest.raises(DatasetError, match="closed"):
+        ds[0]

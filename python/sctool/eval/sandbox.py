@@ -14,6 +14,7 @@ result, so a score is never silently lowered by load.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -50,6 +51,10 @@ class SandboxConfig:
         default=True, metadata={"help": "use Linux namespaces (network, PID, read-only mounts) where the OS allows"}
     )
     drop_root: bool = field(default=True, metadata={"help": "when running as root, run programs as 'nobody'"})
+    site_packages: bool = field(
+        default=False,
+        metadata={"help": "let programs import installed packages (default: standard library only, faster start)"},
+    )
     startup_grace_s: float = field(
         default=30.0, metadata={"help": "extra seconds for interpreter start-up before the backstop kill"}
     )
@@ -113,10 +118,8 @@ def _job(program: str, workdir: str, cfg: SandboxConfig, timeout_scale: float) -
 
 
 def _kill_group(pgid: int) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.killpg(pgid, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 def run_program(program: str, config: SandboxConfig | None = None, *, timeout_scale: float = 1.0) -> ExecResult:
@@ -129,7 +132,7 @@ def run_program(program: str, config: SandboxConfig | None = None, *, timeout_sc
     proc: subprocess.Popen[bytes] | None = None
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-B", str(CHILD)],
+            [sys.executable, "-I", "-B", *([] if cfg.site_packages else ["-S"]), str(CHILD)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -18,8 +18,8 @@ from typing import Any
 
 from sctool.eval.passk import mean_pass_at_k
 from sctool.eval.problems import CodeProblem, normalize_task_id
-from sctool.eval.sandbox import ExecResult, SandboxConfig, probe_isolation, run_programs
 from sctool.eval.samples import Sample
+from sctool.eval.sandbox import ExecResult, SandboxConfig, probe_isolation, run_programs
 
 DEFAULT_KS = (1, 10, 100)
 

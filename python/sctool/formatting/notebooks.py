@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from typing import Any
 
 JUPYTER_START = "<jupyter_start>"
@@ -65,7 +66,10 @@ def notebook_to_script(text: str) -> tuple[str, str]:
 
     nb_json = _load(text)
     try:
-        nb = nbformat.reads(text, as_version=4)
+        with warnings.catch_warnings():
+            # Old notebooks lack cell ids; nbformat warns about each, but they convert fine.
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(text, as_version=4)
     except Exception as exc:  # nbformat raises many types (NotJSONError, ValidationError, KeyError…)
         raise NotebookError("malformed_notebook", f"nbformat cannot read it: {exc}") from exc
     meta = nb_json.get("metadata") if isinstance(nb_json.get("metadata"), dict) else {}

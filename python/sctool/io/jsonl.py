@@ -38,7 +38,7 @@ def open_text(path: Path) -> IO[bytes]:
         if name.endswith(".zst"):
             import zstandard
 
-            fh = open(path, "rb")
+            fh = open(path, "rb")  # noqa: SIM115 - ownership passes to the stream reader
             return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(fh, closefd=True))
         return open(path, "rb")
     except OSError as exc:

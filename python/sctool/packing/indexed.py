@@ -221,7 +221,7 @@ class IndexedDatasetWriter:
         try:
             if not self._finalized:
                 self.abort()
-        except Exception:  # noqa: BLE001 - interpreter shutdown may have torn down os/Path
+        except Exception:
             pass
 
 
@@ -277,6 +277,7 @@ class IndexedDataset:
             self._bin_map = np.memmap(bin_file, mode="r", dtype=self.dtype.newbyteorder("<"))
         else:
             self._bin_map = np.zeros(0, dtype=self.dtype)
+        self._closed = False
         self._contiguous = bool(
             n == 0
             or (
@@ -286,6 +287,13 @@ class IndexedDataset:
                 )
             )
         )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickling a memmap copies its data; DataLoader workers (spawn) reopen the files instead.
+        return {"prefix": str(self.prefix)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["prefix"])  # type: ignore[misc]
 
     def __len__(self) -> int:
         return int(self.sizes.size)
@@ -307,11 +315,17 @@ class IndexedDataset:
         directly. Only valid when sequences are stored back to back (always true for files written
         by sctool and by Megatron's builder).
         """
+        self._check_open()
         if not self._contiguous:
             raise DatasetError(f"{data_path(self.prefix)}: sequences are not stored contiguously; use get()")
         return self._bin_map[: self.num_tokens]
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise DatasetError(f"{self.prefix}: dataset was closed")
+
     def _index(self, i: int) -> int:
+        self._check_open()
         n = len(self)
         j = int(i) + n if int(i) < 0 else int(i)
         if not 0 <= j < n:
@@ -340,6 +354,7 @@ class IndexedDataset:
         """Drop this reader's references to the memory maps; the OS unmaps them once arrays handed
         out earlier are gone too (numpy gives no way to invalidate views that are still alive)."""
         self._bin_map = np.zeros(0, dtype=self.dtype)
+        self._closed = True
 
     def __enter__(self) -> IndexedDataset:
         return self

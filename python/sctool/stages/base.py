@@ -17,8 +17,8 @@ from typing import Any
 import polars as pl
 
 from sctool.config import config_to_dict
-from sctool.errors import InternalError
-from sctool.io.dataset import DatasetWriter, Manifest, PartStats, part_stats
+from sctool.errors import ConfigError
+from sctool.io.dataset import DatasetWriter, Manifest, PartStats
 from sctool.io.sources import InputReader, resolve_inputs
 from sctool.progress import progress
 
@@ -32,6 +32,18 @@ class Runtime:
     batch_rows: int = field(default=10_000, metadata={"help": "documents per batch / output part"})
     overwrite: bool = field(default=False, metadata={"help": "replace an existing output"})
     quiet: bool = field(default=False, metadata={"help": "no progress bar"})
+    executor: str = field(
+        default="local",
+        metadata={"help": "where batches run: local (this process) or ray (tasks on a Ray cluster)"},
+    )
+    ray_address: str | None = field(
+        default=None,
+        metadata={"help": "Ray cluster to join with executor=ray (default: $RAY_ADDRESS, else a new local one)"},
+    )
+
+    def __post_init__(self) -> None:
+        if self.executor not in ("local", "ray"):
+            raise ConfigError(f"executor must be 'local' or 'ray', got {self.executor!r}")
 
 
 @dataclass
@@ -74,21 +86,11 @@ def run_map_stage(
     bar = progress(reader.total_rows(), f"sctool {stage}", quiet=runtime.quiet)
     t0 = time.perf_counter()
     with bar:
-        for batch in reader.batches():
-            bar.update(batch.frame.height)
-            if writer.done(batch.index):
-                continue
-            out = process(batch.frame)
-            removed = out.removed
-            n_removed = removed.height if removed is not None else 0
-            if out.kept.height + n_removed != batch.frame.height:
-                raise InternalError(
-                    f"stage {stage}: batch {batch.index} of {batch.source.path} has {batch.frame.height} "
-                    f"documents but kept {out.kept.height} + removed {n_removed}"
-                )
-            st = part_stats(batch.frame, out.kept, removed, runtime.text_column)
-            st.counters = out.counters
-            writer.write(batch.index, out.kept, removed, st)
+        # The executor owns the per-batch loop (in process, or as Ray tasks); it leaves finished parts
+        # in the writer's staging directory and the malformed-line tally in ``reader.line_errors``.
+        from sctool.executors import get_executor
+
+        get_executor(runtime).run_map(stage=stage, reader=reader, writer=writer, process=process, bar=bar)
     extra = dict(manifest_extra or {})
     errs = reader.line_errors
     if errs.count:

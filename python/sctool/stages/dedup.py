@@ -1,9 +1,17 @@
-"""``sctool dedup``: exact deduplication by content hash (XXH3-128).
+"""``sctool dedup``: exact (XXH3-128) and near (MinHash-LSH, StarCoder) deduplication.
 
-Two passes over the input: hash every document (Rust, GIL released, all cores), pick the first
-occurrence of each hash in input order, then write kept documents and, in ``removed/``, every other
-copy with ``reason=exact_duplicate`` and ``dup_of`` = the id kept. Input order is the deterministic
-batch order of the inputs, so reruns give identical output.
+``mode=exact`` (the default): two passes over the input: hash every document (Rust, GIL released,
+all cores), pick the first occurrence of each hash in input order, then write kept documents and,
+in ``removed/``, every other copy with ``reason=exact_duplicate`` and ``dup_of`` = the id kept.
+
+``mode=near`` / ``mode=both``: pass 1 feeds every batch to the out-of-core near-dup engine
+(signatures, band keys and, with ``verify``, shingle sets spill to a scratch directory next to the
+output; the band shuffle is partitioned into files so memory stays under ``memory_budget_mb``),
+clusters, and decides per document (``sctool.dedup.near``); ``both`` removes exact copies first.
+Pass 2 writes the parts; removed rows carry ``reason``, ``dup_of``, ``cluster_id`` and ``jaccard``
+(the MinHash estimate to the document kept). Results do not depend on thread count, batch size or
+input order (ids decide, compared in natural order); the manifest records every parameter,
+including the derived bands and rows.
 """
 
 from __future__ import annotations
@@ -15,6 +23,9 @@ from typing import Literal
 
 import polars as pl
 
+from sctool.dedup.near import NearDupParams, NearDupPlanner
+from sctool.errors import ConfigError
+
 from sctool.config import config_to_dict
 from sctool.io.dataset import DatasetWriter, Manifest, part_stats
 from sctool.io.sources import InputReader, resolve_inputs
@@ -25,11 +36,51 @@ from sctool.stages.base import Runtime
 
 @dataclass(frozen=True)
 class DedupConfig:
-    """Which duplicates `sctool dedup` removes."""
+    """Which duplicates `sctool dedup` removes, and how near duplicates are found."""
 
-    mode: Literal["exact"] = field(
-        default="exact", metadata={"help": "exact: identical content (XXH3-128 of the UTF-8 bytes)"}
+    mode: Literal["exact", "near", "both"] = field(
+        default="exact",
+        metadata={"help": "exact: identical content (XXH3-128); near: MinHash-LSH near duplicates; "
+                          "both: exact first, then near"},
     )
+    threshold: float = field(
+        default=0.7, metadata={"help": "Jaccard threshold; bands/rows derived from it as StarCoder did (0.7 → 25×10)"}
+    )
+    bands: int | None = field(default=None, metadata={"help": "LSH bands (with rows; overrides the threshold-derived banding)"})
+    rows: int | None = field(default=None, metadata={"help": "LSH rows per band (with bands)"})
+    num_perm: int = field(default=256, metadata={"help": "MinHash permutations"})
+    ngram: int = field(default=5, metadata={"help": "shingle size in tokens (characters with shingle=chars)"})
+    seed: int = field(default=42, metadata={"help": "seed of the permutations (numpy RandomState, as datasketch)"})
+    shingle: Literal["bigcode", "words", "chars"] = field(
+        default="bigcode",
+        metadata={"help": "bigcode: split on [^A-Za-z_0-9] keeping empty tokens (StarCoder); words: drop empty "
+                          "tokens; chars: character n-grams"},
+    )
+    hash: Literal["sha1", "xxh3"] = field(
+        default="sha1", metadata={"help": "shingle hash: sha1 (first 4 bytes, StarCoder-exact) or xxh3 (faster)"}
+    )
+    verify: bool = field(
+        default=False,
+        metadata={"help": "merge candidates only if their exact shingle Jaccard reaches the threshold "
+                          "(StarCoder did not verify)"},
+    )
+    keep: Literal["lowest-id", "longest", "most-stars"] = field(
+        default="lowest-id", metadata={"help": "which document of a near-duplicate cluster is kept"}
+    )
+    stars_column: str = field(default="max_stars_count", metadata={"help": "star counts for keep=most-stars"})
+    clusters: str | None = field(
+        default=None, metadata={"help": "also write the cluster table (Parquet) to this path"}
+    )
+    memory_budget_mb: int = field(
+        default=1024, metadata={"help": "memory for band records before they spill to disk (MB)"}
+    )
+
+    def near_params(self) -> NearDupParams:
+        return NearDupParams(
+            threshold=self.threshold, bands=self.bands, rows=self.rows, num_perm=self.num_perm, ngram=self.ngram,
+            seed=self.seed, shingle=self.shingle, hash=self.hash, verify=self.verify, keep=self.keep,
+            stars_column=self.stars_column, memory_budget_mb=self.memory_budget_mb,
+        )
 
 
 def exact_duplicates(reader: InputReader, runtime: Runtime) -> pl.DataFrame:
@@ -67,6 +118,10 @@ def exact_duplicates(reader: InputReader, runtime: Runtime) -> pl.DataFrame:
 def run_dedup(
     inputs: Sequence[str | Path], output: str | Path, config: DedupConfig, runtime: Runtime
 ) -> Manifest:
+    if config.mode not in ("exact", "near", "both"):
+        raise ConfigError(f"dedup mode must be exact, near or both, got {config.mode!r}")
+    if config.mode != "exact":
+        return run_near_dedup(inputs, output, config, runtime)
     files = resolve_inputs(inputs)
     reader = InputReader(files, text_column=runtime.text_column, batch_rows=runtime.batch_rows)
     writer = DatasetWriter(output, stage="dedup", config=config_to_dict(config),
@@ -94,3 +149,67 @@ def run_dedup(
                 )
             writer.write(batch.index, kept, removed, part_stats(batch.frame, kept, removed, runtime.text_column))
     return writer.finalize({"duplicate_groups": int(dups.get_column("dup_of").n_unique()) if dups.height else 0})
+
+
+def run_near_dedup(
+    inputs: Sequence[str | Path], output: str | Path, config: DedupConfig, runtime: Runtime
+) -> Manifest:
+    """Near (and, for mode ``both``, first exact) deduplication; see the module docstring."""
+    params = config.near_params()
+    params.validate()
+    files = resolve_inputs(inputs)
+    reader = InputReader(files, text_column=runtime.text_column, batch_rows=runtime.batch_rows)
+    writer = DatasetWriter(output, stage="dedup", config=config_to_dict(config),
+                           inputs=[f.describe() for f in files], overwrite=runtime.overwrite,
+                           threads=runtime.threads)
+    out = Path(output)
+    with NearDupPlanner(params, exact=config.mode == "both", text_column=runtime.text_column,
+                        threads=runtime.threads, work_parent=out.resolve().parent) as planner:
+        bar = progress(reader.total_rows(), "dedup: minhash", quiet=runtime.quiet)
+        with bar:
+            for batch in reader.batches():
+                planner.add(batch.frame, batch.index)
+                bar.update(batch.frame.height)
+        plan = planner.plan()
+    by_batch = plan.decisions.partition_by("batch", as_dict=True) if plan.decisions.height else {}
+    bar = progress(reader.total_rows(), "dedup: writing", quiet=runtime.quiet)
+    with bar:
+        for batch in reader.batches():
+            bar.update(batch.frame.height)
+            if writer.done(batch.index):
+                continue
+            d = by_batch.get((batch.index,))
+            if d is None:
+                kept, removed = batch.frame, None
+            else:
+                joined = batch.frame.with_row_index("__row").join(
+                    d.drop("batch").rename({"row": "__row"}), on="__row", how="left", maintain_order="left"
+                )
+                kept = joined.filter(pl.col("reason").is_null()).drop("__row", "reason", "dup_of", "cluster_id",
+                                                                       "jaccard")
+                removed = joined.filter(pl.col("reason").is_not_null()).drop("__row")
+            writer.write(batch.index, kept, removed, part_stats(batch.frame, kept, removed, runtime.text_column))
+    if config.clusters:
+        from sctool.io.atomic import write_parquet
+
+        write_parquet(Path(config.clusters), plan.clusters)
+    summary = dict(plan.summary)
+    extra = {
+        "duplicate_groups": summary.pop("near_clusters"),
+        "near_dedup": {
+            "bands": summary.pop("bands"),
+            "rows": summary.pop("rows"),
+            "banding": summary.pop("banding"),
+            "threshold": config.threshold,
+            "num_perm": config.num_perm,
+            "ngram": config.ngram,
+            "seed": config.seed,
+            "shingle": config.shingle,
+            "hash": config.hash,
+            "verify": config.verify,
+            "keep": config.keep,
+            "clusters_file": config.clusters,
+            **summary,
+        },
+    }
+    return writer.finalize(extra)

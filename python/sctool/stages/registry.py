@@ -34,3 +34,9 @@ def register(name: str, module: str, config_cls: str, run: str) -> None:
 
 register("ingest", "sctool.stages.ingest", "IngestConfig", "run_ingest")
 register("dedup", "sctool.stages.dedup", "DedupConfig", "run_dedup")
+register("filter", "sctool.stages.filter", "FilterConfig", "run_filter")
+register("decontam", "sctool.stages.decontam", "DecontamConfig", "run_decontam")
+register("redact", "sctool.stages.redact", "RedactConfig", "run_redact")
+register("format", "sctool.stages.format", "FormatConfig", "run_format")
+register("train-tokenizer", "sctool.tokenizer.train", "TokenizerConfig", "run_train_tokenizer")
+register("tokenize", "sctool.stages.tokenize", "TokenizeConfig", "run_tokenize_stage")

@@ -227,7 +227,7 @@ class RunMonitor(Callback):
     def save(self, trainer: L.Trainer, step: int) -> Path:
         """Write ``step-NNNNNNN.ckpt`` (all ranks take part) and point ``last.ckpt`` at it."""
         path = self.ckpt_dir / f"step-{step:07d}.ckpt"
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)
         if trainer.is_global_zero:
             link = self.ckpt_dir / "last.ckpt"
             tmp = self.ckpt_dir / ".last.ckpt.tmp"

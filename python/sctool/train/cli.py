@@ -82,7 +82,7 @@ def _add_dataclass(parser: argparse.ArgumentParser, cls: type, prefix: str, fiel
         kwargs: dict[str, Any] = {"dest": name, "metavar": _type_name(tp), "default": argparse.SUPPRESS}
         if bool in _scalar_types(tp):
             kwargs.update(nargs="?", const="true")
-        group.add_argument(f"--{name}", help=help_text + shown, **kwargs)
+        group.add_argument(f"--{name}", help=(help_text + shown).replace("%", "%%"), **kwargs)
         fields_out[name] = tp
 
 
@@ -93,7 +93,6 @@ def build_fit_parser(prog: str = "python -m train fit") -> tuple[argparse.Argume
         prog=prog,
         description="Train the StarCoder-style GPT on packed .bin/.idx data (Lightning).",
         allow_abbrev=False,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
         "--config", action="append", default=[], metavar="YAML",
@@ -102,12 +101,31 @@ def build_fit_parser(prog: str = "python -m train fit") -> tuple[argparse.Argume
     parser.add_argument("--print_config", "--print-config", action="store_true", help="print the resolved config and exit")
     parser.add_argument(
         "--data", nargs="+", metavar="PREFIX", default=argparse.SUPPRESS,
-        help="packed data: PREFIX, WEIGHT:PREFIX, or a directory of *.idx/*.bin pairs (sets data.sources)",
+        help="packed data: PREFIX, WEIGHT:PREFIX, a blend.yaml from `sctool tokenize --mix` (or its directory), "
+        "or a directory of *.idx/*.bin pairs weighted by token count (sets data.sources)",
     )
     parser.add_argument("--tokenizer", metavar="JSON", default=argparse.SUPPRESS, help="sets data.tokenizer")
     fields: dict[str, Any] = {}
     _add_dataclass(parser, FitConfig, "", fields)
     return parser, fields
+
+
+def read_blend(path: Path) -> list[dict[str, Any]]:
+    """Sources of a ``blend.yaml`` written by ``sctool tokenize --mix`` (prefixes relative to the file)."""
+    from sctool.train.config import load_yaml
+
+    data = load_yaml(path)
+    entries = data.get("sources")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{path}: a blend file needs a non-empty 'sources' list")
+    out = []
+    for e in entries:
+        if not isinstance(e, dict) or "prefix" not in e:
+            raise ConfigError(f"{path}: every source needs a prefix, got {e!r}")
+        prefix = Path(str(e["prefix"]))
+        prefix = prefix if prefix.is_absolute() else path.parent / prefix
+        out.append({"prefix": str(prefix), "weight": float(e.get("weight", 1.0)), "name": str(e.get("name", ""))})
+    return out
 
 
 def expand_data_args(items: Sequence[str]) -> list[Any]:
@@ -125,7 +143,11 @@ def expand_data_args(items: Sequence[str]) -> list[Any]:
             except ValueError:
                 pass
         p = Path(item)
-        if p.is_dir():
+        if p.is_dir() and (p / "blend.yaml").exists():
+            p = p / "blend.yaml"
+        if p.suffix in (".yaml", ".yml"):
+            sources.extend(read_blend(p))
+        elif p.is_dir():
             idx = sorted(p.glob("*.idx"))
             if not idx:
                 raise ConfigError(f"{p}: no packed data (*.idx + *.bin) in this directory")

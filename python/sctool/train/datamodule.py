@@ -9,7 +9,13 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from sctool.train.config import DataConfig
-from sctool.train.data import FimTransform, FiniteShardedBatchSampler, PackedWindows, ShardedBatchSampler, build_datasets
+from sctool.train.data import (
+    FimTransform,
+    FiniteShardedBatchSampler,
+    PackedWindows,
+    ShardedBatchSampler,
+    build_datasets,
+)
 
 
 class PackedDataModule(L.LightningDataModule):

@@ -11,6 +11,7 @@ Run directory layout::
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import warnings
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sctool.errors import ConfigError
-from sctool.train.config import FitConfig, dump_yaml, replace_section
+from sctool.train.config import FitConfig, dump_yaml
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,20 @@ def load_init_weights(module: Any, path: str) -> None:
         raise ConfigError(f"{path}: weights do not match the model (missing {missing[:5]}, unexpected {unexpected[:5]})")
 
 
+class _DropAdverts(logging.Filter):
+    """Lightning logs an advert for a cloud service on every run; a CLI's stderr is for facts."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def _quiet_lightning() -> None:
+    lg = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _DropAdverts) for f in lg.filters):
+        lg.addFilter(_DropAdverts())
+    warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+
+
 def fit(cfg: FitConfig) -> FitResult:
     import lightning as L
     import torch
@@ -104,6 +119,7 @@ def fit(cfg: FitConfig) -> FitResult:
     from sctool.train.datamodule import PackedDataModule
     from sctool.train.module import GPTLightningModule
 
+    _quiet_lightning()
     cfg = resolve_vocab(cfg)
     t = cfg.trainer
     run_dir = Path(cfg.out)

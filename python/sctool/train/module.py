@@ -191,7 +191,7 @@ class GPTLightningModule(L.LightningModule):
         total = self.trainer.strategy.reduce(total, reduce_op="sum")
         self.val_loss = float(total[0] / total[1]) if float(total[1]) > 0 else None
         if self.val_loss is not None:
-            self.log("val_loss", self.val_loss, prog_bar=True, logger=False, sync_dist=False, rank_zero_only=True)
+            self.log("val_loss", self.val_loss, prog_bar=True, logger=False, sync_dist=True)
 
     # -- checkpoint state --------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

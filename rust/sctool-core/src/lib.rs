@@ -12,6 +12,7 @@ pub mod error;
 pub mod hash;
 pub mod minhash;
 pub mod parallel;
+pub mod pii;
 pub mod textstats;
 
 pub use error::{CoreError, Result};

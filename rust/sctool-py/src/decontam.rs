@@ -17,13 +17,13 @@ struct PyDecontamIndex {
 
 #[pymethods]
 impl PyDecontamIndex {
-    /// DecontamIndex(exact, pieces, *, prose_ngram=8, code_ngram=12, threshold=0.5, min_ngrams=3,
+    /// DecontamIndex(exact, pieces, *, prose_ngram=8, code_ngram=12, threshold=0.5, min_ngrams=5,
     ///               max_items_per_ngram=4, threads=0)
     ///
     /// `exact`: list of (item, pattern); `pieces`: list of (item, channel, text) with channel
     /// "prose" or "code".
     #[new]
-    #[pyo3(signature = (exact, pieces, *, prose_ngram = 8, code_ngram = 12, threshold = 0.5, min_ngrams = 3,
+    #[pyo3(signature = (exact, pieces, *, prose_ngram = 8, code_ngram = 12, threshold = 0.5, min_ngrams = 5,
                         max_items_per_ngram = 4, threads = 0))]
     #[allow(clippy::too_many_arguments)]
     fn new(

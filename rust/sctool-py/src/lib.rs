@@ -12,6 +12,7 @@ mod detach;
 mod errors;
 mod hash;
 mod minhash;
+mod pii;
 mod textstats;
 
 #[pymodule]
@@ -20,6 +21,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     hash::register(m)?;
     minhash::register(m)?;
+    pii::register(m)?;
     textstats::register(m)?;
     decontam::register(m)?;
     Ok(())

@@ -17,15 +17,16 @@
 //!   it copied. N-grams that occur in many benchmark items (boilerplate such as "write a function
 //!   to") are dropped from the index because they identify nothing.
 
+pub mod exact;
 pub mod tokens;
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use rayon::prelude::*;
 
 use crate::{CoreError, Result};
-use tokens::{CodeTok, IdHash};
+use exact::ExactMatcher;
+use tokens::{CodeTok, IdHash, NgramSet};
 
 /// Which token stream a piece is compared in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +59,7 @@ pub struct NormalisedConfig {
 
 impl Default for NormalisedConfig {
     fn default() -> Self {
-        NormalisedConfig { prose_ngram: 8, code_ngram: 12, threshold: 0.5, min_ngrams: 3, max_items_per_ngram: 4 }
+        NormalisedConfig { prose_ngram: 8, code_ngram: 12, threshold: 0.5, min_ngrams: 5, max_items_per_ngram: 4 }
     }
 }
 
@@ -122,10 +123,10 @@ pub struct IndexStats {
 
 /// Exact patterns and normalised pieces, built once and shared by every worker.
 pub struct DecontamIndex {
-    exact: Option<AhoCorasick>,
+    exact: Option<ExactMatcher>,
     exact_items: Vec<u32>,
-    prose: HashMap<u64, Vec<u32>, IdHash>,
-    code: HashMap<u64, Vec<u32>, IdHash>,
+    prose: NgramSet,
+    code: NgramSet,
     pieces: Vec<PieceInfo>,
     config: NormalisedConfig,
     stats: IndexStats,
@@ -136,8 +137,8 @@ pub struct DecontamIndex {
 pub struct Scratch {
     prose: Vec<u64>,
     code: Vec<CodeTok>,
-    last: HashMap<u64, u32, IdHash>,
     hits: Vec<u64>,
+    found: Vec<u32>,
 }
 
 fn piece_ngrams(piece: &Piece<'_>, cfg: &NormalisedConfig, scratch: &mut Scratch) -> Vec<u64> {
@@ -148,7 +149,7 @@ fn piece_ngrams(piece: &Piece<'_>, cfg: &NormalisedConfig, scratch: &mut Scratch
             tokens::prose_ngrams(&scratch.prose, cfg.prose_ngram, |h| out.push(h));
         }
         Channel::Code => {
-            tokens::code_tokens(piece.text, &mut scratch.code, &mut scratch.last);
+            tokens::code_tokens(piece.text, &mut scratch.code, cfg.code_ngram - 1);
             tokens::code_ngrams(&scratch.code, cfg.code_ngram, |h| out.push(h));
         }
     }
@@ -174,17 +175,7 @@ impl DecontamIndex {
             exact_items.push(item);
         }
         stats.exact_patterns = pats.len();
-        let exact_ac = if pats.is_empty() {
-            None
-        } else {
-            Some(
-                AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .build(&pats)
-                    .map_err(|e| CoreError::InvalidConfig(format!("cannot build the exact-match automaton: {e}")))?,
-            )
-        };
+        let exact_ac = if pats.is_empty() { None } else { Some(ExactMatcher::new(pats)?) };
 
         // N-grams of every piece (in parallel: APPS has thousands of long questions).
         let grams: Vec<Vec<u64>> = pieces
@@ -228,7 +219,15 @@ impl DecontamIndex {
         stats.pieces = pieces.len();
         stats.prose_ngrams = prose.len();
         stats.code_ngrams = code.len();
-        Ok(DecontamIndex { exact: exact_ac, exact_items, prose, code, pieces: infos, config, stats })
+        Ok(DecontamIndex {
+            exact: exact_ac,
+            exact_items,
+            prose: NgramSet::new(prose),
+            code: NgramSet::new(code),
+            pieces: infos,
+            config,
+            stats,
+        })
     }
 
     pub fn stats(&self) -> &IndexStats {
@@ -247,22 +246,18 @@ impl DecontamIndex {
     /// Every benchmark item found in `text`, sorted by item, exact hits before normalised ones.
     pub fn scan(&self, text: &str, s: &mut Scratch) -> Vec<Hit> {
         let mut out = Vec::new();
-        if let Some(ac) = &self.exact {
+        if let Some(ex) = &self.exact {
             let lowered;
-            let hay: &str = if text.is_ascii() {
-                text
+            let hay: &[u8] = if text.is_ascii() {
+                text.as_bytes()
             } else {
                 lowered = text.to_lowercase();
-                &lowered
+                lowered.as_bytes()
             };
-            let mut seen: Vec<u32> = Vec::new();
-            for m in ac.find_overlapping_iter(hay) {
-                let pid = m.pattern().as_u32();
-                if !seen.contains(&pid) {
-                    seen.push(pid);
-                }
-            }
-            for pid in seen {
+            s.found.clear();
+            ex.find_all(hay, &mut s.found);
+            s.found.sort_unstable();
+            for &pid in &s.found {
                 out.push(Hit { item: self.exact_items[pid as usize], method: Method::Exact, source: pid, score: 1.0 });
             }
         }
@@ -280,7 +275,7 @@ impl DecontamIndex {
                 tally(&mut s.hits, &self.prose, &mut counts);
             }
             if !self.code.is_empty() {
-                tokens::code_tokens(text, &mut s.code, &mut s.last);
+                tokens::code_tokens(text, &mut s.code, self.config.code_ngram - 1);
                 let hits = &mut s.hits;
                 tokens::code_ngrams(&s.code, self.config.code_ngram, |h| {
                     if self.code.contains_key(&h) {
@@ -314,7 +309,7 @@ impl DecontamIndex {
 }
 
 /// Count, per piece, the distinct hit n-grams; leaves `hits` empty.
-fn tally(hits: &mut Vec<u64>, map: &HashMap<u64, Vec<u32>, IdHash>, counts: &mut HashMap<u32, u32, IdHash>) {
+fn tally(hits: &mut Vec<u64>, map: &NgramSet, counts: &mut HashMap<u32, u32, IdHash>) {
     hits.sort_unstable();
     hits.dedup();
     for h in hits.iter() {

@@ -11,8 +11,6 @@
 //!   variables, parameters or the function therefore leaves every n-gram hash unchanged while two
 //!   different identifiers stay distinguishable.
 
-use xxhash_rust::xxh3::xxh3_64;
-
 /// Words and keywords that stay literal in the code stream (Python keywords, builtins and the most
 /// common keywords of C-family languages).
 const LITERAL_NAMES: &[&str] = &[
@@ -27,8 +25,19 @@ const LITERAL_NAMES: &[&str] = &[
     "switch", "case", "do", "struct", "string", "bool",
 ];
 
-fn is_literal_name(s: &[u8]) -> bool {
-    LITERAL_NAMES.iter().any(|k| k.as_bytes() == s)
+/// FNV-1a, finished with splitmix: for the short tokens of code it is cheaper than a hash call.
+#[inline]
+fn bytes_hash(b: &[u8]) -> u64 {
+    let mut h = 0xCBF2_9CE4_8422_2325u64;
+    for &x in b {
+        h = (h ^ u64::from(x)).wrapping_mul(0x100_0000_01B3);
+    }
+    finish(h)
+}
+
+fn literal_hashes() -> &'static std::collections::HashSet<u64, IdHash> {
+    static SET: std::sync::OnceLock<std::collections::HashSet<u64, IdHash>> = std::sync::OnceLock::new();
+    SET.get_or_init(|| LITERAL_NAMES.iter().map(|k| bytes_hash(k.as_bytes())).collect())
 }
 
 /// Token of the code stream: a literal hash, or an identifier to be parameterised.
@@ -54,26 +63,25 @@ pub(crate) fn prose_tokens(text: &str, out: &mut Vec<u64>) {
     out.clear();
     let b = text.as_bytes();
     let mut i = 0;
-    let mut buf: Vec<u8> = Vec::with_capacity(64);
     while i < b.len() {
         if is_word_byte(b[i]) {
-            let s = i;
+            // FNV-1a over the lowercased bytes, finished below: cheaper than a hash call per word.
+            let mut h = 0xCBF2_9CE4_8422_2325u64;
             while i < b.len() && is_word_byte(b[i]) {
+                h = (h ^ u64::from(b[i].to_ascii_lowercase())).wrapping_mul(0x100_0000_01B3);
                 i += 1;
             }
-            buf.clear();
-            buf.extend(b[s..i].iter().map(u8::to_ascii_lowercase));
-            out.push(xxh3_64(&buf));
+            out.push(finish(h));
         } else {
             i += 1;
         }
     }
 }
 
-/// Code tokens with identifier back-references; `last` is scratch space reused across documents.
-pub(crate) fn code_tokens(text: &str, out: &mut Vec<CodeTok>, last: &mut std::collections::HashMap<u64, u32, IdHash>) {
+/// Code tokens with identifier back-references reaching at most `max_back` tokens (n - 1 for n-grams).
+pub(crate) fn code_tokens(text: &str, out: &mut Vec<CodeTok>, max_back: usize) {
     out.clear();
-    last.clear();
+    let literals = literal_hashes();
     let b = text.as_bytes();
     let n = b.len();
     let mut i = 0;
@@ -94,12 +102,16 @@ pub(crate) fn code_tokens(text: &str, out: &mut Vec<CodeTok>, last: &mut std::co
                 i += 1;
             }
             let name = &b[s..i];
-            if after_dot || is_literal_name(name) {
-                CodeTok { hash: xxh3_64(name), prev: None, is_ident: false }
+            let h = bytes_hash(name);
+            if after_dot || literals.contains(&h) {
+                CodeTok { hash: h, prev: None, is_ident: false }
             } else {
-                let h = xxh3_64(name);
-                let idx = out.len() as u32;
-                let prev = last.insert(h, idx);
+                // Previous occurrence, looked for only as far back as an n-gram can reach.
+                let idx = out.len();
+                let prev = out[idx.saturating_sub(max_back)..]
+                    .iter()
+                    .rposition(|t| t.is_ident && t.hash == h)
+                    .map(|p| (idx.saturating_sub(max_back) + p) as u32);
                 CodeTok { hash: h, prev, is_ident: true }
             }
         } else if c.is_ascii_digit() {
@@ -107,7 +119,7 @@ pub(crate) fn code_tokens(text: &str, out: &mut Vec<CodeTok>, last: &mut std::co
             while i < n && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'.') {
                 i += 1;
             }
-            CodeTok { hash: xxh3_64(&b[s..i]), prev: None, is_ident: false }
+            CodeTok { hash: bytes_hash(&b[s..i]), prev: None, is_ident: false }
         } else if c == b'"' || c == b'\'' {
             // String literal (single or triple quoted); its content with whitespace runs collapsed.
             let triple = i + 2 < n && b[i + 1] == c && b[i + 2] == c;
@@ -125,25 +137,24 @@ pub(crate) fn code_tokens(text: &str, out: &mut Vec<CodeTok>, last: &mut std::co
                 let j = j.min(n);
                 (i + 1, j, (j + 1).min(n))
             };
-            let mut h = xxhash_rust::xxh3::Xxh3::new();
-            h.update(b"\x01str");
+            let mut h = 0x5354_5249_4E47u64; // "STRING": string tokens hash apart from names
             let mut in_ws = false;
             for &x in &b[start..end] {
                 if x.is_ascii_whitespace() {
                     in_ws = true;
                 } else {
                     if in_ws {
-                        h.update(b" ");
+                        h = (h ^ u64::from(b' ')).wrapping_mul(0x100_0000_01B3);
                         in_ws = false;
                     }
-                    h.update(&[x]);
+                    h = (h ^ u64::from(x)).wrapping_mul(0x100_0000_01B3);
                 }
             }
             i = next;
-            CodeTok { hash: h.digest(), prev: None, is_ident: false }
+            CodeTok { hash: finish(h), prev: None, is_ident: false }
         } else {
             i += 1;
-            CodeTok { hash: xxh3_64(&[0x02, c]), prev: None, is_ident: false }
+            CodeTok { hash: bytes_hash(&[0x02, c]), prev: None, is_ident: false }
         };
         // Only a punctuation token can start with '.', so this marks an attribute access next.
         after_dot = c == b'.';
@@ -174,7 +185,46 @@ impl std::hash::Hasher for IdHasher {
 
 pub type IdHash = std::hash::BuildHasherDefault<IdHasher>;
 
-const MUL: u64 = 0x100_0000_01B3;
+/// N-gram hash -> piece ids, behind a bitmap that answers the common "absent" case from cache.
+pub struct NgramSet {
+    map: std::collections::HashMap<u64, Vec<u32>, IdHash>,
+    bits: Vec<u64>,
+    shift: u32,
+}
+
+impl NgramSet {
+    pub fn new(map: std::collections::HashMap<u64, Vec<u32>, IdHash>) -> Self {
+        // About 32 bits per entry, at least 2^16: a false "maybe" costs one hash-map probe.
+        let log2 = (map.len().max(1) * 32).next_power_of_two().trailing_zeros().max(16);
+        let mut bits = vec![0u64; 1 << (log2 - 6)];
+        let shift = 64 - log2;
+        for &h in map.keys() {
+            let s = (h >> shift) as usize;
+            bits[s >> 6] |= 1 << (s & 63);
+        }
+        NgramSet { map, bits, shift }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    #[inline]
+    pub fn contains_key(&self, h: &u64) -> bool {
+        let s = (*h >> self.shift) as usize;
+        self.bits[s >> 6] & (1 << (s & 63)) != 0 && self.map.contains_key(h)
+    }
+
+    pub fn get(&self, h: &u64) -> Option<&Vec<u32>> {
+        self.map.get(h)
+    }
+}
+
+const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 
 fn finish(mut h: u64) -> u64 {
     // splitmix64 finaliser: spreads the polynomial hash over all bits.
@@ -185,16 +235,19 @@ fn finish(mut h: u64) -> u64 {
     h ^ (h >> 31)
 }
 
-/// Hash of every n-gram of prose words, calling `f(hash)` for each window.
+/// Hash of every n-gram of prose words, calling `f(hash)` for each window (a rolling polynomial hash).
 pub(crate) fn prose_ngrams(toks: &[u64], n: usize, mut f: impl FnMut(u64)) {
     if n == 0 || toks.len() < n {
         return;
     }
-    for w in toks.windows(n) {
-        let mut h = 0x5EED_0001u64;
-        for &t in w {
-            h = (h ^ t).wrapping_mul(MUL);
-        }
+    let mut pow = 1u64; // MUL^(n-1)
+    for _ in 1..n {
+        pow = pow.wrapping_mul(MUL);
+    }
+    let mut h = toks[..n].iter().fold(0u64, |h, &t| h.wrapping_mul(MUL).wrapping_add(t));
+    f(finish(h));
+    for i in n..toks.len() {
+        h = h.wrapping_sub(toks[i - n].wrapping_mul(pow)).wrapping_mul(MUL).wrapping_add(toks[i]);
         f(finish(h));
     }
 }
@@ -225,12 +278,9 @@ pub(crate) fn code_ngrams(toks: &[CodeTok], n: usize, mut f: impl FnMut(u64)) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
     fn code_hashes(t: &str, n: usize) -> Vec<u64> {
         let mut toks = Vec::new();
-        let mut last = HashMap::default();
-        code_tokens(t, &mut toks, &mut last);
+        code_tokens(t, &mut toks, n - 1);
         let mut out = Vec::new();
         code_ngrams(&toks, n, |h| out.push(h));
         out

@@ -86,9 +86,32 @@ impl ShingleHash {
     }
 }
 
+const SHA1_INIT: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+
 /// datasketch's `sha1_hash32`: the first four digest bytes as a little-endian u32.
+///
+/// Shingles are short, so the message is padded by hand into one or two blocks on the stack and
+/// fed straight to the (SHA-NI accelerated) compression function, skipping the streaming hasher's
+/// bookkeeping; longer inputs take the ordinary path. Both give the standard SHA-1.
 #[inline]
 pub fn sha1_hash32(bytes: &[u8]) -> u32 {
+    use sha1::digest::generic_array::GenericArray;
+    let len = bytes.len();
+    if len <= 128 - 9 {
+        let mut buf = [0u8; 128];
+        buf[..len].copy_from_slice(bytes);
+        buf[len] = 0x80;
+        let nblocks = if len + 9 <= 64 { 1 } else { 2 };
+        buf[nblocks * 64 - 8..nblocks * 64].copy_from_slice(&((len as u64) * 8).to_be_bytes());
+        let blocks = [
+            GenericArray::clone_from_slice(&buf[..64]),
+            GenericArray::clone_from_slice(&buf[64..]),
+        ];
+        let mut state = SHA1_INIT;
+        sha1::compress(&mut state, &blocks[..nblocks]);
+        // The digest starts with state[0] big-endian; datasketch reads those bytes little-endian.
+        return state[0].swap_bytes();
+    }
     let digest = Sha1::digest(bytes);
     u32::from_le_bytes([digest[0], digest[1], digest[2], digest[3]])
 }
@@ -129,9 +152,137 @@ pub fn bigcode_tokens(text: &str, keep_empty: bool, out: &mut Vec<(u32, u32)>) {
 /// Reusable buffers so shingling a batch allocates once per worker, not per document.
 #[derive(Default)]
 pub struct ShingleScratch {
+    /// The text with every separator character replaced by one space: each BigCode shingle
+    /// (`" ".join(tokens[i:i+n])`) is then a contiguous slice of it, hashed without copying.
+    norm: Vec<u8>,
+    /// Token (start, end) offsets into `norm`.
     tokens: Vec<(u32, u32)>,
-    buf: Vec<u8>,
+    /// Char boundary offsets (character n-grams).
     chars: Vec<u32>,
+    /// Open-addressing set of the hashes seen in this document (0 = empty slot).
+    table: Vec<u64>,
+}
+
+impl ShingleScratch {
+    /// Insert-if-absent into the per-document hash set; the table has a power-of-two size ≥ 2n.
+    #[inline]
+    fn insert(table: &mut [u64], mask: usize, h: u32) -> bool {
+        let tagged = u64::from(h) | (1 << 32);
+        // Fibonacci hashing of an already uniform value just spreads structured inputs.
+        let mut i = (u64::from(h).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & mask;
+        loop {
+            let slot = table[i];
+            if slot == 0 {
+                table[i] = tagged;
+                return true;
+            }
+            if slot == tagged {
+                return false;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn reset_table(&mut self, windows: usize) -> usize {
+        let size = (windows * 2).next_power_of_two().max(16);
+        self.table.clear();
+        self.table.resize(size, 0);
+        size - 1
+    }
+}
+
+/// Normalise `text` for BigCode shingles: one space per separator character (or, with
+/// `keep_empty == false`, one space between consecutive non-empty tokens) and record the tokens.
+fn normalise_tokens(text: &str, keep_empty: bool, norm: &mut Vec<u8>, tokens: &mut Vec<(u32, u32)>) {
+    norm.clear();
+    tokens.clear();
+    let bytes = text.as_bytes();
+    norm.reserve(bytes.len());
+    let mut start = 0u32;
+    let mut in_token = false;
+    for &b in bytes {
+        if is_word_byte(b) {
+            if !keep_empty && !in_token && !tokens.is_empty() {
+                norm.push(b' ');
+                start = norm.len() as u32;
+            }
+            if !in_token {
+                start = norm.len() as u32;
+                in_token = true;
+            }
+            norm.push(b);
+        } else if b & 0xC0 != 0x80 {
+            // One separator character (continuation bytes belong to it and are dropped).
+            if keep_empty {
+                tokens.push((start, norm.len() as u32));
+                norm.push(b' ');
+                start = norm.len() as u32;
+            } else if in_token {
+                tokens.push((start, norm.len() as u32));
+            }
+            in_token = false;
+        }
+    }
+    if keep_empty || in_token {
+        tokens.push((start, norm.len() as u32));
+    }
+}
+
+/// The distinct shingle hashes of one document, in first-seen order (`out` is overwritten).
+/// Order does not matter to MinHash; [`shingle_hashes`] sorts them when a set is needed.
+pub fn shingle_hashes_unsorted(
+    text: &str,
+    kind: ShingleKind,
+    ngram: usize,
+    hash: ShingleHash,
+    scratch: &mut ShingleScratch,
+    out: &mut Vec<u32>,
+) {
+    out.clear();
+    if ngram == 0 {
+        return;
+    }
+    match kind {
+        ShingleKind::BigCode | ShingleKind::Words => {
+            normalise_tokens(text, kind == ShingleKind::BigCode, &mut scratch.norm, &mut scratch.tokens);
+            let n_tokens = scratch.tokens.len();
+            if n_tokens < ngram {
+                return;
+            }
+            let windows = n_tokens + 1 - ngram;
+            let mask = scratch.reset_table(windows);
+            let (norm, tokens, table) = (&scratch.norm, &scratch.tokens, &mut scratch.table);
+            out.reserve(windows);
+            for i in 0..windows {
+                let slice = &norm[tokens[i].0 as usize..tokens[i + ngram - 1].1 as usize];
+                let h = hash.hash(slice);
+                if ShingleScratch::insert(table, mask, h) {
+                    out.push(h);
+                }
+            }
+        }
+        ShingleKind::Chars => {
+            let chars = &mut scratch.chars;
+            chars.clear();
+            chars.extend(text.char_indices().map(|(i, _)| i as u32));
+            chars.push(text.len() as u32);
+            let n_chars = chars.len() - 1;
+            if n_chars < ngram {
+                return;
+            }
+            let windows = n_chars + 1 - ngram;
+            let mask = scratch.reset_table(windows);
+            let (chars, table) = (&scratch.chars, &mut scratch.table);
+            let bytes = text.as_bytes();
+            out.reserve(windows);
+            for i in 0..windows {
+                let h = hash.hash(&bytes[chars[i] as usize..chars[i + ngram] as usize]);
+                if ShingleScratch::insert(table, mask, h) {
+                    out.push(h);
+                }
+            }
+        }
+    }
 }
 
 /// The sorted, de-duplicated shingle hashes of one document (`out` is overwritten).
@@ -143,47 +294,8 @@ pub fn shingle_hashes(
     scratch: &mut ShingleScratch,
     out: &mut Vec<u32>,
 ) {
-    out.clear();
-    match kind {
-        ShingleKind::BigCode | ShingleKind::Words => {
-            bigcode_tokens(text, kind == ShingleKind::BigCode, &mut scratch.tokens);
-            let tokens = &scratch.tokens;
-            if tokens.len() < ngram || ngram == 0 {
-                return;
-            }
-            let bytes = text.as_bytes();
-            out.reserve(tokens.len() + 1 - ngram);
-            for window in tokens.windows(ngram) {
-                let buf = &mut scratch.buf;
-                buf.clear();
-                for (k, &(s, e)) in window.iter().enumerate() {
-                    if k > 0 {
-                        buf.push(b' ');
-                    }
-                    buf.extend_from_slice(&bytes[s as usize..e as usize]);
-                }
-                out.push(hash.hash(buf));
-            }
-        }
-        ShingleKind::Chars => {
-            // Offsets of every char boundary, plus the end.
-            let chars = &mut scratch.chars;
-            chars.clear();
-            chars.extend(text.char_indices().map(|(i, _)| i as u32));
-            chars.push(text.len() as u32);
-            let n_chars = chars.len() - 1;
-            if n_chars < ngram || ngram == 0 {
-                return;
-            }
-            let bytes = text.as_bytes();
-            out.reserve(n_chars + 1 - ngram);
-            for i in 0..=n_chars - ngram {
-                out.push(hash.hash(&bytes[chars[i] as usize..chars[i + ngram] as usize]));
-            }
-        }
-    }
+    shingle_hashes_unsorted(text, kind, ngram, hash, scratch, out);
     out.sort_unstable();
-    out.dedup();
 }
 
 /// Exact Jaccard of two sorted, de-duplicated hash sets (1.0 for two empty sets, as in the
@@ -231,7 +343,33 @@ mod tests {
     }
 
     #[test]
+    fn normalised_slices_equal_joined_tokens() {
+        let texts = ["def f(x):\n  return x", "", "a€b  c\td(é)e_1 2 3", "  lead", "x=1;;y=2  ", "ab"];
+        for text in texts {
+            for keep in [true, false] {
+                let mut norm = Vec::new();
+                let mut tk = Vec::new();
+                normalise_tokens(text, keep, &mut norm, &mut tk);
+                let expect = toks(text, keep);
+                let got: Vec<&str> = tk.iter().map(|&(s, e)| std::str::from_utf8(&norm[s as usize..e as usize]).unwrap()).collect();
+                assert_eq!(got, expect, "{text:?} keep={keep}");
+                for n in 1..=4usize {
+                    for i in 0..(tk.len() + 1).saturating_sub(n) {
+                        let joined = expect[i..i + n].join(" ");
+                        assert_eq!(&norm[tk[i].0 as usize..tk[i + n - 1].1 as usize], joined.as_bytes());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn sha1_hash32_known_value() {
+        for len in [0usize, 1, 54, 55, 56, 63, 64, 100, 118, 119, 120, 200] {
+            let msg: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let d = Sha1::digest(&msg);
+            assert_eq!(sha1_hash32(&msg), u32::from_le_bytes([d[0], d[1], d[2], d[3]]), "len {len}");
+        }
         // struct.unpack("<I", hashlib.sha1(b"abc").digest()[:4])[0] == 0x363e99a9
         assert_eq!(sha1_hash32(b"abc"), 0x363e_99a9);
     }

@@ -15,7 +15,7 @@
 use rayon::prelude::*;
 
 use super::permutations::{permute, Permutations, MAX_HASH};
-use super::shingle::{shingle_hashes, ShingleHash, ShingleKind, ShingleScratch};
+use super::shingle::{shingle_hashes_unsorted, ShingleHash, ShingleKind, ShingleScratch};
 use crate::error::{CoreError, Result};
 
 /// Permutations per register block (two AVX-512 registers of u64).
@@ -193,7 +193,10 @@ pub fn signatures(
     let work = |scratch: &mut (ShingleScratch, Vec<u32>), text: &Option<&str>, sig: &mut [u32]| -> u32 {
         let Some(text) = text else { return 0 };
         let (sc, hashes) = scratch;
-        shingle_hashes(text, params.shingle, params.ngram, params.hash, sc, hashes);
+        shingle_hashes_unsorted(text, params.shingle, params.ngram, params.hash, sc, hashes);
+        if keep_shingles {
+            hashes.sort_unstable();
+        }
         if !hashes.is_empty() {
             signature_from_hashes(hashes, perms, sig);
         }

@@ -65,14 +65,14 @@ const NOT_SECRET_TOKENS: &[&str] = &[
     "name", "id", "ids", "count", "env", "field", "header", "prefix", "suffix", "expiry", "expires", "expiration",
     "expire", "ttl", "timeout", "max", "min", "policy", "format", "algorithm", "alg", "version", "cache", "primary",
     "foreign", "sort", "index", "partition", "lookup", "idempotency", "cursor", "page", "pagination", "csrf", "xsrf",
-    "nonce", "arn", "region", "location", "provider", "manager", "service", "class", "kind", "mode", "enabled",
+    "nonce", "arn", "region", "location", "provider", "class", "kind", "mode", "enabled",
     "required", "param", "label", "column", "map", "ref", "reference", "query", "limit", "usage", "rotation", "event",
     "events", "reset", "prompt", "hint", "placeholder", "strength", "regex", "pattern", "input", "form", "forgot",
     "encoder", "hasher", "check", "verify", "validator", "validation", "error", "message", "msg", "text", "title",
     "rules", "grant", "flow", "cmd", "command", "changed", "age", "valid", "store", "storage", "vault", "keychain",
     "keyring", "dialog", "button", "tab", "view", "widget", "help", "description", "doc", "docs", "example", "sample",
-    "test", "mock", "fake", "dummy", "default", "len", "bits", "alias", "group", "agent", "home", "data", "info",
-    "model", "role", "list", "table", "object", "obj", "mail", "email", "count", "attempts", "retries",
+    "test", "mock", "fake", "dummy", "bits", "alias", "group", "agent", "home", "info", "model", "list", "table",
+    "object", "obj", "attempts", "retries",
 ];
 
 /// Classify an assignment target by the last credential word in it.
@@ -98,11 +98,9 @@ pub fn classify_name(name: &str) -> Option<PiiType> {
     // `user_name` is a username field; any other trailing word after the credential word
     // (`password_hash`, `token_url`, `secret_key_id`) or metadata word anywhere disqualifies it.
     let trailing = &toks[pos + 1..];
-    let allowed_trailing = |t: &String| match kind {
-        PiiType::Username => t == "name",
-        PiiType::Key => KEY_TOKENS.contains(&t.as_str()) || t == "value" || t == "live" || t == "prod",
-        _ => t == "value" || t == "prod",
-    };
+    // Other trailing words are judged by the metadata list below (`secret_key_base` is a key,
+    // `token_expiry` is not).
+    let allowed_trailing = |t: &String| kind != PiiType::Username || t == "name";
     if !trailing.iter().all(allowed_trailing) {
         return None;
     }
@@ -201,7 +199,7 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
         1
     } else if rest.starts_with(b"(") {
         // setPassword("…") / with_token('…')
-        let lower = text[ns..ne].to_ascii_lowercase();
+        let lower = text[ns..ne].rsplit('.').next().unwrap_or("").to_ascii_lowercase();
         if !(lower.starts_with("set") || lower.starts_with("with")) {
             return None;
         }
@@ -248,8 +246,24 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
     }
     let vs = i;
     let mut k = vs;
-    while k < le && !matches!(b[k], b' ' | b'\t' | b'"' | b'\'' | b'`' | b',' | b';' | b')' | b']' | b'}' | b'<' | b'>' | b'\r') {
-        k += 1;
+    if line_leading {
+        // Config files (.env, INI, properties, YAML): the value runs to the next whitespace.
+        while k < le && !matches!(b[k], b' ' | b'\t' | b'\r') {
+            k += 1;
+        }
+        while k > vs && matches!(b[k - 1], b',' | b';') {
+            k -= 1;
+        }
+        let v = &text[vs..k];
+        // …unless it is an expression: a name followed by a call or an index.
+        let head = v.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')).unwrap_or(v.len());
+        if head > 0 && head < v.len() && matches!(v.as_bytes()[head], b'(' | b'[') {
+            return None;
+        }
+    } else {
+        while k < le && !matches!(b[k], b' ' | b'\t' | b'"' | b'\'' | b'`' | b',' | b';' | b'(' | b')' | b'[' | b']' | b'}' | b'<' | b'>' | b'\r') {
+            k += 1;
+        }
     }
     // A following call, index or attribute makes it an expression, not a literal.
     if k < le && matches!(b[k], b'(' | b'[') {
@@ -259,6 +273,14 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
         return None;
     }
     Some(Assignment { name: (ns, ne), value: (vs, k), quote: Quote::None, line_leading, space_separated })
+}
+
+/// A filesystem path or URL path (`/etc/app/key.pem`, `./certs/`, `~/.ssh/id_rsa`), not key material.
+pub fn looks_like_path(v: &str) -> bool {
+    let rooted = v.starts_with('/') || v.starts_with("./") || v.starts_with("../") || v.starts_with("~/");
+    let path_chars = v.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'/' | b'~'));
+    let has_ext = v.rsplit('/').next().is_some_and(|f| f.contains('.'));
+    rooted && path_chars && (v.matches('/').count() >= 2 || has_ext)
 }
 
 fn is_identifier_path(v: &str) -> bool {
@@ -278,7 +300,7 @@ fn unquoted_is_code(v: &str) -> bool {
     if is_identifier_path(v) && (v.contains('.') || !v.bytes().any(|c| c.is_ascii_digit())) {
         return true;
     }
-    v.bytes().all(|c| c.is_ascii_digit() || c == '.' || c == '-' || c == '_')
+    v.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'_'))
 }
 
 /// Strip an HTTP auth scheme from a header value.
@@ -300,10 +322,18 @@ pub fn key_value_ok(name: &str, v: &str) -> bool {
     if is_hex(v) && is_digest_length(n) && has_hash_context(name) {
         return false;
     }
-    if v.bytes().all(|c| c.is_ascii_digit()) || v.contains("://") || v.starts_with('/') || v.starts_with("./") {
+    if v.bytes().all(|c| c.is_ascii_digit()) || v.contains("://") || looks_like_path(v) {
         return false;
     }
     if is_identifier_path(v) && !v.bytes().any(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    // Prose joined by separators (change-this-to-a-long-random-string) is an instruction, not a key.
+    if v.bytes().all(|c| c.is_ascii_lowercase() || matches!(c, b'-' | b'_' | b'.')) {
+        return false;
+    }
+    // Something shaped like a JWT is judged as one (the jwt.io sample is a test vector).
+    if v.starts_with("eyJ") && v.matches('.').count() == 2 && !super::validate::jwt_ok(v) {
         return false;
     }
     if looks_random(v) {
@@ -319,7 +349,7 @@ pub fn password_value_ok(v: &str) -> bool {
     if !(4..=128).contains(&n) || v.contains(char::is_whitespace) || is_placeholder(v) {
         return false;
     }
-    if v.contains("://") || v.starts_with('/') || v.starts_with("./") || v.starts_with('%') {
+    if v.contains("://") || looks_like_path(v) {
         return false;
     }
     // Human-chosen passwords in the wild mix letters with digits or symbols; a bare word is far more
@@ -423,7 +453,7 @@ pub fn uri_credentials(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut V
     for caps in uri_re().captures_iter(doc.text) {
         let (Some(u), Some(p)) = (caps.get(1), caps.get(2)) else { continue };
         let pw = p.as_str();
-        if pw.len() >= 3 && !is_placeholder(pw) && !pw.starts_with('$') {
+        if pw.len() >= 3 && !is_placeholder(pw) {
             out.push(Cand { start: p.start(), end: p.end(), rule });
         }
         let user = u.as_str();

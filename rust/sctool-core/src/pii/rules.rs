@@ -10,6 +10,10 @@
 //! Every rule is exercised by `tests/pii/test_rules.py`, which synthesises true positives and known
 //! false positives for each id at test time.
 
+use std::sync::OnceLock;
+
+use regex::Regex;
+
 use super::validate::{github_checksum_ok, is_patterned, is_placeholder, jwt_ok, looks_random, shannon_entropy};
 use super::{assign, network, people, Cand, Doc, Engine, PiiType};
 
@@ -70,11 +74,38 @@ fn random_value(doc: &Doc<'_>, s: usize, e: usize) -> bool {
     !before.is_some_and(glued) && !after.is_some_and(glued) && looks_random(&doc.text[s..e])
 }
 
-fn private_key_block(doc: &Doc<'_>, s: usize, e: usize) -> bool {
-    let body = &doc.text[s..e];
-    let payload = body.lines().filter(|l| !l.starts_with("-----") && !l.contains(':')).collect::<String>();
-    let b64 = payload.bytes().filter(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=')).count();
-    b64 >= 64 && !payload.contains("...") && !is_placeholder(&payload) && shannon_entropy(&payload) >= 4.0
+fn pem_begin_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----").expect("static regex"))
+}
+
+/// From `-----BEGIN … PRIVATE KEY-----` to the end of the next `-----END … PRIVATE KEY-----` line,
+/// when the body is real key material (not `...` or a placeholder).
+fn private_key_blocks(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
+    let text = doc.text;
+    let mut from = 0;
+    while let Some(m) = pem_begin_re().find_at(text, from) {
+        from = m.end();
+        let window_end = (m.end() + 32_768).min(text.len());
+        let mut window_end = window_end;
+        while !text.is_char_boundary(window_end) {
+            window_end -= 1;
+        }
+        let Some(rel) = text[m.end()..window_end].find("-----END") else { continue };
+        let end_line = m.end() + rel;
+        let Some(close) = text[end_line + 8..window_end].find("-----") else { continue };
+        let end = end_line + 8 + close + 5;
+        if !text[end_line..end].contains("PRIVATE KEY") {
+            continue;
+        }
+        let body = &text[m.end()..end_line];
+        let payload: String = body.lines().filter(|l| !l.contains(':')).flat_map(str::chars).filter(|c| !c.is_whitespace()).collect();
+        let b64 = payload.bytes().filter(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=')).count();
+        if b64 >= 64 && !payload.contains("...") && !is_placeholder(&payload) && shannon_entropy(&payload) >= 4.0 {
+            out.push(Cand { start: m.start(), end, rule });
+            from = end;
+        }
+    }
 }
 
 pub static RULES: &[Rule] = &[
@@ -84,11 +115,7 @@ pub static RULES: &[Rule] = &[
         kind: PiiType::Key,
         description: "PEM or OpenSSH private key block, from -----BEGIN to the end of the -----END line",
         keywords: &["PRIVATE KEY-----"],
-        matcher: Matcher::Regex {
-            pattern: r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----[\s\S]{0,16384}?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----",
-            group: 0,
-            check: Some(private_key_block),
-        },
+        matcher: Matcher::Custom(private_key_blocks),
     },
     Rule {
         id: "aws-access-key-id",
@@ -348,7 +375,7 @@ pub static RULES: &[Rule] = &[
         id: "ipv6",
         kind: PiiType::IpAddress,
         description: "Global-unicast IPv6 address (documentation, ULA, link-local and DNS resolvers excluded)",
-        keywords: &[":"],
+        keywords: &[],
         matcher: Matcher::Custom(network::ipv6),
     },
     // ---- people ----
@@ -408,7 +435,7 @@ pub static RULES: &[Rule] = &[
         description: "Fork owner in a merge-commit subject (Merge pull request #N from <user>/<branch>)",
         keywords: &["merge pull request"],
         matcher: Matcher::Regex {
-            pattern: r"Merge pull request #\d+ from ([A-Za-z0-9][A-Za-z0-9\-]{0,38})/",
+            pattern: r"Merge pull request #\d+ from ([A-Za-z0-9][A-Za-z0-9_\-]{0,38})/",
             group: 1,
             check: Some(|d, s, e| !people::is_generic_account(&d.text[s..e])),
         },

@@ -126,7 +126,7 @@ pub fn jwt_ok(token: &str) -> bool {
 const PLACEHOLDER_WORDS: &[&str] = &[
     "your", "example", "sample", "dummy", "placeholder", "changeme", "change_me", "change-me", "insert",
     "replace", "redacted", "xxxx", "todo", "fixme", "foobar", "notreal", "not_a_real", "fake", "mock",
-    "secret_here", "token_here", "key_here", "${", "{{", "%(", "$(", "#{", "%s", "{}", "process.env",
+    "secret_here", "token_here", "key_here", "change-this", "change_this", "changethis", "process.env",
     "os.environ", "getenv", "env(", "environ[", "secrets.", "vault:", "(none)", "undefined",
 ];
 
@@ -151,7 +151,7 @@ pub fn is_placeholder(v: &str) -> bool {
     if (v.starts_with('<') && v.ends_with('>')) || (v.starts_with('{') && v.ends_with('}')) {
         return true;
     }
-    if v.len() > 1 && v.starts_with('$') && v[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == '{') {
+    if is_template(v) {
         return true;
     }
     // Documented example keys (AWS: AKIAIOSFODNN7EXAMPLE and its secret end in EXAMPLE/EXAMPLEKEY).
@@ -171,6 +171,41 @@ pub fn is_placeholder(v: &str) -> bool {
     false
 }
 
+fn ident_run(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'.' | b'-' | b' ')) {
+        i += 1;
+    }
+    i
+}
+
+/// Template or variable syntax: `${VAR}`, `${{ secrets.X }}`, `{{ var }}`, `%(name)s`, `$(cmd)`,
+/// `#{var}`, a whole-value `$VAR`, or `%s`/`{}` format slots in a short value.
+pub fn is_template(v: &str) -> bool {
+    let b = v.as_bytes();
+    if b.len() > 1 && b[0] == b'$' && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_') && b[1].is_ascii_alphabetic() | (b[1] == b'_') {
+        return true;
+    }
+    for i in 0..b.len().saturating_sub(1) {
+        let (c, d) = (b[i], b[i + 1]);
+        let close = match (c, d) {
+            (b'$', b'{') | (b'#', b'{') => b'}',
+            (b'{', b'{') => b'}',
+            (b'$', b'(') => b')',
+            (b'%', b'(') => b')',
+            _ => continue,
+        };
+        let mut j = i + 2;
+        while j < b.len() && matches!(b[j], b'{' | b' ') {
+            j += 1;
+        }
+        let k = ident_run(b, j);
+        if k > j && k < b.len() && b[k] == close {
+            return true;
+        }
+    }
+    b.len() <= 24 && (v.contains("%s") || v.contains("{}"))
+}
+
 /// A value whose characters march up or down (abcdef, 123456, 000102030405…) or come in doubled
 /// pairs (00112233…): test vectors and keyboard walks rather than random output.
 pub fn is_patterned(v: &str) -> bool {
@@ -183,7 +218,7 @@ pub fn is_patterned(v: &str) -> bool {
     let equal = b.windows(2).filter(|w| w[0] == w[1]).count();
     // Hex byte counters: 00 01 02 … (every other character is '0').
     let zeros_even = b.iter().step_by(2).filter(|&&c| c == b'0').count();
-    steps * 2 >= n || equal * 3 >= n || zeros_even * 4 >= b.len() * 3
+    steps * 2 >= n || equal * 3 >= n || zeros_even * 4 >= b.len().div_ceil(2) * 3
 }
 
 /// Canonical UUID (8-4-4-4-12 hex).

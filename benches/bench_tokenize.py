@@ -1,0 +1,162 @@
+"""Tokenization and FIM: `sctool tokenize` end to end vs raw HF tokenizers on the same texts, same run.
+
+1. Throughput: ``run_tokenize`` (read Parquet, encode, append EOD, write .bin/.idx) against
+   ``Tokenizer.encode_batch`` and ``encode_batch_fast`` on the same texts already in memory. Target:
+   ours ≥ 0.9× raw, i.e. reading and packing cost under 10 %.
+2. Long documents: seconds per MB for one huge document as it grows (linear = flat).
+3. FIM: windows/s of ``apply_fim`` on 8193-token windows, one core (one data-loader worker), against
+   the trainer's consumption (peer-figures.md: ~536 tokens/s for the 41.8 M GPTBigCode on this CPU).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from benches.harness import Timer, corpus_bytes, md_table, real_corpus, write_report
+from sctool.fim import FimConfig, FimTokenIds, apply_fim, fim_codec, unpermute, window_rng
+from sctool.packing.indexed import IndexedDataset
+from sctool.stages.base import Runtime
+from sctool.stages.tokenize import TokenizeConfig, run_tokenize
+from sctool.tokenizer import EOD_TOKEN, TokenizerConfig, train_tokenizer
+from sctool.tokenizer.encode import encode_documents
+
+TRAINER_TOKENS_PER_S = 536  # peer-figures.md, GPTBigCode 41.8M, fp32, CPU
+
+
+def main() -> str:
+    quick = bool(os.environ.get("SCTOOL_BENCH_QUICK"))
+    corpus = real_corpus(6_000_000 if quick else 40_000_000)
+    texts = [t for _, t in corpus]
+    mb = corpus_bytes(texts) / 1e6
+    train_texts = texts[: max(1, len(texts) // 2)]
+    t0 = time.perf_counter()
+    tok = train_tokenizer(train_texts, TokenizerConfig())
+    train_s = time.perf_counter() - t0
+    vocab = tok.get_vocab_size()
+
+    work = Path(tempfile.mkdtemp(prefix="sctool-bench-tok-"))
+    src = work / "corpus.parquet"
+    pl.DataFrame({"id": [p for p, _ in corpus], "content": texts}).write_parquet(src)
+    tok_file = work / "tokenizer.json"
+    tok.save(str(tok_file))
+    cfg = TokenizeConfig(tokenizer=str(tok_file))
+
+    def ours() -> None:
+        run_tokenize([src], work / "out", cfg, Runtime(quiet=True, overwrite=True))
+
+    def raw() -> None:
+        tok.encode_batch(texts, add_special_tokens=False)
+
+    def raw_fast() -> None:
+        tok.encode_batch_fast(texts, add_special_tokens=False)
+
+    # Interleave the three so machine noise hits them alike; best of 3 for wall time and for CPU time
+    # (user + system of this process, all threads): on a shared machine CPU time is the steadier
+    # measure of what each path costs, wall time what a user waits.
+    best = {"ours": float("inf"), "raw": float("inf"), "raw_fast": float("inf")}
+    best_cpu = dict(best)
+    for _ in range(3):
+        for name, fn in (("raw", raw), ("ours", ours), ("raw_fast", raw_fast)):
+            c0 = os.times()
+            with Timer() as t:
+                fn()
+            c1 = os.times()
+            best[name] = min(best[name], t.seconds)
+            best_cpu[name] = min(best_cpu[name], (c1.user + c1.system) - (c0.user + c0.system))
+    ds = IndexedDataset(work / "out")
+    n_tokens = ds.num_tokens
+    ok = all(
+        ds[i][:-1].tolist() == tok.encode(texts[i], add_special_tokens=False).ids
+        for i in range(0, len(texts), max(1, len(texts) // 200))
+    )
+    labels = {
+        "ours": "sctool tokenize (Parquet → .bin/.idx, incl. EOD + I/O)",
+        "raw": "tokenizers encode_batch (in memory)",
+        "raw_fast": "tokenizers encode_batch_fast (in memory)",
+    }
+    rows = [
+        [labels[k], mb / best[k], f"{n_tokens / best[k]:,.0f}", f"{best[k] / best['ours']:.3f}×",
+         f"{best_cpu[k]:.2f}", f"{best_cpu[k] / max(best_cpu['ours'], 1e-9):.3f}×"]
+        for k in ("ours", "raw", "raw_fast")
+    ]
+    tput = md_table(["method", "MB/s (wall)", "tokens/s (wall)", "ours vs this, wall", "CPU s",
+                     "ours vs this, CPU"], rows)
+    load = os.getloadavg()[0]
+    tput_body = (
+        f"Corpus: {len(texts):,} files, {mb:,.1f} MB (stdlib + site-packages + /usr/include); "
+        f"tokenizer trained here with StarCoder's settings (vocab {vocab:,}) on half of it in {train_s:.0f} s. "
+        f"{n_tokens:,} tokens incl. one EOD per document, dtype {ds.dtype}. Load average at the end: "
+        f"{load:.1f} on {os.cpu_count()} cores.\n\n{tput}\n\n"
+        "\"ours vs this\" is this method's time divided by ours: ≥ 0.9 means our reading, packing and "
+        "writing cost less than 10 % on top of the raw encoder (target).\n\n"
+        f"Decoded .bin documents equal `tokenizer.encode` of the source on sampled documents: {ok}.\n\n"
+        "Peer figure on this machine kind (peer-figures.md): HF tokenizers encode_batch 2.8 MB/s with 2 threads."
+    )
+
+    # Long documents: one document of growing size, default chunking vs a single encode call.
+    unit = "".join(texts[:50])
+    long_rows = []
+    eod = tok.token_to_id(EOD_TOKEN)
+    for size in (1_000_000, 4_000_000) if not quick else (250_000, 1_000_000):
+        doc_code = (unit * (size // max(len(unit), 1) + 1))[:size]
+        doc_blob = ("QmFzZTYx" * (size // 8 + 1))[:size]  # letters only: one giant pre-token
+        for label, doc in (("code", doc_code), ("base64-like, no boundaries", doc_blob)):
+            t_chunk = Timer.best(lambda d=doc: encode_documents(tok, [d], eod_id=eod), repeat=1)
+            t_whole = Timer.best(lambda d=doc: tok.encode_batch_fast([d], add_special_tokens=False), repeat=1)
+            long_rows.append([label, f"{size / 1e6:.1f}", t_chunk / (size / 1e6), t_whole / (size / 1e6)])
+    long_body = md_table(["document", "MB", "sctool s/MB (chunked)", "single encode call s/MB (wall)"],
+                         long_rows) + (
+        "\n\nLinear time means s/MB stays flat as the document grows. Chunks are cut at pre-token "
+        "boundaries, so ids are identical to the single call except at forced cuts in boundary-free text."
+    )
+
+    # FIM on 8193-token windows, one core.
+    flat = ds.tokens
+    ids = FimTokenIds.from_tokenizer(tok)
+    codec = fim_codec(tok)
+    fim_cfg = FimConfig()
+    length = 8193
+    n_windows = min(40 if quick else 200, flat.size // length)
+    windows = [np.asarray(flat[i * length : (i + 1) * length]) for i in range(n_windows)]
+    t0 = time.perf_counter()
+    outs = [apply_fim(w, window_rng(1234, i), fim_cfg, ids, codec) for i, w in enumerate(windows)]
+    fim_s = time.perf_counter() - t0
+    wps = n_windows / fim_s
+    same_len = all(o.size == length for o in outs)
+    exact = 0
+    for w, o in zip(windows, outs):
+        back, orig = unpermute(o, ids, codec), unpermute(w, ids, codec)
+        exact += back[:-1] == orig[: len(back) - 1]
+    fim_body = md_table(
+        ["", "value"],
+        [
+            ["windows (8193 tokens, fim_rate 0.5, spm 0.5)", n_windows],
+            ["windows/s, one core", wps],
+            ["tokens/s, one core", f"{wps * length:,.0f}"],
+            ["headroom over the CPU trainer (536 tokens/s)", f"{wps * length / TRAINER_TOKENS_PER_S:,.0f}×"],
+            ["windows keep their length", same_len],
+            ["windows whose complete segments invert exactly", f"{exact}/{n_windows}"],
+        ],
+    ) + (
+        "\n\nPython over HF tokenizers is fast enough here: one data-loader worker FIM-permutes far more "
+        "tokens per second than a CPU trainer consumes, so no Rust kernel was written for it."
+    )
+    return str(
+        write_report(
+            "tokenize",
+            "Tokenization and FIM",
+            [("Throughput vs raw HF tokenizers", tput_body), ("Long documents", long_body), ("FIM transform", fim_body)],
+            config={"quick": quick, "vocab": vocab, "threads": "all"},
+            packages=("sctool", "tokenizers", "polars", "numpy"),
+        )
+    )
+
+
+if __name__ == "__main__":
+    print(main())

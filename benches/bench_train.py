@@ -1,0 +1,181 @@
+"""Training throughput and MFU: sctool's GPT and trainer vs ``transformers.GPTBigCodeForCausalLM``.
+
+Same architecture (peer-figures.md: MQA, 6 layers, 512 wide, 8 heads, vocab 49152), same batch
+(4 × 512 tokens), same precision (fp32, and bf16 autocast), on this CPU, in one process, with the
+implementations interleaved step by step so that load from other processes hits all of them alike.
+
+Rows:
+* transformers + ``torch.optim.AdamW`` (defaults): the peer.
+* sctool GPT + the same AdamW: the model alone.
+* sctool GPT + the trainer's optimizer (``build_optimizer``: StarCoder's AdamW, fused kernel): the
+  training step ``python -m train`` runs.
+* sctool ``fit()`` (Lightning, packed data loader, logging): tokens/s from its own ``metrics.csv``.
+
+MFU = flops_per_token · tokens/s / peak, flops_per_token from ``GPT.flops_per_token`` (PaLM's
+6·N + 12·L·d·T, the same architecture for every row) and peak = the dense matmul rate measured on
+this CPU at the same dtype (CPUs have no datasheet peak; see ``sctool.train.callbacks``).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benches.harness import md_table, write_report  # noqa: E402
+
+
+def _shape(quick: bool) -> dict:
+    if quick:
+        return {"n_layer": 2, "n_embd": 128, "n_head": 4, "batch": 2, "seq": 128, "steps": 3}
+    return {"n_layer": 6, "n_embd": 512, "n_head": 8, "batch": 4, "seq": 512, "steps": 6}
+
+
+def main() -> str:
+    import numpy as np
+    import torch
+    from transformers import GPTBigCodeConfig, GPTBigCodeForCausalLM
+
+    from sctool.model.config import ModelConfig
+    from sctool.model.gpt import GPT
+    from sctool.train.callbacks import measured_cpu_tflops
+    from sctool.train.config import OptimConfig
+    from sctool.train.module import build_optimizer
+
+    quick = bool(os.environ.get("SCTOOL_BENCH_QUICK"))
+    s = _shape(quick)
+    vocab = 49152
+    cfg = ModelConfig(
+        vocab_size=vocab, n_positions=s["seq"], n_embd=s["n_embd"], n_layer=s["n_layer"], n_head=s["n_head"],
+        n_kv_heads=1, embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0, attention="sdpa",
+    )
+    hf_cfg = GPTBigCodeConfig(
+        vocab_size=vocab, n_positions=s["seq"], n_embd=s["n_embd"], n_layer=s["n_layer"], n_head=s["n_head"],
+        multi_query=True, activation_function="gelu_pytorch_tanh", resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        attn_implementation="sdpa",
+    )
+    torch.manual_seed(0)
+    ours = GPT(cfg).train()
+    theirs = GPTBigCodeForCausalLM(hf_cfg).train()
+    n_params = ours.num_params()
+    flops_tok = ours.flops_per_token(s["seq"])
+    batch = torch.from_numpy(np.random.default_rng(0).integers(0, vocab, size=(s["batch"], s["seq"])))
+    tokens = batch.numel()
+    optim = OptimConfig(lr=1e-4)
+
+    def plain_adamw(model: torch.nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
+
+    impls = {
+        "transformers GPTBigCode + torch AdamW": (theirs, plain_adamw(theirs)),
+        "sctool GPT + torch AdamW": (ours, plain_adamw(ours)),
+        "sctool GPT + trainer optimizer (fused AdamW)": (ours, build_optimizer(ours, optim, "cpu")),
+    }
+
+    def step(model: torch.nn.Module, opt: torch.optim.Optimizer, dtype: torch.dtype | None) -> None:
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype is torch.bfloat16):
+            loss = model(batch, labels=batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    sections = []
+    results: dict[tuple[str, str], float] = {}
+    peaks = {}
+    for prec, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        peaks[prec] = measured_cpu_tflops(dtype, size=2048)
+        times: dict[str, list[float]] = {k: [] for k in impls}
+        for k, (m, o) in impls.items():  # warm-up (allocator, oneDNN kernels, optimizer state)
+            step(m, o, dtype)
+        for _ in range(s["steps"]):
+            for k, (m, o) in impls.items():
+                t0 = time.perf_counter()
+                step(m, o, dtype)
+                times[k].append(time.perf_counter() - t0)
+        for k, ts in times.items():
+            results[(prec, k)] = tokens / statistics.median(ts)
+
+    # The whole trainer: fit() on packed synthetic tokens, tokens/s from its metrics.csv.
+    fit_rows = _fit_throughput(cfg, s, quick)
+    for prec, tps in fit_rows.items():
+        results[(prec, "sctool fit() (Lightning, data loader, logging)")] = tps
+
+    rows = []
+    for prec in ("fp32", "bf16"):
+        base = results[(prec, "transformers GPTBigCode + torch AdamW")]
+        for (p, k), tps in results.items():
+            if p != prec:
+                continue
+            mfu = flops_tok * tps / (peaks[prec] * 1e12)
+            rows.append([prec, k, f"{tps:,.0f}", f"{100 * mfu:.1f}%", f"{tps / base:.2f}×"])
+    table = md_table(["precision", "implementation", "tokens/s", "MFU", "vs transformers"], rows)
+    head = (
+        f"Model: GPTBigCode-shaped MQA, {s['n_layer']} layers, {s['n_embd']} wide, {s['n_head']} heads, vocab {vocab}, "
+        f"{n_params / 1e6:.1f} M parameters; batch {s['batch']} × {s['seq']} tokens; median of {s['steps']} "
+        f"interleaved steps after one warm-up; forward + backward + clip + AdamW step.\n\n"
+        f"FLOPs per token (PaLM formula, `GPT.flops_per_token`): {flops_tok / 1e6:.1f} M. "
+        f"Measured dense matmul peak of this CPU: fp32 {peaks['fp32']:.3f} TFLOP/s, bf16 {peaks['bf16']:.3f} TFLOP/s "
+        f"(the MFU denominator).\n\n"
+    )
+    peer = (
+        "\n\nPeer figure for this machine kind (peer-figures.md, measured by another session): transformers "
+        "fp32 SDPA ~536 tokens/s. Target: sctool ≥ 1.2× transformers at the same precision. The machine is shared; "
+        "ratios within one run are what count."
+    )
+    sections.append(("Training throughput (CPU)", head + table + peer))
+    return str(
+        write_report(
+            "train", "Training throughput and MFU vs transformers", sections,
+            packages=("sctool", "torch", "transformers", "lightning"),
+        )
+    )
+
+
+def _fit_throughput(cfg, s: dict, quick: bool) -> dict[str, float]:
+    import csv
+
+    import numpy as np
+
+    from sctool.config import config_to_dict
+    from sctool.packing.indexed import IndexedDatasetWriter
+    from sctool.train.config import deep_merge, fit_config_from_dict
+    from sctool.train.fit import fit
+
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="sctool-bench-train-") as tmp:
+        prefix = Path(tmp) / "data"
+        rng = np.random.default_rng(0)
+        with IndexedDatasetWriter(prefix, np.uint16) as w:
+            for _ in range(64):
+                w.add_document(rng.integers(1, cfg.vocab_size, size=s["seq"] * 4))
+        steps = s["steps"] + 2
+        for prec, lightning_prec in (("fp32", "32-true"), ("bf16", "bf16-mixed")):
+            run = Path(tmp) / f"run-{prec}"
+            data = {
+                "out": str(run),
+                "model": config_to_dict(cfg),
+                "data": {"sources": [{"prefix": str(prefix)}], "seq_len": s["seq"], "fim_rate": 0.0, "valid_fraction": 0.0},
+                "optim": {"lr": 1e-4, "warmup_steps": 1},
+                "trainer": {
+                    "micro_batch_size": s["batch"], "max_steps": steps, "precision": lightning_prec,
+                    "accelerator": "cpu", "devices": 1, "val_every": 0, "ckpt_every": 0, "log_every": 1,
+                    "progress_bar": False, "tensorboard": False, "peak_tflops": 1.0,
+                },
+            }
+            fit(fit_config_from_dict(deep_merge({}, data)))
+            with open(run / "metrics.csv", newline="") as fh:
+                rows = [r for r in csv.DictReader(fh) if r["tokens_per_s"]]
+            # Steps after the first two (warm-up: first batch, allocator, kernels).
+            out[prec] = statistics.median(float(r["tokens_per_s"]) for r in rows[2:])
+    return out
+
+
+if __name__ == "__main__":
+    print(main())

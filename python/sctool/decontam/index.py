@@ -1,0 +1,111 @@
+"""A typed facade over the native decontamination index.
+
+``method="exact"`` reproduces StarCoder (case-insensitive substring of any benchmark string);
+``"normalised"`` runs only the n-gram containment detector; ``"both"`` (the default) flags a
+document if either fires, so it finds everything StarCoder's rule finds and more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import polars as pl
+
+from sctool import _native
+from sctool.decontam.benchmarks import BenchmarkItem
+from sctool.errors import InternalError
+from sctool.native import TextColumn, as_arrow_text
+
+Method = Literal["exact", "normalised", "both"]
+
+MATCH_DTYPE = pl.List(pl.Struct({"benchmark": pl.String, "item": pl.String, "method": pl.String,
+                                 "part": pl.String, "score": pl.Float32}))
+
+
+@dataclass(frozen=True)
+class NormalisedParams:
+    """Parameters of the n-gram containment detector (see rust/sctool-core/src/decontam)."""
+
+    threshold: float = field(default=0.5, metadata={"help": "fraction of a piece's n-grams found in a document "
+                                                            "for it to count as contained"})
+    prose_ngram: int = field(default=8, metadata={"help": "words per prose n-gram"})
+    code_ngram: int = field(default=12, metadata={"help": "tokens per identifier-normalised code n-gram"})
+    min_ngrams: int = field(default=5, metadata={"help": "pieces with fewer distinct n-grams are not used"})
+    max_items_per_ngram: int = field(default=4, metadata={"help": "n-grams shared by more items are ignored"})
+
+
+class DecontamIndex:
+    """Benchmark items indexed for one-pass scanning of document batches."""
+
+    def __init__(self, items: Sequence[BenchmarkItem], method: Method = "both",
+                 params: NormalisedParams | None = None, threads: int = 0) -> None:
+        self.items = list(items)
+        self.method = method
+        self.params = params or NormalisedParams()
+        exact: list[tuple[int, str]] = []
+        pieces: list[tuple[int, str, str]] = []
+        self._piece_part: list[str] = []
+        self._exact_part: list[str] = []
+        for i, it in enumerate(self.items):
+            if method in ("exact", "both"):
+                for name, s in it.exact:
+                    # Whitespace-only strings would match everywhere; they are not patterns.
+                    if s.strip():
+                        exact.append((i, s))
+                        self._exact_part.append(name)
+            if method in ("normalised", "both"):
+                for name, s in it.prose:
+                    pieces.append((i, "prose", s))
+                    self._piece_part.append(name)
+                for name, s in it.code:
+                    pieces.append((i, "code", s))
+                    self._piece_part.append(name)
+        p = self.params
+        self._native = _native.DecontamIndex(
+            exact, pieces, prose_ngram=p.prose_ngram, code_ngram=p.code_ngram, threshold=p.threshold,
+            min_ngrams=p.min_ngrams, max_items_per_ngram=p.max_items_per_ngram, threads=threads,
+        )
+        if len(self._native.exact_items()) != len(exact):
+            raise InternalError("decontam: the native index dropped exact patterns the facade kept")
+        self._benchmarks = np.array([it.benchmark for it in self.items], dtype=object)
+        self._ids = np.array([it.item_id for it in self.items], dtype=object)
+
+    def stats(self) -> dict[str, object]:
+        d = dict(self._native.stats())
+        d["items"] = len(self.items)
+        _, ngrams = self._native.piece_ngrams()
+        d["pieces_used"] = int((ngrams > 0).sum())
+        return d
+
+    def items_by_benchmark(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for it in self.items:
+            out[it.benchmark] = out.get(it.benchmark, 0) + 1
+        return out
+
+    def scan(self, texts: TextColumn, threads: int = 0) -> pl.Series:
+        """Per document, the list of matches (empty for a clean document)."""
+        doc, item, method, source, score = self._native.scan(as_arrow_text(texts), threads=threads)
+        n = len(texts)
+        if len(doc) == 0:
+            return pl.Series("matches", [[] for _ in range(n)], dtype=MATCH_DTYPE)
+        part = np.where(method == 0,
+                        np.array(self._exact_part, dtype=object)[np.where(method == 0, source, 0)]
+                        if self._exact_part else "",
+                        np.array(self._piece_part, dtype=object)[np.where(method == 1, source, 0)]
+                        if self._piece_part else "")
+        hits = pl.DataFrame({
+            "doc": doc.astype(np.int64),
+            "benchmark": self._benchmarks[item].astype(str),
+            "item": self._ids[item].astype(str),
+            "method": np.where(method == 0, "exact", "normalised"),
+            "part": part.astype(str),
+            "score": score,
+        })
+        grouped = hits.group_by("doc", maintain_order=True).agg(
+            pl.struct("benchmark", "item", "method", "part", "score").alias("matches"))
+        full = pl.DataFrame({"doc": np.arange(n, dtype=np.int64)}).join(grouped, on="doc", how="left")
+        return full.get_column("matches").fill_null(pl.lit([], dtype=MATCH_DTYPE)).cast(MATCH_DTYPE)

@@ -1,0 +1,138 @@
+"""Generation half of the evaluation: prompts -> samples JSONL, resumable.
+
+The model is reached through two small callables so the protocol code (prompt preparation, stop
+words, resume bookkeeping) is the same for sctool's inference engine and for a test double:
+
+* ``CompleteFn(prompts, max_new_tokens, seed) -> continuations`` (text after each prompt only);
+* ``InfillFn(prefixes, suffixes, max_new_tokens, seed) -> middles``.
+
+``model_backend`` builds both from a model directory with ``sctool.infer``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sctool.eval.problems import CodeProblem
+from sctool.eval.protocol import GenerationSettings, code_prompt, model_prompt, stop_at_stop_words
+from sctool.eval.samples import (
+    Sample,
+    SampleWriter,
+    check_or_write_meta,
+    count_by_task,
+    iter_missing,
+    read_samples,
+)
+
+CompleteFn = Callable[[Sequence[str], int, int], list[str]]
+InfillFn = Callable[[Sequence[str], Sequence[str], int, int], list[str]]
+CountTokensFn = Callable[[str], int]
+
+
+@dataclass
+class GenerationReport:
+    samples_path: Path
+    already_present: int
+    generated: int
+    total: int
+
+
+def batch_seed(base: int, task_id: str, sample_index: int) -> int:
+    """A seed that depends only on what is generated, so a resumed run samples like an uninterrupted one
+    would for the same batch layout."""
+    digest = hashlib.blake2b(f"{base}\0{task_id}\0{sample_index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & 0x7FFF_FFFF
+
+
+def generate_samples(
+    problems: Mapping[str, CodeProblem],
+    settings: GenerationSettings,
+    samples_path: str | Path,
+    complete: CompleteFn,
+    count_tokens: CountTokensFn,
+    *,
+    meta: dict[str, Any],
+    quiet: bool = True,
+) -> GenerationReport:
+    """Fill ``samples_path`` up to ``settings.n_samples`` completions per problem (resuming)."""
+    from sctool.progress import progress
+
+    path = Path(samples_path)
+    check_or_write_meta(path, meta)
+    existing = read_samples(path).samples if path.exists() else []
+    have = count_by_task(existing)
+    todo = list(iter_missing(problems.keys(), have, settings.n_samples))
+    bar = progress(len(todo), "generating", unit="sample", quiet=quiet)
+    generated = 0
+    try:
+        with SampleWriter(path) as writer:
+            for b in range(0, len(todo), settings.batch_size):
+                batch = todo[b : b + settings.batch_size]
+                code_prompts = [code_prompt(problems[tid].prompt, settings) for tid, _ in batch]
+                prompts = [model_prompt(problems[tid].prompt, settings) for tid, _ in batch]
+                longest = max(count_tokens(p) for p in prompts)
+                # max_length counts prompt + generation, as the harness's max_length_generation.
+                budget = settings.max_length - longest
+                if budget <= 0:
+                    outs = [""] * len(batch)
+                else:
+                    outs = complete(prompts, budget, batch_seed(settings.seed, *batch[0]))
+                samples = []
+                for (tid, idx), cp, out in zip(batch, code_prompts, outs):
+                    completion = stop_at_stop_words(out, settings.stop_words)
+                    recorded_prompt = cp if cp != problems[tid].prompt else None
+                    samples.append(Sample(tid, completion, idx, recorded_prompt))
+                writer.write(samples)
+                generated += len(samples)
+                bar.update(len(samples))
+    finally:
+        bar.close()
+    return GenerationReport(path, len(existing), generated, len(existing) + generated)
+
+
+def generate_infill_samples(
+    problems: Mapping[str, CodeProblem],
+    settings: GenerationSettings,
+    samples_path: str | Path,
+    infill: InfillFn,
+    count_tokens: CountTokensFn,
+    *,
+    meta: dict[str, Any],
+    quiet: bool = True,
+) -> GenerationReport:
+    """Middles for FIM problems (prefix = problem prompt, suffix = problem suffix), resumable."""
+    from sctool.progress import progress
+
+    path = Path(samples_path)
+    check_or_write_meta(path, meta)
+    existing = read_samples(path).samples if path.exists() else []
+    todo = list(iter_missing(problems.keys(), count_by_task(existing), settings.n_samples))
+    bar = progress(len(todo), "infilling", unit="sample", quiet=quiet)
+    generated = 0
+    try:
+        with SampleWriter(path) as writer:
+            for b in range(0, len(todo), settings.batch_size):
+                batch = todo[b : b + settings.batch_size]
+                prefixes = [settings.prefix + problems[tid].prompt for tid, _ in batch]
+                suffixes = [problems[tid].suffix for tid, _ in batch]
+                # three FIM sentinel tokens join the two parts
+                longest = max(count_tokens(p) + count_tokens(s) + 3 for p, s in zip(prefixes, suffixes))
+                budget = settings.max_length - longest
+                if budget <= 0:
+                    outs = [""] * len(batch)
+                else:
+                    outs = infill(prefixes, suffixes, budget, batch_seed(settings.seed, *batch[0]))
+                samples = [
+                    Sample(tid, stop_at_stop_words(out, settings.stop_words), idx)
+                    for (tid, idx), out in zip(batch, outs)
+                ]
+                writer.write(samples)
+                generated += len(samples)
+                bar.update(len(samples))
+    finally:
+        bar.close()
+    return GenerationReport(path, len(existing), generated, len(existing) + generated)

@@ -1,0 +1,165 @@
+"""Exact dedup on any executor: the two-pass pattern (map → partitioned spill → reduce → write).
+
+The output equals ``sctool.stages.dedup.run_dedup``'s byte for byte: the same first-occurrence rule
+(earliest (batch, row) among equal XXH3-128 digests, null documents never duplicates), the same
+per-batch join, the same part numbering. It is also the worked example of the primitives a global
+stage (near-dedup) uses on a cluster:
+
+1. ``executor.map_shards`` — each shard hashes its batches and writes ``(h, batch, row, id)`` to
+   spill partitions keyed by ``h``; the task returns only its row count (checkpointed, so a rerun
+   skips hashed shards);
+2. ``executor.map`` over partitions — each reduce reads its partition from every shard, finds the
+   duplicates, and writes ``(batch, row, dup_of)`` plus the distinct kept ids it points to;
+3. ``executor.write_parts`` — each shard loads the duplicates of its own batch range once and
+   writes its output parts (marker per part, resumable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from sctool.config import config_to_dict
+from sctool.executors import get_executor
+from sctool.executors.base import Shard, ShardInput
+from sctool.executors.spill import SpillDir
+from sctool.io.dataset import DatasetWriter, Manifest
+from sctool.io.sources import Batch, InputReader, resolve_inputs
+from sctool.native import hash_content
+from sctool.progress import progress
+from sctool.stages.base import Runtime, StageOutput
+from sctool.stages.dedup import DedupConfig
+
+DUPS_SCHEMA = {"batch": pl.UInt32, "row": pl.UInt32, "dup_of": pl.String}
+
+
+@dataclass(frozen=True)
+class HashShard:
+    """Map: content hashes of one shard, spilled by hash."""
+
+    spill: SpillDir
+    text_column: str
+    threads: int
+    partitions: int
+
+    def __call__(self, shard: Shard, inp: ShardInput) -> int:
+        frames = []
+        for batch in inp.batches():
+            n = batch.frame.height
+            frames.append(pl.DataFrame({
+                "batch": pl.Series([batch.index] * n, dtype=pl.UInt32),
+                "row": pl.Series(range(n), dtype=pl.UInt32),
+                "id": batch.frame.get_column("id"),
+                "h": hash_content(batch.frame.get_column(self.text_column), threads=self.threads),
+            }))
+        allh = pl.concat(frames).filter(pl.col("h").is_not_null())
+        return self.spill.write_partitioned("hashes", shard.index, allh, "h", self.partitions)
+
+
+@dataclass(frozen=True)
+class FindDuplicates:
+    """Reduce: the duplicates within one hash partition (every copy of a hash is in it)."""
+
+    spill: SpillDir
+    shards: int
+    partitions: int
+
+    def __call__(self, p: int) -> int:
+        allh = self.spill.read_partition("hashes", p, shards=self.shards)
+        if allh.height == 0:
+            dups = pl.DataFrame(schema=DUPS_SCHEMA)
+        else:
+            first = allh.group_by("h", maintain_order=True).agg(pl.col("id").first().alias("dup_of"),
+                                                                pl.col("batch").first().alias("fb"),
+                                                                pl.col("row").first().alias("fr"))
+            dups = (
+                allh.join(first, on="h")
+                .filter((pl.col("batch") != pl.col("fb")) | (pl.col("row") != pl.col("fr")))
+                .select("batch", "row", "dup_of")
+                .sort("batch", "row")
+            )
+        self.spill.write("dups", p, dups)
+        # Distinct kept ids, re-spilled by id so the group count is exact even if ids repeat.
+        kept_ids = dups.select("dup_of").unique(maintain_order=True)
+        self.spill.write_partitioned("groups", p, kept_ids, "dup_of", self.partitions)
+        return dups.height
+
+
+@dataclass(frozen=True)
+class CountGroups:
+    spill: SpillDir
+    partitions: int
+
+    def __call__(self, p: int) -> int:
+        ids = self.spill.read_partition("groups", p, shards=self.partitions)
+        return int(ids.get_column("dup_of").n_unique()) if ids.height else 0
+
+
+@dataclass(frozen=True)
+class DedupShardWriter:
+    """Write pass: per shard, load its duplicates once; per batch, split kept / removed."""
+
+    spill: SpillDir
+
+    def __call__(self, shard: Shard):  # -> Callable[[Batch], StageOutput]
+        lf = self.spill.scan("dups")
+        lo, hi = shard.first_batch, shard.first_batch + shard.n_batches
+        dups = (lf.filter((pl.col("batch") >= lo) & (pl.col("batch") < hi)).collect()
+                if lf is not None else pl.DataFrame(schema=DUPS_SCHEMA))
+        by_batch = dups.partition_by("batch", as_dict=True) if dups.height else {}
+
+        def process(batch: Batch) -> StageOutput:
+            d = by_batch.get((batch.index,))
+            if d is None:
+                return StageOutput(kept=batch.frame, removed=None)
+            frame = batch.frame.with_row_index("__row")
+            joined = frame.join(d.drop("batch").rename({"row": "__row"}), on="__row", how="left")
+            kept = joined.filter(pl.col("dup_of").is_null()).drop("__row", "dup_of")
+            removed = (
+                joined.filter(pl.col("dup_of").is_not_null())
+                .drop("__row")
+                .with_columns(pl.lit("exact_duplicate").alias("reason"))
+            )
+            return StageOutput(kept=kept, removed=removed)
+
+        return process
+
+
+def run_exact_dedup(
+    inputs: Sequence[str | Path],
+    output: str | Path,
+    config: DedupConfig,
+    runtime: Runtime,
+    *,
+    partitions: int | None = None,
+) -> Manifest:
+    """``run_dedup`` on ``runtime.executor``; ``partitions`` (default: from the cluster size) never changes the result."""
+    files = resolve_inputs(inputs)
+    reader = InputReader(files, text_column=runtime.text_column, batch_rows=runtime.batch_rows)
+    cfg = config_to_dict(config)
+    described = [f.describe() for f in files]
+    writer = DatasetWriter(output, stage="dedup", config=cfg, inputs=described, overwrite=runtime.overwrite,
+                           threads=runtime.threads)
+    ex = get_executor(runtime)
+    shards = ex.plan(reader)
+    n_part = partitions or ex.default_partitions()
+    spill = SpillDir.for_output(output, {"stage": "dedup", "config": cfg, "inputs": described,
+                                         "batch_rows": runtime.batch_rows, "text_column": runtime.text_column,
+                                         "partitions": n_part})
+    with progress(len(shards), "dedup: hashing", unit="shard", quiet=runtime.quiet) as bar:
+        ex.map_shards(reader, HashShard(spill, runtime.text_column, runtime.threads, n_part), shards=shards,
+                      checkpoint=spill.path("hashed"), bar=bar)
+    ex.map(FindDuplicates(spill, len(shards), n_part), list(range(n_part)), label="dedup reduce")
+    groups = sum(ex.map(CountGroups(spill, n_part), list(range(n_part)), label="dedup groups"))
+    with progress(reader.total_rows(), "dedup: writing", quiet=runtime.quiet) as bar:
+        ex.write_parts(stage="dedup", reader=reader, writer=writer, make_process=DedupShardWriter(spill),
+                       shards=shards, bar=bar)
+    manifest = writer.finalize({"duplicate_groups": groups})
+    spill.remove()
+    return manifest
+
+
+__all__ = ["run_exact_dedup"]

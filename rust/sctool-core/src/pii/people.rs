@@ -1,0 +1,278 @@
+//! Names and usernames. Names are found only where code states authorship (author/copyright lines,
+//! Signed-off-by trailers, package metadata, a name next to an e-mail or a handle): a capitalised
+//! word pair anywhere else is far more often a class, a product or an algorithm (Fisher-Yates).
+//! Only multi-word names are reported, as StarCoder did.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use super::network::email_ok;
+use super::rules::rule_index;
+use super::{Cand, Doc, Engine};
+
+/// System and service accounts: not personal data.
+const GENERIC_ACCOUNTS: &[&str] = &[
+    "root", "admin", "administrator", "postgres", "postgresql", "mysql", "ubuntu", "ec2-user", "centos", "debian",
+    "fedora", "pi", "git", "www-data", "nobody", "daemon", "guest", "user", "users", "test", "tester", "demo",
+    "default", "sa", "oracle", "redis", "mongo", "mongodb", "elastic", "jenkins", "deploy", "deployer", "docker",
+    "vagrant", "travis", "runner", "app", "apps", "service", "system", "sys", "operator", "web", "ftp", "anonymous",
+    "dev", "developer", "staff", "support", "info", "bot", "ci", "build", "backup", "rabbitmq", "kafka", "hadoop",
+    "spark", "nginx", "apache", "httpd", "node", "www", "alice", "bob", "me", "you", "someone", "example",
+    "username", "login", "owner", "master", "main", "sysadmin", "superuser", "dbadmin", "dbuser", "db", "sonar",
+    "gitlab", "github", "azureuser", "opc", "core", "bitnami", "hduser", "minio", "keycloak", "grafana",
+];
+
+pub fn is_generic_account(v: &str) -> bool {
+    let l = v.to_ascii_lowercase();
+    GENERIC_ACCOUNTS.contains(&l.as_str())
+}
+
+/// Name parts that mark an organisation, a product or boilerplate rather than a person.
+const NOT_NAME_WORDS: &[&str] = &[
+    "The", "Free", "Software", "Foundation", "Inc", "Ltd", "Llc", "Corp", "Corporation", "Company", "Project",
+    "Team", "Authors", "Author", "Contributors", "Contributor", "License", "Licensed", "Apache", "Google",
+    "Microsoft", "Amazon", "Facebook", "Meta", "Oracle", "Mozilla", "Linux", "Python", "All", "Rights", "Reserved",
+    "Copyright", "Open", "Source", "Community", "Developers", "Developer", "University", "Institute", "Labs", "Lab",
+    "Systems", "Technologies", "Technology", "Group", "Holdings", "Limited", "Gmbh", "Software", "Public", "General",
+    "Lesser", "Library", "Version", "See", "This", "That", "And", "For", "With", "From", "Use", "Used", "Using",
+    "Permission", "Redistribution", "Redistributions", "Notice", "Unless", "Code", "File", "Files", "Date", "Name",
+    "Email", "Mail", "Maintainer", "Maintainers", "Owner", "Owners", "Contact", "Support", "Signed", "Update",
+    "Fix", "Fixed", "Add", "Added", "Merge", "Bump", "Release", "Initial", "Commit", "Github", "Gitlab", "Bot",
+    "Security", "Admin", "Administrator", "Service", "Services", "Cloud", "Data", "Systems", "Solutions",
+    "Networks", "Association", "Society", "Council", "Consortium", "Alliance", "Partners", "Studio", "Studios",
+    "Games", "Media", "Digital", "Works", "Industries", "Enterprises", "Ventures", "Capital", "Bank", "Health",
+    "Trust", "Fund", "Agency", "Department", "Office", "Ministry", "Government", "National", "International",
+    "Global", "Center", "Centre", "School", "College", "Academy", "Research", "Unknown", "Anonymous", "Various",
+    "Others", "Everyone", "Hello", "World", "Test", "Example", "Sample", "Demo", "Lorem", "Ipsum", "Doe",
+];
+
+fn name_pat() -> &'static str {
+    // 2-4 capitalised words; optional nobiliary particles; hyphenated or apostrophe parts (Jean-Luc, O'Brien).
+    r"(?:Mc|Mac|O['’])?\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?(?:[ \t]+(?:(?:van|von|de|der|den|da|di|du|del|della|la|le|bin|ibn|al|el|ter|ten|dos|das)[ \t]+)?(?:Mc|Mac|O['’])?\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?){1,3}"
+}
+
+/// Is this capitalised word sequence plausibly a person's full name?
+pub fn name_ok(v: &str) -> bool {
+    let words: Vec<&str> = v.split_whitespace().collect();
+    if words.len() < 2 {
+        return false;
+    }
+    !words.iter().any(|w| {
+        let w = w.trim_matches(|c: char| !c.is_alphabetic());
+        NOT_NAME_WORDS.iter().any(|n| n.eq_ignore_ascii_case(w)) || w.chars().count() < 2
+    })
+}
+
+/// Drop trailing words that start a company suffix (Acme Widgets Inc) — the whole match is then no name.
+fn followed_by_org(text: &str, e: usize) -> bool {
+    let rest = text[e..].trim_start_matches([' ', ',', '\t']);
+    let word: String = rest.chars().take_while(|c| c.is_alphabetic()).collect();
+    ["Inc", "LLC", "Ltd", "GmbH", "Corp", "Corporation", "Foundation", "Project", "Team", "Labs", "AG", "SA", "BV", "Co"]
+        .contains(&word.as_str())
+}
+
+fn name_before_email_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        let pat = format!(
+            r#"({})["']?(?:\s*,\s*["']?(?i:e-?mail|mail)["']?\s*[:=]\s*)?[ \t]*[<(\["',:;=\-]?[ \t]*["']?(?:mailto:)?$"#,
+            name_pat()
+        );
+        Regex::new(&pat).expect("static regex")
+    })
+}
+
+fn name_after_email_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(&format!(r#"^["']?\s*>\s*({})\s*</"#, name_pat())).expect("static regex"))
+}
+
+fn email_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"[A-Za-z0-9._%+\-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.){1,8}[A-Za-z]{2,24}\b").expect("static regex")
+    })
+}
+
+/// Name <mail>, ('Name', 'mail'), {"name": "Name", "email": "mail"}, <a href="mailto:mail">Name</a>.
+pub fn name_with_email(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
+    let text = doc.text;
+    for m in email_re().find_iter(text) {
+        if !email_ok(text, m.start(), m.end()) {
+            continue;
+        }
+        let (ls, le) = super::line_bounds(text, m.start());
+        let mut from = m.start().saturating_sub(120).max(ls);
+        while !text.is_char_boundary(from) {
+            from += 1;
+        }
+        let window = &text[from..m.start()];
+        if let Some(c) = name_before_email_re().captures(window).and_then(|c| c.get(1)) {
+            let (s, e) = (from + c.start(), from + c.end());
+            if name_ok(&text[s..e]) {
+                out.push(Cand { start: s, end: e, rule });
+            }
+        }
+        let after = &text[m.end()..le];
+        if let Some(c) = name_after_email_re().captures(after).and_then(|c| c.get(1)) {
+            let (s, e) = (m.end() + c.start(), m.end() + c.end());
+            if name_ok(&text[s..e]) {
+                out.push(Cand { start: s, end: e, rule });
+            }
+        }
+    }
+}
+
+fn trigger_tail_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        // After the trigger word: separators, (c)/©, years, an opening quote or bracket, then the name.
+        let pat = format!(
+            r#"^(?:s|ed|ship)?(?:[ \t]+(?:by|to|is))?["']?[ \t]*[:=]?[ \t]*[\[("'{{]?[ \t]*(?:(?:\((?i:c)\)|©)[ \t]*)?(?:\d{{4}}(?:[ \t]*[-–,][ \t]*\d{{4}})*,?[ \t]+)?(?:(?:\((?i:c)\)|©)[ \t]*)?(?:by[ \t]+)?["']?({})"#,
+            name_pat()
+        );
+        Regex::new(&pat).expect("static regex")
+    })
+}
+
+/// Author:, @author, Copyright (c) 2016, Signed-off-by:, maintainer:, "authors" = [...] …
+pub fn name_after_trigger(engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
+    let text = doc.text;
+    let b = text.as_bytes();
+    for (ks, ke) in doc.keyword_hits(engine, rule) {
+        // The trigger must start a word (not `coauthors_table`), and a JSON/TOML key may be quoted.
+        if ks > 0 && (b[ks - 1].is_ascii_alphanumeric()) {
+            continue;
+        }
+        let (_, le) = super::line_bounds(text, ks);
+        let tail = &text[ke..le];
+        let Some(c) = trigger_tail_re().captures(tail).and_then(|c| c.get(1)) else { continue };
+        let (s, e) = (ke + c.start(), ke + c.end());
+        if name_ok(&text[s..e]) && !followed_by_org(text, e) {
+            out.push(Cand { start: s, end: e, rule });
+        }
+        // Lists: authors = ["A B <a@x>", "C D <c@y>"] — later names on the line are caught by
+        // name-with-email; nothing else to do here.
+    }
+}
+
+fn name_handle_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(&format!(r"({})[ \t]*\(\[?@[A-Za-z0-9]", name_pat())).expect("static regex"))
+}
+
+/// - Zainab Mensah (@zmensah) / - Maria Petrov ([@user](https://github.com/user))
+pub fn name_with_handle(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
+    for c in name_handle_re().captures_iter(doc.text).filter_map(|c| c.get(1)) {
+        if name_ok(c.as_str()) {
+            out.push(Cand { start: c.start(), end: c.end(), rule });
+        }
+    }
+}
+
+/// Tags of doc comments and decorators/annotations that look like @handles.
+const AT_WORDS: &[&str] = &[
+    "author", "param", "return", "returns", "throws", "throw", "see", "since", "version", "deprecated", "override",
+    "type", "typedef", "property", "prop", "example", "link", "inheritdoc", "todo", "note", "brief", "file", "class",
+    "interface", "module", "package", "private", "public", "protected", "static", "const", "var", "member",
+    "function", "method", "callback", "event", "fires", "listens", "namespace", "memberof", "augments", "extends",
+    "implements", "abstract", "async", "generator", "yields", "template", "media", "import", "font-face", "keyframes",
+    "supports", "charset", "page", "layer", "apply", "tailwind", "include", "mixin", "extend", "if", "else", "each",
+    "for", "while", "use", "forward", "content", "return", "staticmethod", "classmethod", "dataclass", "pytest",
+    "mock", "patch", "test", "before", "after", "component", "injectable", "input", "output", "ngmodule", "sharedmodule",
+    "types", "babel", "angular", "vue", "react", "emotion", "mui", "nestjs", "testing-library", "latest", "next",
+    "beta", "alpha", "canary", "rc", "here", "channel", "everyone", "all", "team", "group", "github", "dependabot",
+    "renovate", "mention", "mentions", "unchecked", "suppresswarnings", "nullable", "nonnull", "autowired", "bean",
+    "entity", "table", "column", "id", "value", "get", "post", "put", "delete", "request", "response", "api", "app",
+    "generated", "internal", "experimental", "nocommit", "noinspection", "flow", "jsx", "ts-ignore", "ts-expect-error",
+    "ts-nocheck", "license", "preserve", "format", "vite", "vitest", "jest-environment", "eslint", "prettier",
+    "lends", "name", "summary", "description", "details", "remarks", "returns", "exception", "warning", "bug",
+    "copyright", "endcode", "code", "ref", "defgroup", "ingroup", "addtogroup", "struct", "enum", "union", "def",
+    "fn", "var", "typeparam", "param", "retval", "pre", "post", "invariant", "test", "tests", "fixture", "slow",
+];
+
+fn handle_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"(?:^|[\s(\[,;:!>])@([A-Za-z0-9](?:[A-Za-z0-9_\-]{0,37}[A-Za-z0-9])?)").expect("static regex"))
+}
+
+/// @handle mentions in prose and comments.
+pub fn handle(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
+    let text = doc.text;
+    let b = text.as_bytes();
+    for c in handle_re().captures_iter(text).filter_map(|c| c.get(1)) {
+        let (s, e) = (c.start(), c.end());
+        let v = c.as_str();
+        if let Some(&n) = b.get(e) {
+            // @types/node, @app.route, @pytest.fixture(…), user@host-like continuations.
+            if matches!(n, b'/' | b'.' | b'(' | b'@' | b'_' | b'-') && !(n == b'.' && b.get(e + 1).is_none_or(|c| c.is_ascii_whitespace())) {
+                continue;
+            }
+        }
+        let lower = v.to_ascii_lowercase();
+        if AT_WORDS.contains(&lower.as_str()) || is_generic_account(v) || v.bytes().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        // A decorator or annotation starts its line (after indentation or a doc-comment star).
+        let (ls, _) = super::line_bounds(text, s);
+        let before = text[ls..s - 1].trim_start_matches([' ', '\t', '*', '/', '#']);
+        if before.is_empty() && (b[s - 1] == b'@') {
+            let prev = text[ls..s - 1].trim();
+            if prev.is_empty() || prev == "*" || prev.starts_with("*") && prev.len() <= 2 {
+                continue;
+            }
+        }
+        // Capitalised single words after @ are annotations (@Override, @Test) unless in parentheses.
+        let bracketed = s >= 2 && matches!(b[s - 2], b'(' | b'[');
+        if v.chars().next().is_some_and(char::is_uppercase) && !bracketed {
+            continue;
+        }
+        out.push(Cand { start: s, end: e, rule });
+    }
+}
+
+fn profile_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r#"(?:github|gitlab)\.com/([A-Za-z0-9](?:[A-Za-z0-9_\-]{0,37}[A-Za-z0-9])?)/?(?:[\s)"'\]>,]|$)"#).expect("static regex")
+    })
+}
+
+const NOT_PROFILES: &[&str] = &[
+    "about", "orgs", "organizations", "settings", "features", "pricing", "login", "join", "explore", "topics",
+    "marketplace", "sponsors", "issues", "pulls", "notifications", "security", "apps", "enterprise", "contact",
+    "site", "collections", "trending", "new", "search", "users", "help", "docs",
+];
+
+/// github.com/<user> profile links (a repository path means an org or project, not a person).
+pub fn profile_url(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
+    for c in profile_re().captures_iter(doc.text).filter_map(|c| c.get(1)) {
+        let v = c.as_str();
+        if !NOT_PROFILES.contains(&v.to_ascii_lowercase().as_str()) && !is_generic_account(v) {
+            out.push(Cand { start: c.start(), end: c.end(), rule });
+        }
+    }
+}
+
+fn ssh_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"(?:^|[\s/'\x22])([a-z_][a-z0-9_.\-]{1,31})@(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*|\[[0-9A-Fa-f:]+\])")
+            .expect("static regex")
+    })
+}
+
+/// ssh deploy_user@203.0.113.9, scp file alice99@host:/tmp — only on lines that run ssh-family tools.
+pub fn ssh_login(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
+    let text = doc.text;
+    let _ = rule_index;
+    for c in ssh_re().captures_iter(text).filter_map(|c| c.get(1)) {
+        let (ls, le) = super::line_bounds(text, c.start());
+        let line = &text[ls..le];
+        let tool = ["ssh ", "scp ", "rsync ", "sftp ", "ssh://", "sftp://", "ssh-copy-id "].iter().any(|t| line.contains(t));
+        if tool && !is_generic_account(c.as_str()) {
+            out.push(Cand { start: c.start(), end: c.end(), rule });
+        }
+    }
+}
