@@ -109,7 +109,7 @@ def main() -> str:
     sbody = speed(quick)
     return str(write_report("decontam", "Benchmark decontamination: quality and throughput",
                             [("Quality on decontam-public.jsonl", qbody), ("Throughput on the real corpus", sbody)],
-                            config={"threshold": 0.5, "prose_ngram": 8, "code_ngram": 12, "min_ngrams": 5},
+                            config={"threshold": 0.5, "prose_ngram": 8, "code_ngram": 12, "min_ngrams": 5, "min_matched": 12},
                             packages=("sctool", "polars")))
 
 

@@ -133,9 +133,9 @@ def sctool_spans(texts: list[str]) -> list[list[tuple[int, int, str]]]:
 def quality_rows(name: str, sc: Scores, types: list[str]) -> list[list[object]]:
     rows = []
     for t in types:
-        l, e = sc.lenient[t], sc.exact[t]
+        le, ex = sc.lenient[t], sc.exact[t]
         target = TARGETS.get(t)
-        rows.append([name, t, l.tp + l.fn, round(l.precision, 3), round(l.recall, 3), round(l.f1, 3), round(e.f1, 3),
+        rows.append([name, t, le.tp + le.fn, round(le.precision, 3), round(le.recall, 3), round(le.f1, 3), round(ex.f1, 3),
                      f"≥ {target}" if target else "—"])
     return rows
 

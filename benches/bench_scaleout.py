@@ -63,7 +63,10 @@ def dir_bytes(d: Path) -> int:
 
 
 def main() -> str:
-    import ray
+    try:
+        import ray
+    except ImportError:
+        return "skipped: ray is not installed (pip install 'sctool[ray]')"
 
     quick = bool(os.environ.get("SCTOOL_BENCH_QUICK"))
     texts = real_corpus(12_000_000 if quick else 60_000_000)

@@ -1,5 +1,9 @@
 """Training throughput and MFU: sctool's GPT and trainer vs ``transformers.GPTBigCodeForCausalLM``.
 
+``python benches/bench_train.py`` (or ``make bench``) measures on this CPU. ``--gpu`` instead runs the
+whole trainer (``fit()``: Lightning, bf16-mixed, fused AdamW, packed data) on a CUDA machine that has
+torch but not necessarily sctool's other dependencies, and prints/writes JSON (``$OUT/train_gpu.json``).
+
 Same architecture (peer-figures.md: MQA, 6 layers, 512 wide, 8 heads, vocab 49152), same batch
 (4 × 512 tokens), same precision (fp32, and bf16 autocast), on this CPU, in one process, with the
 implementations interleaved step by step so that load from other processes hits all of them alike.
@@ -58,7 +62,7 @@ def main() -> str:
     hf_cfg = GPTBigCodeConfig(
         vocab_size=vocab, n_positions=s["seq"], n_embd=s["n_embd"], n_layer=s["n_layer"], n_head=s["n_head"],
         multi_query=True, activation_function="gelu_pytorch_tanh", resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-        attn_implementation="sdpa",
+        attn_implementation="sdpa", bos_token_id=0, eos_token_id=0,
     )
     torch.manual_seed(0)
     ours = GPT(cfg).train()
@@ -177,5 +181,119 @@ def _fit_throughput(cfg, s: dict, quick: bool) -> dict[str, float]:
     return out
 
 
+# --------------------------------------------------------------------------------------------------
+# GPU: the trainer end to end on the `1b` preset
+
+
+def _gpu_imports(libs: Path) -> None:
+    """Make the trainer importable on a bare CUDA box: carried pure-Python packages, sctool without
+    its ``__init__`` (the Rust extension and polars are not needed to train)."""
+    import types
+
+    try:
+        import lightning  # noqa: F401
+    except ImportError:
+        sys.path.insert(0, str(libs))
+    pkg = types.ModuleType("sctool")
+    pkg.__path__ = [str(REPO / "python" / "sctool")]
+    sys.modules["sctool"] = pkg
+    native = types.ModuleType("sctool._native")
+
+    class SctoolError(Exception):
+        pass
+
+    for name in ("InvalidInputError", "ConfigError", "InternalError"):
+        setattr(native, name, type(name, (SctoolError,), {}))
+    native.SctoolError = SctoolError
+    sys.modules["sctool._native"] = native
+
+
+def gpu_main(argv: list[str]) -> None:
+    import argparse
+    import csv
+    import json
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--libs", default=str(REPO / "benches" / "work" / "gpu-pylibs"))
+    ap.add_argument("--preset", default="1b")
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--seq", type=int, default=2048)
+    ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--accelerator", default="gpu")
+    ap.add_argument("--precision", default="bf16-mixed")
+    ap.add_argument("--variants", default="plain,ckpt,compile")
+    args = ap.parse_args(argv)
+    _gpu_imports(Path(args.libs))
+    import numpy as np
+    import torch
+
+    from sctool.config import config_to_dict
+    from sctool.model.config import ModelConfig
+    from sctool.packing.indexed import IndexedDatasetWriter
+    from sctool.train.config import deep_merge, fit_config_from_dict
+    from sctool.train.fit import fit
+
+    out_dir = Path(os.environ.get("OUT") or tempfile.mkdtemp(prefix="sctool-gpu-train-"))
+    model = ModelConfig.from_yaml(REPO / "configs" / "model" / f"{args.preset}.yaml")
+    cuda = torch.cuda.is_available() and args.accelerator == "gpu"
+    device = torch.cuda.get_device_name(0) if cuda else "cpu"
+    work = Path(tempfile.mkdtemp(prefix="sctool-gpu-data-"))
+    rng = np.random.default_rng(0)
+    with IndexedDatasetWriter(work / "data", np.uint16) as w:
+        for _ in range(256):
+            w.add_document(rng.integers(1, model.vocab_size, size=args.seq))
+    results = []
+    variants = {
+        "plain": {},
+        "ckpt": {"activation_checkpointing": True},
+        "compile": {"compile": True},
+    }
+    for name in args.variants.split(","):
+        run = work / f"run-{name}"
+        data = {
+            "out": str(run),
+            "model": config_to_dict(model),
+            "data": {"sources": [{"prefix": str(work / "data")}], "seq_len": args.seq, "fim_rate": 0.0,
+                     "valid_fraction": 0.02},
+            "optim": {"lr": 3e-4, "warmup_steps": 2},
+            "trainer": {
+                "micro_batch_size": args.batch, "grad_accum": 2, "max_steps": args.steps, "precision": args.precision,
+                "accelerator": args.accelerator, "devices": 1, "val_every": args.steps, "val_samples": 8,
+                "ckpt_every": 0, "log_every": 2, "progress_bar": False, "tensorboard": False,
+                **variants[name],
+            },
+        }
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        try:
+            fit(fit_config_from_dict(deep_merge({}, data)))
+        except Exception as exc:  # report and go on: one failing variant must not hide the others
+            r = {"variant": name, "error": f"{type(exc).__name__}: {exc}"}
+            print(json.dumps(r), flush=True)
+            results.append(r)
+            continue
+        with open(run / "metrics.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        train = [r for r in rows if r["loss"]]
+        steady = train[1:] or train
+        r = {
+            "variant": name, "device": device, "preset": args.preset, "batch": args.batch, "grad_accum": 2,
+            "seq": args.seq, "precision": args.precision, "torch": torch.__version__,
+            "tokens_per_s": statistics.median(float(x["tokens_per_s"]) for x in steady),
+            "mfu": statistics.median(float(x["mfu"]) for x in steady) if steady[0]["mfu"] else None,
+            "losses": [float(x["loss"]) for x in train],
+            "val_loss": next((float(x["val_loss"]) for x in rows if x["val_loss"]), None),
+            "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
+            "wall_s": round(time.perf_counter() - t0, 1),
+        }
+        print(json.dumps(r), flush=True)
+        results.append(r)
+        (out_dir / "train_gpu.json").write_text(json.dumps(results, indent=2))
+
+
 if __name__ == "__main__":
-    print(main())
+    if "--gpu" in sys.argv:
+        gpu_main([a for a in sys.argv[1:] if a != "--gpu"])
+    else:
+        print(main())

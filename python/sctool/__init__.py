@@ -4,7 +4,9 @@ The public Python API lives here. ``import sctool`` never imports torch: the mod
 inference code load only when their modules are imported.
 """
 
+from sctool import dedup  # callable package: sctool.dedup(frame, ...)
 from sctool._version import __version__
+from sctool.dedup import minhash
 from sctool.errors import (
     ConfigError,
     DatasetError,
@@ -15,8 +17,6 @@ from sctool.errors import (
 )
 from sctool.io.dataset import read_dataset
 from sctool.native import hash_content
-from sctool import dedup  # callable package: sctool.dedup(frame, ...)
-from sctool.dedup import minhash
 from sctool.pii import detect_pii, redact
 
 __all__ = [
@@ -27,9 +27,9 @@ __all__ = [
     "OutputExistsError",
     "SctoolError",
     "__version__",
+    "dedup",
     "detect_pii",
     "hash_content",
-    "dedup",
     "minhash",
     "read_dataset",
     "redact",

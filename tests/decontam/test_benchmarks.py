@@ -64,7 +64,7 @@ def test_apps_directory_and_jsonl(tmp_path: Path) -> None:
     j = tmp_path / "apps.jsonl"
     j.write_text(json.dumps({"problem_id": 7, "question": "Q?"}) + "\n")
     assert load_apps(j)[0].item_id == "7"
-    with pytest.raises(DatasetError, match="question.txt"):
+    with pytest.raises(DatasetError, match=r"question\.txt"):
         load_apps(tmp_path)
 
 

@@ -63,3 +63,20 @@ def test_cli(corpus: Path, tmp_path: Path, bench: Path) -> None:
     proc = run_cli("decontam", corpus, "-o", tmp_path / "o4", "--benchmark", f"mbpp={bench}/mbpp/mbpp.jsonl",
                    "--threshold", "2")
     assert proc.returncode == 2 and "threshold" in proc.stderr
+
+
+def test_filter_then_decontam_as_a_recipe(corpus: Path, tmp_path: Path, bench: Path) -> None:
+    from sctool.recipe import run_recipe
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        f"workdir: {tmp_path / 'work'}\n"
+        "runtime: {threads: 1}\n"
+        "stages:\n"
+        f"  - stage: filter\n    inputs: [{corpus}]\n    config: {{presets: [starcoder, autogen]}}\n"
+        f"  - stage: decontam\n    config: {{benchmarks: ['mbpp={bench}/mbpp/mbpp.jsonl'], threshold: 0.6}}\n"
+    )
+    results = run_recipe(recipe)
+    assert [r.manifest.stage for r in results] == ["filter", "decontam"]
+    assert results[1].manifest.config["threshold"] == 0.6
+    assert results[1].manifest.extra["benchmarks"]["mbpp"]["items_found"] > 0

@@ -29,7 +29,7 @@ def make_corpus(seed: int = 7, families: int = 12) -> tuple[list[str], list[str]
                  f"    return {rng.choice(words)} + {rng.randint(0, 999)}\n" for _ in range(30)]
         base = "".join(lines)
         variants = [base]
-        for v in range(rng.randint(0, 4)):
+        for _ in range(rng.randint(0, 4)):
             edited = list(lines)
             for _ in range(rng.randint(1, 12)):
                 edited[rng.randrange(len(edited))] = f"# edit {rng.random()}\n"
@@ -63,7 +63,7 @@ def test_matches_brute_force_reference(verify: bool) -> None:
 def test_independent_of_threads_batches_order_and_budget(tmp_path: Path) -> None:
     ids, texts = make_corpus(seed=3, families=20)
     df = pl.DataFrame({"id": ids, "content": texts})
-    base_kept, base_removed = sctool.dedup(df, mode="both")
+    _base_kept, base_removed = sctool.dedup(df, mode="both")
     assert base_removed.height > 0
     shuffled = df.sample(fraction=1.0, shuffle=True, seed=1)
     for kw in ({"threads": 1, "batch_rows": 3}, {"threads": 2, "batch_rows": 1000},
@@ -76,7 +76,7 @@ def test_independent_of_threads_batches_order_and_budget(tmp_path: Path) -> None
 
 
 def test_tiny_memory_budget_spills_and_splits_with_same_result(tmp_path: Path) -> None:
-    ids, texts = make_corpus(seed=5, families=40)
+    _ids, texts = make_corpus(seed=5, families=40)
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"id": i, "content": t}) + "\n" for i, t in enumerate(texts)))
     big = run_dedup([src], tmp_path / "big", DedupConfig(mode="both", memory_budget_mb=512),

@@ -18,7 +18,7 @@ from tests.dedup import reference as ref
 
 # Code-like text: identifiers, punctuation, whitespace runs, non-ASCII characters.
 code_text = st.text(
-    alphabet=st.sampled_from(list("abcxyz_019 \t\n()[]{}:;.,=+-*/#'\"") + ["é", "€", "\u00a0", "😀", "ß"]),
+    alphabet=st.sampled_from([*list("abcxyz_019 \t\n()[]{}:;.,=+-*/#'\""), "é", "€", "\xa0", "😀", "ß"]),
     max_size=300,
 )
 

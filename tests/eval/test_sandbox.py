@@ -3,7 +3,10 @@ harness returns promptly with a verdict."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
 import tempfile
 import time
 import uuid
@@ -16,22 +19,26 @@ from sctool.eval.sandbox import ExecResult, SandboxConfig, probe_isolation, run_
 
 FAST = SandboxConfig(timeout_s=2.0, memory_mb=512, workers=2)
 LAYERS = probe_isolation(FAST)
+MODES = ["fresh", "server"]
 
 
-def run(program: str, cfg: SandboxConfig = FAST) -> ExecResult:
+def run(program: str, cfg: SandboxConfig = FAST, mode: str = "fresh") -> ExecResult:
+    """``fresh``: a new interpreter (run_program); ``server``: forked from a clean server (run_programs)."""
     started = time.monotonic()
-    res = run_program(program, cfg)
+    res = run_program(program, cfg) if mode == "fresh" else run_programs([program], cfg)[0]
     # The harness itself must never hang: wall limit + start-up + teardown stays well bounded.
     assert time.monotonic() - started < cfg.timeout_s + 10
     return res
 
 
-def test_passing_program() -> None:
-    assert run("assert sum(range(4)) == 6\n").status == "passed"
+@pytest.mark.parametrize("mode", MODES)
+def test_passing_program(mode: str) -> None:
+    assert run("assert sum(range(4)) == 6\n", mode=mode).status == "passed"
 
 
-def test_failing_assertion_is_failed_with_reason() -> None:
-    res = run("def f():\n    return 1\nassert f() == 2, 'wrong'\n")
+@pytest.mark.parametrize("mode", MODES)
+def test_failing_assertion_is_failed_with_reason(mode: str) -> None:
+    res = run("def f():\n    return 1\nassert f() == 2, 'wrong'\n", mode=mode)
     assert res.status == "failed" and "AssertionError: wrong" in res.detail
 
 
@@ -40,8 +47,9 @@ def test_syntax_error_is_failed() -> None:
     assert res.status == "failed" and "SyntaxError" in res.detail
 
 
-def test_infinite_loop_is_stopped_by_the_wall_clock() -> None:
-    res = run("while True:\n    pass\n", SandboxConfig(timeout_s=1.0, retry_starved=False))
+@pytest.mark.parametrize("mode", MODES)
+def test_infinite_loop_is_stopped_by_the_wall_clock(mode: str) -> None:
+    res = run("while True:\n    pass\n", SandboxConfig(timeout_s=1.0, retry_starved=False), mode=mode)
     assert res.status == "timeout"
     assert res.wall_s < 5
 
@@ -59,10 +67,11 @@ def test_cpu_limit_kills_a_spinning_program_before_the_wall_limit() -> None:
     assert res.wall_s < 25
 
 
-def test_fork_loop_is_stopped_and_leaves_no_process() -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_fork_loop_is_stopped_and_leaves_no_process(mode: str) -> None:
     marker = f"sctool-forkbomb-{uuid.uuid4().hex}"
     prog = f"import os\nname = {marker!r}\nwhile True:\n    os.fork()\n"
-    res = run(prog)
+    res = run(prog, mode=mode)
     assert res.status == "violation" and "fork" in res.detail
     time.sleep(0.2)
     leftovers = []
@@ -76,8 +85,9 @@ def test_fork_loop_is_stopped_and_leaves_no_process() -> None:
     assert leftovers == []
 
 
-def test_subprocess_spawning_is_refused() -> None:
-    res = run("import subprocess\nsubprocess.run(['true'])\n")
+@pytest.mark.parametrize("mode", MODES)
+def test_subprocess_spawning_is_refused(mode: str) -> None:
+    res = run("import subprocess\nsubprocess.run(['true'])\n", mode=mode)
     assert res.status == "violation"
 
 
@@ -91,8 +101,10 @@ def test_os_system_is_refused() -> None:
     assert res.status == "violation"
 
 
-def test_unbounded_allocation_fails_with_memory_error() -> None:
-    res = run("x = []\nwhile True:\n    x.append(bytearray(10 ** 7))\n", SandboxConfig(timeout_s=10.0, memory_mb=256))
+@pytest.mark.parametrize("mode", MODES)
+def test_unbounded_allocation_fails_with_memory_error(mode: str) -> None:
+    res = run("x = []\nwhile True:\n    x.append(bytearray(10 ** 7))\n", SandboxConfig(timeout_s=10.0, memory_mb=256),
+              mode=mode)
     assert res.status == "failed" and "MemoryError" in res.detail
 
 
@@ -112,9 +124,10 @@ def test_write_outside_the_working_directory_is_a_violation(tmp_path: Path, caug
     assert not target.exists()
 
 
-def test_low_level_write_outside_is_a_violation(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_low_level_write_outside_is_a_violation(tmp_path: Path, mode: str) -> None:
     target = tmp_path / "escaped-os-open.txt"
-    res = run(f"import os\nfd = os.open({str(target)!r}, os.O_WRONLY | os.O_CREAT)\n")
+    res = run(f"import os\nfd = os.open({str(target)!r}, os.O_WRONLY | os.O_CREAT)\n", mode=mode)
     assert res.status == "violation"
     assert not target.exists()
 
@@ -144,15 +157,17 @@ def test_writing_inside_the_working_directory_is_allowed() -> None:
     assert run(prog).status == "passed"
 
 
-def test_working_directory_is_thrown_away(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_working_directory_is_thrown_away(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    res = run("open('left-behind.txt', 'w').write('x')\n")
+    res = run("open('left-behind.txt', 'w').write('x')\n", mode=mode)
     assert res.status == "passed"
     assert list(tmp_path.iterdir()) == []
 
 
-def test_opening_a_socket_is_a_violation() -> None:
-    res = run("import socket\ns = socket.socket()\ns.connect(('127.0.0.1', 9))\n")
+@pytest.mark.parametrize("mode", MODES)
+def test_opening_a_socket_is_a_violation(mode: str) -> None:
+    res = run("import socket\ns = socket.socket()\ns.connect(('127.0.0.1', 9))\n", mode=mode)
     assert res.status == "violation" and "network" in res.detail
 
 
@@ -182,14 +197,15 @@ def test_filesystem_outside_is_mounted_read_only() -> None:
     assert run(prog).status == "passed"
 
 
-def test_rlimits_are_applied_inside() -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_rlimits_are_applied_inside(mode: str) -> None:
     prog = (
         "import resource\n"
         "assert resource.getrlimit(resource.RLIMIT_NPROC) == (7, 7)\n"
         "assert resource.getrlimit(resource.RLIMIT_AS)[0] == 300 * 1024 * 1024\n"
         "assert resource.getrlimit(resource.RLIMIT_CORE) == (0, 0)\n"
     )
-    assert run(prog, SandboxConfig(max_processes=7, memory_mb=300)).status == "passed"
+    assert run(prog, SandboxConfig(max_processes=7, memory_mb=300), mode=mode).status == "passed"
 
 
 def test_raising_a_limit_is_a_violation() -> None:
@@ -208,16 +224,18 @@ def test_ctypes_is_a_violation() -> None:
     assert res.status == "violation"
 
 
-def test_exiting_early_with_success_code_is_not_a_pass() -> None:
-    assert run("import os\nos._exit(0)\n").status == "failed"
+@pytest.mark.parametrize("mode", MODES)
+def test_exiting_early_with_success_code_is_not_a_pass(mode: str) -> None:
+    assert run("import os\nos._exit(0)\n", mode=mode).status == "failed"
 
 
 def test_sys_exit_is_not_a_pass() -> None:
     assert run("import sys\nsys.exit(0)\n").status == "failed"
 
 
-def test_killing_itself_is_a_failure() -> None:
-    res = run("import signal\nsignal.raise_signal(signal.SIGKILL)\n")
+@pytest.mark.parametrize("mode", MODES)
+def test_killing_itself_is_a_failure(mode: str) -> None:
+    res = run("import signal\nsignal.raise_signal(signal.SIGKILL)\n", mode=mode)
     assert res.status == "failed" and "SIGKILL" in res.detail
 
 
@@ -259,10 +277,18 @@ def test_starved_timeouts_are_rerun_once(monkeypatch: pytest.MonkeyPatch) -> Non
         return ExecResult("passed")
 
     monkeypatch.setattr(sb, "run_program", fake)
-    results = run_programs(["a", "b"], SandboxConfig(workers=1))
+    results = run_programs(["a", "b"], SandboxConfig(workers=1, reuse_interpreter=False))
     assert [r.status for r in results] == ["passed", "passed"]
     assert all(r.retried for r in results)
     assert len(calls) == 4
+
+
+def test_a_server_that_stops_answering_is_killed_and_replaced() -> None:
+    # no grace: the backstop fires before the supervisor's own verdict arrives
+    cfg = SandboxConfig(timeout_s=2.0, startup_grace_s=0.0, workers=1, retry_starved=False)
+    results = run_programs(["while True: pass\n", "pass\n", "assert False\n"], cfg)
+    assert [r.status for r in results] == ["timeout", "passed", "failed"]
+    assert "did not answer" in results[0].detail
 
 
 def test_a_slow_program_is_not_mistaken_for_a_starved_one() -> None:
@@ -286,3 +312,43 @@ def test_programs_see_the_standard_library_only_by_default() -> None:
     assert run(prog).status == "passed"
     with_site = SandboxConfig(timeout_s=10.0, memory_mb=2048, site_packages=True)
     assert run("import importlib.util\nassert importlib.util.find_spec('polars') is not None\n", with_site).status == "passed"
+
+
+def _as_nobody(args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+    setpriv = shutil.which("setpriv")
+    assert setpriv
+    return subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *args],
+                          capture_output=True, text=True, timeout=60, **kw)  # type: ignore[call-overload]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv") or not Path("/usr/bin/python3").exists(),
+                    reason="needs root, setpriv and a system python to impersonate an unprivileged user")
+def test_unprivileged_user_gets_the_namespaces_through_a_user_namespace() -> None:
+    if "bad job" not in _as_nobody(["/usr/bin/python3", "-S", str(sb.CHILD)], input="{").stdout:
+        pytest.skip("the supervisor script is not readable by an unprivileged user here")
+    # like run_program: a fresh directory under the system temp dir (pytest's tmp_path is root-only)
+    base = Path(tempfile.mkdtemp(prefix="sctool-eval-test-"))
+    try:
+        workdir = base / "wd"
+        workdir.mkdir()
+        os.chown(base, 65534, 65534)
+        os.chown(workdir, 65534, 65534)
+        outside = base / "outside.txt"
+        verdicts = {}
+        for name, program in {
+            "ro": "import os\nassert os.statvfs('/').f_flag & os.ST_RDONLY\n",
+            "net": "l = open('/proc/self/net/dev').read().splitlines()[2:]\n"
+                   "assert [x.split(':')[0].strip() for x in l] == ['lo']\n",
+            "write": f"open({str(outside)!r}, 'w')\n",
+        }.items():
+            job = sb._job(program, str(workdir), SandboxConfig(max_processes=4096), 1.0)
+            res = _as_nobody(["/usr/bin/python3", "-I", "-B", "-S", str(sb.CHILD)], input=json.dumps(job), cwd=workdir)
+            verdicts[name] = json.loads(res.stdout.strip().splitlines()[-1])
+        layers = verdicts["ro"]["layers"]
+        if not layers["user"]:
+            pytest.skip(f"unprivileged user namespaces are disabled here: {layers.get('namespace_error')}")
+        assert layers["net"] and layers["pid"] and layers["fs"], str(layers)
+        assert verdicts["ro"]["status"] == "passed" and verdicts["net"]["status"] == "passed"
+        assert verdicts["write"]["status"] == "violation" and not outside.exists()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

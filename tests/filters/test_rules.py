@@ -16,7 +16,7 @@ STARCODER = load_rules(["starcoder"])
 FILLER = "x = 1\n" * 30  # 30 short lines keep the average line length low
 
 
-def reason(content: str, path: str, lang: str, rules=STARCODER, **cols) -> str | None:  # noqa: ANN001
+def reason(content: str, path: str, lang: str, rules=STARCODER, **cols) -> str | None:
     df = pl.DataFrame({"content": [content], "path": [path], "lang": [lang], **{k: [v] for k, v in cols.items()}})
     return evaluate(df, rules).reason[0]
 
@@ -175,7 +175,7 @@ def test_santacoder_stars(stars: int | None, expected: str | None) -> None:
     assert evaluate(df, rules).reason[0] == expected
 
 
-def only(preset: str, name: str, **kw):  # noqa: ANN201
+def only(preset: str, name: str, **kw):
     rs = load_rules([preset], [], **kw)
     return rs.__class__(**{**rs.__dict__, "rules": tuple(r for r in rs.rules if r.name == name)})
 

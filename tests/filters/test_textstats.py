@@ -97,22 +97,22 @@ class _Visible(HTMLParser):
         self.parts: list[str] = []
         self.raw = 0
 
-    def handle_starttag(self, tag, attrs):  # noqa: ANN001
+    def handle_starttag(self, tag, attrs):
         if tag in ("script", "style"):
             self.raw += 1
 
-    def handle_endtag(self, tag):  # noqa: ANN001
+    def handle_endtag(self, tag):
         if tag in ("script", "style"):
             self.raw = max(0, self.raw - 1)
 
-    def handle_data(self, data):  # noqa: ANN001
+    def handle_data(self, data):
         if not self.raw:
             self.parts.append(data)
 
-    def handle_entityref(self, name):  # noqa: ANN001
+    def handle_entityref(self, name):
         self.parts.append("&")
 
-    def handle_charref(self, name):  # noqa: ANN001
+    def handle_charref(self, name):
         self.parts.append("&")
 
 
@@ -129,7 +129,7 @@ attr = st.tuples(st.sampled_from(["id", "class", "title"]), st.text(alphabet=st.
 
 
 @st.composite
-def html_docs(draw, depth: int = 0) -> str:  # noqa: ANN001
+def html_docs(draw, depth: int = 0) -> str:
     parts = []
     for _ in range(draw(st.integers(0, 4))):
         kind = draw(st.sampled_from(["text", "elem", "raw", "comment", "ref"] if depth < 3 else ["text", "ref"]))

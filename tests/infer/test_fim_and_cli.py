@@ -42,52 +42,80 @@ def test_infill_needs_fim_tokens(model) -> None:
         infill(model, plain, "a", "a")
 
 
-def test_cli_generate_prints_only_the_generated_text(model_dir, model, tokenizer, tmp_path) -> None:
+def cli(capsys, *args: object) -> tuple[int, str, str]:
+    """Run the CLI in-process (the subprocess tests below cover the installed entry point)."""
+    from sctool_cli.main import main
+
+    capsys.readouterr()
+    rc = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_cli_generate_prints_only_the_generated_text(model_dir, model, tokenizer, tmp_path, capsys,
+                                                     monkeypatch) -> None:
+    import io
+
     from sctool.infer import generate
 
     prompt = "def add(a, b):\n"
     expected = generate(model, tokenizer, [prompt], GenerationConfig(max_new_tokens=8))[0]
+    assert expected
+    # the installed command, as a user runs it
     out = run_cli("generate", "--model", model_dir, "--prompt", prompt, "--max-new-tokens", "8", "--greedy",
                   check=True)
     assert out.stdout == expected
     pf = tmp_path / "prompt.txt"
     pf.write_text(prompt)
-    assert run_cli("generate", "--model", model_dir, "--prompt-file", pf, "--max-new-tokens", "8",
-                   check=True).stdout == expected
-    assert run_cli("generate", "--model", model_dir, "--max-new-tokens", "8", input=prompt,
-                   check=True).stdout == expected
-    sampled = run_cli("generate", "--model", model_dir, "--prompt", prompt, "--max-new-tokens", "8",
-                      "--temperature", "0.8", "--top-p", "0.95", "--seed", "3", check=True)
-    assert sampled.stdout == generate(model, tokenizer, [prompt], GenerationConfig(
+    assert cli(capsys, "generate", "--model", model_dir, "--prompt-file", pf, "--max-new-tokens", "8") == (
+        0, expected, "")
+    monkeypatch.setattr("sys.stdin", io.StringIO(prompt))
+    assert cli(capsys, "generate", "--model", model_dir, "--max-new-tokens", "8")[1] == expected
+    rc, sampled, _ = cli(capsys, "generate", "--model", model_dir, "--prompt", prompt, "--max-new-tokens", "8",
+                         "--temperature", "0.8", "--top-p", "0.95", "--seed", "3")
+    assert rc == 0 and sampled == generate(model, tokenizer, [prompt], GenerationConfig(
         max_new_tokens=8, temperature=0.8, top_p=0.95, seed=3))[0]
 
 
-def test_cli_infill_and_hf_directories(model_dir, model, tokenizer, tmp_path) -> None:
+def test_cli_infill_and_hf_directories(model_dir, model, tokenizer, tmp_path, capsys) -> None:
     prefix, suffix = "def f(x):\n", "    return y\n"
     expected = infill(model, tokenizer, prefix, suffix, GenerationConfig(max_new_tokens=10))
-    out = run_cli("infill", "--model", model_dir, "--prefix", prefix, "--suffix", suffix,
-                  "--max-new-tokens", "10", check=True)
-    assert out.stdout == expected
+    assert cli(capsys, "infill", "--model", model_dir, "--prefix", prefix, "--suffix", suffix,
+               "--max-new-tokens", "10") == (0, expected, "")
     sf = tmp_path / "suffix.txt"
     sf.write_text(suffix)
+    # the installed command, prefix from stdin
     assert run_cli("infill", "--model", model_dir, "--prefix-file", "-", "--suffix-file", sf,
                    "--max-new-tokens", "10", input=prefix, check=True).stdout == expected
     # export to a plain Hugging Face directory, import it back: same output from both.
     hf = tmp_path / "hf"
-    run_cli("export-hf", model_dir, hf, check=True)
+    assert cli(capsys, "export-hf", model_dir, hf)[0] == 0
     assert not (hf / "sctool_model.json").exists()
     assert json.loads((hf / "config.json").read_text())["model_type"] == "gpt_bigcode"
     back = tmp_path / "back"
-    run_cli("import-hf", hf, back, check=True)
+    assert cli(capsys, "import-hf", hf, back)[0] == 0
     for d in (hf, back):
-        assert run_cli("infill", "--model", d, "--prefix", prefix, "--suffix", suffix,
-                       "--max-new-tokens", "10", check=True).stdout == expected
+        assert cli(capsys, "infill", "--model", d, "--prefix", prefix, "--suffix", suffix,
+                   "--max-new-tokens", "10")[1] == expected
 
 
-def test_cli_errors_are_one_line(model_dir, tmp_path) -> None:
+def test_cli_errors_are_one_line(model_dir, tmp_path, capsys) -> None:
     missing = run_cli("generate", "--model", tmp_path / "nope", "--prompt", "x")
     assert missing.returncode == 2 and "not found" in missing.stderr and "Traceback" not in missing.stderr
-    bad_t = run_cli("generate", "--model", model_dir, "--prompt", "x", "--temperature", "0")
-    assert bad_t.returncode != 0 and "--temperature" in bad_t.stderr
-    exists = run_cli("export-hf", model_dir, model_dir)
-    assert exists.returncode == 2 and "exists" in exists.stderr
+    with pytest.raises(SystemExit, match="--temperature"):
+        cli(capsys, "generate", "--model", model_dir, "--prompt", "x", "--temperature", "0")
+    rc, _, err = cli(capsys, "export-hf", model_dir, model_dir)
+    assert rc == 2 and "exists" in err
+    gqa_dir = tmp_path / "gqa"
+    from sctool.model.checkpoint import save_model_dir
+    from tests.infer.conftest import varied_model
+
+    save_model_dir(varied_model(tokenizer_size(model_dir), n_kv_heads=2), None, gqa_dir)
+    rc, _, err = cli(capsys, "export-hf", gqa_dir, tmp_path / "out")
+    assert rc == 2 and "grouped-query" in err
+    rc, _, err = cli(capsys, "generate", "--model", gqa_dir, "--prompt", "x")
+    assert rc == 2 and "tokenizer" in err
+
+
+def tokenizer_size(model_dir) -> int:
+    return json.loads((model_dir / "sctool_model.json").read_text())["model"]["vocab_size"]

@@ -159,3 +159,36 @@ def test_greedy_matches_transformers_generate(tmp_path, tokenizer) -> None:
                               min_new_tokens=15, do_sample=False, pad_token_id=0)
         ours = generate_ids(model, prompts.tolist(), GenerationConfig(max_new_tokens=15, stop_at_eos=False))
         assert [c.token_ids for c in ours] == ref[:, 6:].tolist()
+
+
+@settings(max_examples=30)
+@given(
+    seed=st.integers(0, 2**16),
+    batch=st.integers(1, 5),
+    scale=st.sampled_from([0.01, 1.0, 30.0]),
+    near_tie=st.booleans(),
+)
+def test_screened_argmax_equals_full_fp32_argmax(seed: int, batch: int, scale: float, near_tie: bool) -> None:
+    from sctool.infer.generate import ScreenedArgmax
+
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(700, 48, generator=g) * scale
+    h = torch.randn(batch, 48, generator=g)
+    if near_tie:
+        # rows 3 and 5 nearly equal: bf16 cannot separate them, the exact pass must
+        w[5] = w[3] + torch.randn(48, generator=g) * 1e-6 * scale
+        h[0] = w[3] / w[3].norm() * 10
+    exact = (h.double() @ w.double().T)  # (B, V): the logits without rounding error (to 1e-16)
+    assert torch.equal(ScreenedArgmax(w)(h), exact.argmax(dim=1))
+    # fp32 argmax agrees wherever the top two exact logits are further apart than fp32 rounding
+    top2 = exact.topk(2, dim=1).values
+    clear = (top2[:, 0] - top2[:, 1]) > 1e-4 * top2[:, 0].abs().clamp(min=1)
+    fp32 = torch.nn.functional.linear(h, w).argmax(dim=1)
+    assert torch.equal(ScreenedArgmax(w)(h)[clear], fp32[clear])
+
+
+def test_screened_and_plain_greedy_agree(model, tokenizer) -> None:
+    prompts = ["def add(a, b):", "import os\n", "x = [", "class A(object):\n    def"]
+    plain = GenerationConfig(max_new_tokens=16, stop_at_eos=False, screened_greedy=False)
+    screened = GenerationConfig(max_new_tokens=16, stop_at_eos=False, screened_greedy=True)
+    assert generate(model, tokenizer, prompts, plain) == generate(model, tokenizer, prompts, screened)

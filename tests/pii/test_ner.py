@@ -78,3 +78,16 @@ def test_bad_model_dir_is_a_config_error(tmp_path: Path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError):
         NerModel.load(tmp_path / "empty")
+
+
+def test_merge_keeps_rule_spans_on_overlap():
+    import numpy as np
+
+    from sctool.pii import SpanTable
+    from sctool.pii.ner import merge_spans
+
+    table = SpanTable(2, np.array([0]), np.array([5]), np.array([10]), np.array([2], np.uint8), np.array([0]),
+                      ("secret-assignment",))
+    merged = merge_spans(table, [[(8, 14, "PASSWORD"), (20, 25, "NAME")], [(0, 3, "EMAIL")]], "ner:m")
+    got = [(s.start, s.end, s.type, s.rule) for doc in merged.per_doc() for s in doc]
+    assert got == [(5, 10, "KEY", "secret-assignment"), (20, 25, "NAME", "ner:m"), (0, 3, "EMAIL", "ner:m")]

@@ -55,7 +55,10 @@ def ray_cluster() -> Iterator[object]:
         pytest.skip("ray is not installed (pip install 'sctool[ray]')")
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read when ray is imported: loopback only
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    import ray
+    try:
+        import ray
+    except ImportError as exc:
+        pytest.skip(f"ray is not importable ({exc}); pip install 'sctool[ray]'")
 
     if ray.is_initialized():  # pragma: no cover - another fixture of this session started it
         yield ray

@@ -76,3 +76,8 @@ def rebuild_decontam_index(items: list, method: str, params: object) -> object:
 
 def reduce_decontam_index(ix: object) -> tuple:
     return rebuild_decontam_index, (ix.items, ix.method, ix.params)  # type: ignore[attr-defined]
+
+
+def loses_rows(batch: pl.DataFrame) -> StageOutput:
+    """A broken stage: keeps one row and reports no removals."""
+    return StageOutput(kept=batch.head(1))

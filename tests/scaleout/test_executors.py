@@ -205,3 +205,22 @@ def test_cli_without_ray_exits_2_with_the_hint(tmp_path: Path) -> None:
     assert "pip install 'sctool[ray]'" in proc.stderr and "Traceback" not in proc.stderr
     help_text = run_cli("dedup", "--help", check=True).stdout
     assert "--executor" in help_text and "--ray-address" in help_text
+
+
+def test_unreachable_cluster_fails_fast(tmp_path: Path) -> None:
+    from tests.scaleout.conftest import HAS_RAY
+
+    if not HAS_RAY:
+        pytest.skip("ray is not installed")
+    import ray
+
+    if ray.is_initialized():
+        pytest.skip("this process is already connected to a Ray cluster")
+    files = write_corpus(tmp_path / "in", files=1, docs_per_file=3)
+    rt = Runtime(executor="ray", ray_address="127.0.0.1:1", quiet=True)
+    with pytest.raises(ExecutorError, match=r"cannot reach the Ray cluster at 127\.0\.0\.1:1"):
+        run_map_stage(stage="toy", config={}, inputs=files, output=tmp_path / "o", runtime=rt,
+                      process=stagefns.toy_process)
+    with pytest.raises(ExecutorError, match="expected HOST:PORT"):
+        run_map_stage(stage="toy", config={}, inputs=files, output=tmp_path / "o", process=stagefns.toy_process,
+                      runtime=Runtime(executor="ray", ray_address="head:port", quiet=True))

@@ -162,3 +162,34 @@ def test_ddp_two_processes_match_one_process(tmp_path, synth_data):
         assert float(a["loss"]) == pytest.approx(float(b["loss"]), abs=1e-4)
         assert a["tokens"] == b["tokens"]
     assert float(one_val[0]["val_loss"]) == pytest.approx(float(two_val[0]["val_loss"]), abs=1e-4)
+
+
+def test_data_argument_reads_blend_files_and_directories(tmp_path):
+    from sctool.train.cli import expand_data_args
+
+    from .conftest import write_synthetic
+
+    write_synthetic(tmp_path / "python", n_docs=10, seed=1)
+    write_synthetic(tmp_path / "java", n_docs=30, seed=2)
+    (tmp_path / "blend.yaml").write_text(
+        "format: megatron-mmap-indexed-dataset\nsources:\n"
+        "- {name: python, prefix: python, weight: 60.4}\n- {name: java, prefix: java, weight: 86.94}\n"
+    )
+    expected = [(str(tmp_path / "python"), 60.4, "python"), (str(tmp_path / "java"), 86.94, "java")]
+    for arg in (tmp_path, tmp_path / "blend.yaml"):
+        got = [(s["prefix"], s["weight"], s["name"]) for s in expand_data_args([str(arg)])]
+        assert got == expected
+    (tmp_path / "blend.yaml").unlink()
+    by_dir = expand_data_args([str(tmp_path)])  # no blend file: every pair, weighted by its tokens
+    from sctool.packing.indexed import IndexedDataset
+
+    assert [(s["prefix"], s["weight"]) for s in by_dir] == [
+        (str(tmp_path / n), float(IndexedDataset(tmp_path / n).num_tokens)) for n in ("java", "python")
+    ]
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in (REPO / "configs" / "train").glob("*.yaml")))
+def test_every_training_preset_resolves(preset):
+    cfg, _ = resolve_fit_config(["--config", preset])
+    assert cfg.data.seq_len <= cfg.model.n_positions
+    assert cfg.optim.beta2 == 0.95 and cfg.optim.min_lr_ratio == pytest.approx(0.1)

@@ -79,6 +79,8 @@ def _add_code_args(p: argparse.ArgumentParser, task: str) -> None:
     s.add_argument("--workers", type=int, default=0, help="programs run in parallel (default: CPU count)")
     s.add_argument("--site-packages", action="store_true",
                    help="let programs import installed packages (default: standard library only)")
+    s.add_argument("--fresh-interpreter", action="store_true",
+                   help="start a new interpreter per program instead of forking a clean pre-started one (slower)")
     s.add_argument("--no-namespaces", action="store_true", help="do not use Linux namespaces (guards and rlimits only)")
     s.add_argument("--no-retry-starved", action="store_true",
                    help="do not re-run programs that timed out while starved of CPU")
@@ -173,6 +175,7 @@ def run_code(args: argparse.Namespace) -> int:
         workers=args.workers,
         namespaces=not args.no_namespaces,
         site_packages=args.site_packages,
+        reuse_interpreter=not args.fresh_interpreter,
         retry_starved=not args.no_retry_starved,
     )
     job = CodeEvalJob(

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_io_args(p)
     p.add_argument("--vocab-size", type=int, default=STARCODER_VOCAB_SIZE,
                    help=f"vocabulary size including special tokens (default {STARCODER_VOCAB_SIZE})")
-    p.add_argument("--min-frequency", type=int, default=2, help="minimum pair count for a merge (default 2)")
+    p.add_argument("--min-frequency", type=int, default=0, help="minimum pair count for a merge (default 0)")
     p.add_argument("--max-chars", type=int, default=0,
                    help="stop reading after this many characters of text (default 0 = all)")
     p.add_argument("--max-doc-chars", type=int, default=1_000_000,

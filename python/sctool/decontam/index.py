@@ -35,6 +35,7 @@ class NormalisedParams:
     code_ngram: int = field(default=12, metadata={"help": "tokens per identifier-normalised code n-gram"})
     min_ngrams: int = field(default=5, metadata={"help": "pieces with fewer distinct n-grams are not used"})
     max_items_per_ngram: int = field(default=4, metadata={"help": "n-grams shared by more items are ignored"})
+    min_matched: int = field(default=12, metadata={"help": "a partial match must share at least this many n-grams"})
 
 
 class DecontamIndex:
@@ -66,7 +67,8 @@ class DecontamIndex:
         p = self.params
         self._native = _native.DecontamIndex(
             exact, pieces, prose_ngram=p.prose_ngram, code_ngram=p.code_ngram, threshold=p.threshold,
-            min_ngrams=p.min_ngrams, max_items_per_ngram=p.max_items_per_ngram, threads=threads,
+            min_ngrams=p.min_ngrams, max_items_per_ngram=p.max_items_per_ngram, min_matched=p.min_matched,
+            threads=threads,
         )
         if len(self._native.exact_items()) != len(exact):
             raise InternalError("decontam: the native index dropped exact patterns the facade kept")

@@ -10,7 +10,14 @@ import types as _types
 
 from sctool.dedup import polars_ns as _polars_ns  # noqa: F401  (registers the namespace)
 from sctool.dedup.api import dedup
-from sctool.dedup.minhash import estimate_jaccard, kernel_isa, minhash, optimal_param, permutations, shingle_hashes
+from sctool.dedup.minhash import (
+    estimate_jaccard,
+    kernel_isa,
+    minhash,
+    optimal_param,
+    permutations,
+    shingle_hashes,
+)
 from sctool.dedup.near import NearDupParams, NearDupPlan, NearDupPlanner
 
 __all__ = [

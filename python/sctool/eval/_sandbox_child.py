@@ -83,6 +83,15 @@ def libc():
     return _libc
 
 
+LINUX = sys.platform.startswith("linux")
+
+
+def prctl(option, arg):
+    """prctl(2) on Linux; elsewhere a no-op (those layers are then simply absent)."""
+    if LINUX:
+        libc().prctl(option, arg, 0, 0, 0)
+
+
 def _check(ret, what):
     if ret != 0:
         err = ctypes.get_errno()
@@ -96,7 +105,7 @@ def _write_file(path, text):
 
 def enter_namespaces(want):
     """unshare() net + pid + mount namespaces (inside a user namespace when not root)."""
-    if not want or not sys.platform.startswith("linux"):
+    if not want or not LINUX:
         return {"user": False, "net": False, "pid": False, "mnt": False, "error": None}
     flags = CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWNS
     uid, gid = os.geteuid(), os.getegid()
@@ -289,18 +298,20 @@ def run_sample(job, report_fd, namespaces):
             os.write(report_fd, (json.dumps(obj) + "\n").encode())
 
     try:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
         os.chdir(job["workdir"])
+        os.environ["HOME"] = os.environ["TMPDIR"] = job["workdir"]
         set_limits(job)
-        if os.geteuid() == 0 and job["drop_root"]:
+        if LINUX and os.geteuid() == 0 and job["drop_root"]:
             try:
                 drop_root(job["workdir"])
                 report({"event": "layer", "name": "uid", "ok": True})
             except OSError as exc:
                 report({"event": "layer", "name": "uid", "ok": False, "error": str(exc)})
-        libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        prctl(PR_SET_NO_NEW_PRIVS, 1)
         program = job["program"]
         install_guards(job["workdir"], report)
     except BaseException as exc:
@@ -323,7 +334,7 @@ def run_sample(job, report_fd, namespaces):
 def run_init(job, report_fd, namespaces):
     """pid 1 of the sample's namespaces: set up mounts, start the sample, reap until it ends."""
     try:
-        libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         os.setpgid(0, 0)
         if namespaces["mnt"]:
             try:
@@ -438,6 +449,10 @@ def supervise(job):
     else:
         usage = os.wait4(init_pid, 0)[2]
     os.close(r)
+    if not namespaces["pid"]:
+        # No PID namespace to take them down: kill whatever is left in init's process group.
+        with contextlib.suppress(OSError):
+            os.killpg(init_pid, signal.SIGKILL)
     cpu = usage.ru_utime + usage.ru_stime
     events = []
     for line in b"".join(chunks).decode("utf-8", "replace").splitlines():
@@ -488,18 +503,64 @@ def supervise(job):
     return verdict
 
 
+def run_job(job):
+    try:
+        return supervise(job)
+    except Exception as exc:
+        return {"status": "error", "detail": f"supervisor: {type(exc).__name__}: {exc}"}
+
+
+def serve():
+    """Server mode: one job per stdin line, one verdict per stdout line.
+
+    Each job runs in a fresh fork of this process, which itself never runs untrusted code, so
+    every sample starts from the same clean interpreter without paying for interpreter start-up.
+    """
+    stdin = sys.stdin.buffer
+    out = sys.stdout
+    while True:
+        line = stdin.readline()
+        if not line:
+            return 0
+        try:
+            job = json.loads(line)
+        except ValueError as exc:
+            out.write(json.dumps({"status": "error", "detail": f"bad job: {exc}"}) + "\n")
+            out.flush()
+            continue
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            # stays in the server's process group, so the harness's backstop kill reaches it
+            os.close(r)
+            verdict = run_job(job)
+            with contextlib.suppress(OSError):
+                os.write(w, (json.dumps(verdict) + "\n").encode())
+            os._exit(0)
+        os.close(w)
+        chunks = []
+        while True:
+            data = os.read(r, 65536)
+            if not data:
+                break
+            chunks.append(data)
+        os.close(r)
+        os.waitpid(pid, 0)
+        text = b"".join(chunks).decode("utf-8", "replace").strip()
+        out.write((text or json.dumps({"status": "error", "detail": "supervisor died without a verdict"})) + "\n")
+        out.flush()
+
+
 def main():
+    if sys.argv[1:] == ["--server"]:
+        return serve()
     raw = sys.stdin.buffer.read()
     try:
         job = json.loads(raw)
     except ValueError as exc:
         print(json.dumps({"status": "error", "detail": f"bad job: {exc}"}))
         return 2
-    try:
-        verdict = supervise(job)
-    except OSError as exc:
-        verdict = {"status": "error", "detail": f"supervisor: {exc}"}
-    sys.stdout.write(json.dumps(verdict) + "\n")
+    sys.stdout.write(json.dumps(run_job(job)) + "\n")
     sys.stdout.flush()
     return 0
 

@@ -16,13 +16,14 @@ stage (near-dedup) uses on a cluster:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from sctool.config import config_to_dict
+from sctool.errors import ConfigError
 from sctool.executors import get_executor
 from sctool.executors.base import Shard, ShardInput
 from sctool.executors.spill import SpillDir
@@ -104,7 +105,7 @@ class DedupShardWriter:
 
     spill: SpillDir
 
-    def __call__(self, shard: Shard):  # -> Callable[[Batch], StageOutput]
+    def __call__(self, shard: Shard) -> Callable[[Batch], StageOutput]:
         lf = self.spill.scan("dups")
         lo, hi = shard.first_batch, shard.first_batch + shard.n_batches
         dups = (lf.filter((pl.col("batch") >= lo) & (pl.col("batch") < hi)).collect()
@@ -137,6 +138,8 @@ def run_exact_dedup(
     partitions: int | None = None,
 ) -> Manifest:
     """``run_dedup`` on ``runtime.executor``; ``partitions`` (default: from the cluster size) never changes the result."""
+    if config.mode != "exact":
+        raise ConfigError(f"run_exact_dedup handles mode 'exact' only, got {config.mode!r}")
     files = resolve_inputs(inputs)
     reader = InputReader(files, text_column=runtime.text_column, batch_rows=runtime.batch_rows)
     cfg = config_to_dict(config)

@@ -14,8 +14,10 @@ command resumes from them.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import re
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -36,8 +38,37 @@ def import_ray() -> Any:
     return ray
 
 
+class RemoteSctoolError(Exception):
+    """Carries an sctool error from a worker to the driver by name.
+
+    The exception classes the native module creates live in the module ``_native`` as far as pickle
+    knows, so they cannot cross process boundaries as themselves; the driver re-raises the class
+    named here with the same message.
+    """
+
+    def __init__(self, module: str, qualname: str, message: str) -> None:
+        super().__init__(module, qualname, message)
+        self.module, self.qualname, self.message = module, qualname, message
+
+    def rebuild(self) -> BaseException:
+        try:
+            mod = importlib.import_module("sctool._native" if self.module == "_native" else self.module)
+            cls = getattr(mod, self.qualname)
+        except (ImportError, AttributeError):
+            return ExecutorError(self.message)
+        if not (isinstance(cls, type) and issubclass(cls, SctoolError)):
+            return ExecutorError(self.message)
+        try:
+            return cls(self.message)
+        except TypeError:
+            return ExecutorError(self.message)
+
+
 def _call(fn: Callable[[Any], Any], item: Any) -> Any:
-    return fn(item)
+    try:
+        return fn(item)
+    except SctoolError as exc:
+        raise RemoteSctoolError(type(exc).__module__, type(exc).__qualname__, str(exc)) from None
 
 
 def _pickle_reason(exc: Exception) -> str:
@@ -48,6 +79,19 @@ def _pickle_reason(exc: Exception) -> str:
         return m.group(0)
     first = text.strip().splitlines()[0] if text.strip() else ""
     return f"{type(exc).__name__}: {first[:300]}"
+
+
+def _check_reachable(address: str | None, timeout: float = 10.0) -> None:
+    """Fail fast on a HOST:PORT nobody listens on (``ray.init`` would retry for minutes)."""
+    if not address or address in ("auto", "local") or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except ValueError as exc:
+        raise ExecutorError(f"--ray-address {address!r}: expected HOST:PORT, 'auto' or ray://HOST:PORT") from exc
+    except OSError as exc:
+        raise ExecutorError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from exc
 
 
 class RayExecutor(Executor):
@@ -78,6 +122,7 @@ class RayExecutor(Executor):
             kwargs: dict[str, Any] = {"log_to_driver": not self.quiet, "ignore_reinit_error": True}
             if self.address in (None, "", "local") and not os.environ.get("RAY_ADDRESS"):
                 kwargs["include_dashboard"] = False
+            _check_reachable(self.address)
             try:
                 ray.init(address=self.address or None, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -142,6 +187,8 @@ class RayExecutor(Executor):
         ray = self.ray
         if isinstance(exc, ray.exceptions.RayTaskError):
             cause = getattr(exc, "cause", None)
+            if isinstance(cause, RemoteSctoolError):
+                return cause.rebuild()
             if isinstance(cause, SctoolError):
                 return cause
             return ExecutorError(f"{label}: task failed on a Ray worker: {type(cause or exc).__name__}: {cause or exc}")

@@ -23,6 +23,7 @@ from typing import Any
 
 import polars as pl
 
+from sctool.errors import InternalError
 from sctool.io.atomic import write_json, write_parquet
 
 # Fixed seed: partition assignment must agree between every worker of a run. Polars' hash is stable
@@ -88,7 +89,8 @@ class SpillDir:
         d = self.root / name / f"p{partition:05d}"
         files = sorted(d.glob("s*.parquet")) if d.is_dir() else []
         if shards is not None and len(files) != shards:
-            raise FileNotFoundError(f"{d}: expected {shards} spill files, found {len(files)}")
+            raise InternalError(f"{d}: expected {shards} spill files (one per shard), found {len(files)}; "
+                                "a map task did not finish or the spill directory is not shared by every node")
         if not files:
             return pl.DataFrame()
         return pl.concat([pl.read_parquet(f) for f in files], how="vertical")

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from sctool import _native
-from sctool.errors import ConfigError, InvalidInputError
+from sctool.errors import ConfigError
 from sctool.filters.rules import (
     COMMENT_STATS,
     HTML_STATS,
@@ -231,7 +231,3 @@ def _costly_stats(frame: pl.DataFrame, text: pl.Series, rules: RuleSet, enabled:
         frame = frame.with_columns(scatter("fertility", idx, fert))
     return frame
 
-
-def check_text_column(batch: pl.DataFrame, text_column: str) -> None:
-    if text_column not in batch.columns:
-        raise InvalidInputError(f"no text column {text_column!r}; columns are {batch.columns}")

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from sctool.config import config_from_dict, config_to_dict
 from sctool.errors import ConfigError
 
@@ -118,6 +116,8 @@ class ModelConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> ModelConfig:
         """Read a preset file: the fields at top level, or under a ``model:`` key (training recipes)."""
+        import yaml
+
         p = Path(path)
         try:
             data = yaml.safe_load(p.read_text(encoding="utf-8"))

@@ -335,9 +335,10 @@ class CausalLMOutput:
     """What ``GPT.forward`` returns: ``loss`` is the mean next-token cross-entropy over labels != -100."""
 
     loss: torch.Tensor | None
-    logits: torch.Tensor
+    logits: torch.Tensor | None  # None only when forward(compute_logits=False)
     past_key_values: KVCache | None = None
     num_tokens: torch.Tensor | None = None
+    hidden_states: torch.Tensor | None = None  # final-LayerNorm output, with compute_logits=False
 
 
 class GPT(nn.Module):
@@ -488,6 +489,7 @@ class GPT(nn.Module):
         doc_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         logits_to_keep: int = 0,
+        compute_logits: bool = True,
     ) -> CausalLMOutput:
         """Run the model on ``input_ids`` (B, T).
 
@@ -496,7 +498,9 @@ class GPT(nn.Module):
         logits. ``doc_ids`` (B, T) restricts attention to earlier tokens of the same packed document.
         ``attention_mask`` (B, past + T), 1 for real tokens and 0 for padding, hides padded keys
         (left-padded batched generation). ``logits_to_keep`` > 0 computes logits only for the last
-        that many positions (generation needs only the last).
+        that many positions (generation needs only the last). ``compute_logits=False`` skips the
+        output head and returns the final hidden states instead (greedy decoding screens the head
+        in bf16, ``sctool.infer``).
         """
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be (batch, seq), got shape {tuple(input_ids.shape)}")
@@ -537,6 +541,11 @@ class GPT(nn.Module):
             if labels is not None:
                 raise ValueError("logits_to_keep cannot be combined with labels (the loss needs every position)")
             x = x[:, -logits_to_keep:]
+        if not compute_logits:
+            if labels is not None:
+                raise ValueError("compute_logits=False cannot be combined with labels")
+            return CausalLMOutput(loss=None, logits=None, past_key_values=cache if use_cache else None,
+                                  hidden_states=x)
         logits = self.lm_head(x)  # (B, T, V)
 
         loss = None

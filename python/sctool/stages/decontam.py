@@ -38,10 +38,12 @@ class DecontamConfig:
     code_ngram: int = field(default=12, metadata={"help": "tokens per identifier-normalised code n-gram"})
     min_ngrams: int = field(default=5, metadata={"help": "shorter pieces are left to the exact method"})
     max_items_per_ngram: int = field(default=4, metadata={"help": "n-grams shared by more items are ignored"})
+    min_matched: int = field(default=12, metadata={"help": "a partial match must share at least this many n-grams"})
 
     def params(self) -> NormalisedParams:
         return NormalisedParams(threshold=self.threshold, prose_ngram=self.prose_ngram, code_ngram=self.code_ngram,
-                                min_ngrams=self.min_ngrams, max_items_per_ngram=self.max_items_per_ngram)
+                                min_ngrams=self.min_ngrams, max_items_per_ngram=self.max_items_per_ngram,
+                                min_matched=self.min_matched)
 
 
 def decontam_batch(batch: pl.DataFrame, index: DecontamIndex, runtime: Runtime) -> StageOutput:

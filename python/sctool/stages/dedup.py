@@ -23,10 +23,9 @@ from typing import Literal
 
 import polars as pl
 
+from sctool.config import config_to_dict
 from sctool.dedup.near import NearDupParams, NearDupPlanner
 from sctool.errors import ConfigError
-
-from sctool.config import config_to_dict
 from sctool.io.dataset import DatasetWriter, Manifest, part_stats
 from sctool.io.sources import InputReader, resolve_inputs
 from sctool.native import hash_content

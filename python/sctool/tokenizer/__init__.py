@@ -51,7 +51,9 @@ class TokenizerConfig:
     vocab_size: int = field(
         default=STARCODER_VOCAB_SIZE, metadata={"help": "vocabulary size including the 19 special tokens"}
     )
-    min_frequency: int = field(default=2, metadata={"help": "minimum pair count for a merge"})
+    min_frequency: int = field(
+        default=0, metadata={"help": "minimum pair count for a merge (0 = HF tokenizers' default; the fact sheet records no other)"}
+    )
     individual_digits: bool = field(default=True, metadata={"help": "split every digit into its own pre-token"})
     max_doc_chars: int = field(
         default=1_000_000, metadata={"help": "longer documents are cut to this many characters for training"}

@@ -109,13 +109,17 @@ def encode_documents(
         owners.extend([i] * len(parts))
     st.chunks += len(chunks)
     encs = tokenizer.encode_batch_fast(chunks, add_special_tokens=False) if chunks else []
-    chunk_lens = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
-    doc_lens = np.bincount(np.asarray(owners, dtype=np.int64), weights=chunk_lens, minlength=len(texts)).astype(
-        np.int64
-    ) if len(texts) else np.zeros(0, dtype=np.int64)
+    # ``Encoding.ids`` builds a fresh Python list on every access: take each one exactly once.
+    id_lists = [e.ids for e in encs]
+    chunk_lens = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
+    if texts:
+        doc_lens = np.bincount(np.asarray(owners, dtype=np.int64), weights=chunk_lens, minlength=len(texts))
+        doc_lens = doc_lens.astype(np.int64)
+    else:
+        doc_lens = np.zeros(0, dtype=np.int64)
     if eod_id is None:
         total = int(chunk_lens.sum())
-        flat = np.fromiter(chain.from_iterable(e.ids for e in encs), dtype=dtype, count=total)
+        flat = np.fromiter(chain.from_iterable(id_lists), dtype=dtype, count=total)
         return flat, doc_lens
     # The EOD follows each document's last chunk.
     last_chunk = np.zeros(len(chunks), dtype=bool)
@@ -124,7 +128,7 @@ def encode_documents(
         last_chunk[:-1] = owners_arr[1:] != owners_arr[:-1]
         last_chunk[-1] = True
     eod = (eod_id,)
-    seqs = (chain(e.ids, eod) if last else e.ids for e, last in zip(encs, last_chunk.tolist()))
+    seqs = (chain(ids, eod) if last else ids for ids, last in zip(id_lists, last_chunk.tolist()))
     total = int(chunk_lens.sum()) + len(texts)
     flat = np.fromiter(chain.from_iterable(seqs), dtype=dtype, count=total)
     return flat, doc_lens + 1

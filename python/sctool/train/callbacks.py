@@ -56,6 +56,12 @@ def peak_flops_per_device(precision: str, device: torch.device, override_tflops:
         return override_tflops * 1e12
     dtype = torch.bfloat16 if "bf16" in precision else torch.float16 if precision.startswith("16") else torch.float32
     if device.type == "cuda":
+        import torch.cuda
+
+        name = torch.cuda.get_device_name(device).lower()
+        if "h200" in name or "gh200" in name:
+            # Same Hopper tensor cores as the H100 SXM, which Lightning's table lacks the H200 for.
+            return {torch.bfloat16: 989.4e12, torch.float16: 989.4e12}.get(dtype, 494.7e12)
         from lightning.fabric.utilities.throughput import get_available_flops
 
         flops = get_available_flops(device, dtype)

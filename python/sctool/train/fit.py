@@ -155,6 +155,15 @@ def fit(cfg: FitConfig) -> FitResult:
     if t.init_from and ckpt_path is None:
         load_init_weights(module, t.init_from)
 
+    strategy: Any = t.strategy
+    if t.strategy == "fsdp":
+        from lightning.pytorch.strategies import FSDPStrategy
+
+        from sctool.model.gpt import Block
+
+        # Shard block by block (not the model as one unit) and save full state dicts, which
+        # export-hf and init_from read like any other checkpoint.
+        strategy = FSDPStrategy(auto_wrap_policy={Block}, state_dict_type="full")
     validate = t.val_every > 0 and t.val_samples > 0 and datamodule.valid_set is not None
     monitor = RunMonitor(
         run_dir,
@@ -178,7 +187,7 @@ def fit(cfg: FitConfig) -> FitResult:
             accelerator=t.accelerator,
             devices=t.devices,
             num_nodes=t.num_nodes,
-            strategy=t.strategy,
+            strategy=strategy,
             precision=t.precision,
             max_steps=stop_step,
             max_epochs=-1,

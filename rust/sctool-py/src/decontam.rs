@@ -18,13 +18,13 @@ struct PyDecontamIndex {
 #[pymethods]
 impl PyDecontamIndex {
     /// DecontamIndex(exact, pieces, *, prose_ngram=8, code_ngram=12, threshold=0.5, min_ngrams=5,
-    ///               max_items_per_ngram=4, threads=0)
+    ///               max_items_per_ngram=4, min_matched=12, threads=0)
     ///
     /// `exact`: list of (item, pattern); `pieces`: list of (item, channel, text) with channel
     /// "prose" or "code".
     #[new]
     #[pyo3(signature = (exact, pieces, *, prose_ngram = 8, code_ngram = 12, threshold = 0.5, min_ngrams = 5,
-                        max_items_per_ngram = 4, threads = 0))]
+                        max_items_per_ngram = 4, min_matched = 12, threads = 0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -35,6 +35,7 @@ impl PyDecontamIndex {
         threshold: f64,
         min_ngrams: usize,
         max_items_per_ngram: usize,
+        min_matched: usize,
         threads: usize,
     ) -> PyResult<Self> {
         let mut ps = Vec::with_capacity(pieces.len());
@@ -47,7 +48,7 @@ impl PyDecontamIndex {
             ps.push(Piece { item: *item, channel, text: text.as_str() });
         }
         let ex: Vec<(u32, &str)> = exact.iter().map(|(i, p)| (*i, p.as_str())).collect();
-        let cfg = NormalisedConfig { prose_ngram, code_ngram, threshold, min_ngrams, max_items_per_ngram };
+        let cfg = NormalisedConfig { prose_ngram, code_ngram, threshold, min_ngrams, max_items_per_ngram, min_matched };
         let inner = detach::run(py, threads, || DecontamIndex::build(&ex, &ps, cfg))?.map_err(to_py)?;
         Ok(PyDecontamIndex { inner })
     }

@@ -100,6 +100,8 @@ struct NearDupEngine {
     inner: Engine,
 }
 
+// PyO3 extracts arguments by value (numpy borrows, `&str`): passing them on by reference is moot.
+#[allow(clippy::needless_pass_by_value)]
 #[pymethods]
 impl NearDupEngine {
     #[new]

@@ -59,18 +59,27 @@ fn pii_detect<'py>(py: Python<'py>, column: &Bound<'py, PyAny>, threads: usize) 
     let docs = col.strs();
     let spans = detach::run(py, threads, || detect_batch(&docs))?.map_err(to_py)?;
     let total: usize = spans.iter().map(Vec::len).sum();
-    let (mut d, mut s, mut e, mut t, mut r) =
-        (Vec::with_capacity(total), Vec::with_capacity(total), Vec::with_capacity(total), Vec::with_capacity(total), Vec::with_capacity(total));
+    let mut docs_out = Vec::with_capacity(total);
+    let mut starts = Vec::with_capacity(total);
+    let mut ends = Vec::with_capacity(total);
+    let mut kinds = Vec::with_capacity(total);
+    let mut rules = Vec::with_capacity(total);
     for (i, doc) in spans.iter().enumerate() {
         for sp in doc {
-            d.push(i as i64);
-            s.push(sp.start as i64);
-            e.push(sp.end as i64);
-            t.push(sp.kind as u8);
-            r.push(sp.rule);
+            docs_out.push(i as i64);
+            starts.push(sp.start as i64);
+            ends.push(sp.end as i64);
+            kinds.push(sp.kind as u8);
+            rules.push(sp.rule);
         }
     }
-    Ok((d.into_pyarray(py), s.into_pyarray(py), e.into_pyarray(py), t.into_pyarray(py), r.into_pyarray(py)))
+    Ok((
+        docs_out.into_pyarray(py),
+        starts.into_pyarray(py),
+        ends.into_pyarray(py),
+        kinds.into_pyarray(py),
+        rules.into_pyarray(py),
+    ))
 }
 
 fn type_mask(types: &[String]) -> Result<u8, CoreError> {
@@ -83,7 +92,8 @@ fn type_mask(types: &[String]) -> Result<u8, CoreError> {
 /// `types`. Spans may come from `pii_detect` or be merged with a model's.
 #[pyfunction]
 #[pyo3(signature = (column, doc, start, end, kind, types, seed = 0, threads = 0))]
-#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+// PyO3 extracts numpy views by value; they are only borrowed here.
+#[allow(clippy::too_many_arguments, clippy::type_complexity, clippy::needless_pass_by_value)]
 fn pii_redact<'py>(
     py: Python<'py>,
     column: &Bound<'py, PyAny>,

@@ -26,6 +26,7 @@ const BITMAP_BITS: u32 = 21;
 const FOLD: u64 = 0x2020_2020_2020_2020;
 
 #[inline]
+#[allow(clippy::many_single_char_names)]
 fn window_hash(w: &[u8]) -> u64 {
     let mut a = [0u8; 8];
     let mut b = [0u8; 8];

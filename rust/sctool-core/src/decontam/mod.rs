@@ -55,11 +55,21 @@ pub struct NormalisedConfig {
     pub min_ngrams: usize,
     /// N-grams shared by more than this many benchmark items are dropped from the index.
     pub max_items_per_ngram: usize,
+    /// A partial match (containment below 1) must also share at least this many n-grams: a few
+    /// n-grams of a short, idiomatic solution are common in unrelated code.
+    pub min_matched: usize,
 }
 
 impl Default for NormalisedConfig {
     fn default() -> Self {
-        NormalisedConfig { prose_ngram: 8, code_ngram: 12, threshold: 0.5, min_ngrams: 5, max_items_per_ngram: 4 }
+        NormalisedConfig {
+            prose_ngram: 8,
+            code_ngram: 12,
+            threshold: 0.5,
+            min_ngrams: 5,
+            max_items_per_ngram: 4,
+            min_matched: 12,
+        }
     }
 }
 
@@ -289,7 +299,8 @@ impl DecontamIndex {
             for (pid, c) in found {
                 let info = self.pieces[pid as usize];
                 let score = f64::from(c) / f64::from(info.ngrams.max(1));
-                if score >= self.config.threshold {
+                let whole = c >= info.ngrams;
+                if score >= self.config.threshold && (whole || c as usize >= self.config.min_matched) {
                     out.push(Hit { item: info.item, method: Method::Normalised, source: pid, score: score as f32 });
                 }
             }
@@ -372,7 +383,7 @@ mod tests {
     fn docstring_as_comment_is_caught_by_prose() {
         let idx = index(NormalisedConfig::default());
         let mut s = Scratch::default();
-        let commented: String = DOC.lines().map(|l| format!("# {}\n", l.trim())).collect();
+        let commented: String = DOC.lines().flat_map(|l| ["# ", l.trim(), "\n"]).collect();
         let hits = idx.scan(&commented, &mut s);
         assert!(hits.iter().any(|h| h.method == Method::Normalised && h.source == 1));
     }

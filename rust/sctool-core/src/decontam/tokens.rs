@@ -25,14 +25,27 @@ const LITERAL_NAMES: &[&str] = &[
     "switch", "case", "do", "struct", "string", "bool",
 ];
 
-/// FNV-1a, finished with splitmix: for the short tokens of code it is cheaper than a hash call.
+/// Eight bytes per multiply, finished with splitmix: for the short tokens of code it is cheaper
+/// than a general-purpose hash call.
 #[inline]
 fn bytes_hash(b: &[u8]) -> u64 {
     let mut h = 0xCBF2_9CE4_8422_2325u64;
-    for &x in b {
-        h = (h ^ u64::from(x)).wrapping_mul(0x100_0000_01B3);
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        h = (h ^ u64::from_le_bytes(a)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
+    let rest = chunks.remainder();
+    let mut a = [0u8; 8];
+    a[..rest.len()].copy_from_slice(rest);
+    h = (h ^ u64::from_le_bytes(a) ^ ((rest.len() as u64) << 59)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     finish(h)
+}
+
+fn punct_hashes() -> &'static [u64; 256] {
+    static T: std::sync::OnceLock<[u64; 256]> = std::sync::OnceLock::new();
+    T.get_or_init(|| std::array::from_fn(|c| bytes_hash(&[0x02, c as u8])))
 }
 
 fn literal_hashes() -> &'static std::collections::HashSet<u64, IdHash> {
@@ -45,13 +58,11 @@ fn literal_hashes() -> &'static std::collections::HashSet<u64, IdHash> {
 pub(crate) struct CodeTok {
     /// Hash of the token text (for identifiers: of the name, used to find its previous occurrence).
     pub hash: u64,
-    /// For identifiers: index of the previous occurrence of the same name in the stream.
+    /// For identifiers: index of the previous occurrence of the same name, if an n-gram can reach it.
     pub prev: Option<u32>,
+    /// For identifiers: index of the next occurrence, if an n-gram can reach it (`u32::MAX`: none).
+    pub next: u32,
     pub is_ident: bool,
-}
-
-fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b >= 0x80
 }
 
 fn is_ident_byte(b: u8) -> bool {
@@ -64,24 +75,48 @@ pub(crate) fn prose_tokens(text: &str, out: &mut Vec<u64>) {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if is_word_byte(b[i]) {
-            // FNV-1a over the lowercased bytes, finished below: cheaper than a hash call per word.
+        if WORD[b[i] as usize] {
+            // Pack 8 lowercased bytes per 64-bit lane and mix once per lane: a word of up to eight
+            // letters costs one multiply before the finaliser instead of one per byte.
             let mut h = 0xCBF2_9CE4_8422_2325u64;
-            while i < b.len() && is_word_byte(b[i]) {
-                h = (h ^ u64::from(b[i].to_ascii_lowercase())).wrapping_mul(0x100_0000_01B3);
+            let mut lane = 0u64;
+            let mut k = 0;
+            while i < b.len() && WORD[b[i] as usize] {
+                lane = (lane << 8) | u64::from(b[i].to_ascii_lowercase());
+                k += 1;
+                if k == 8 {
+                    h = (h ^ lane).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    lane = 0;
+                    k = 0;
+                }
                 i += 1;
             }
-            out.push(finish(h));
+            out.push(finish((h ^ lane ^ (k << 59)).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
         } else {
             i += 1;
         }
     }
 }
 
+/// Bytes of prose words: ASCII letters and digits, and every byte of a non-ASCII character.
+static WORD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b >= 0x80;
+        c += 1;
+    }
+    t
+};
+
 /// Code tokens with identifier back-references reaching at most `max_back` tokens (n - 1 for n-grams).
+// Byte scanners read best with the usual short names (b: bytes, i: index, c: byte).
+#[allow(clippy::many_single_char_names)]
 pub(crate) fn code_tokens(text: &str, out: &mut Vec<CodeTok>, max_back: usize) {
     out.clear();
     let literals = literal_hashes();
+    let punct = punct_hashes();
     let b = text.as_bytes();
     let n = b.len();
     let mut i = 0;
@@ -104,22 +139,23 @@ pub(crate) fn code_tokens(text: &str, out: &mut Vec<CodeTok>, max_back: usize) {
             let name = &b[s..i];
             let h = bytes_hash(name);
             if after_dot || literals.contains(&h) {
-                CodeTok { hash: h, prev: None, is_ident: false }
+                CodeTok { hash: h, prev: None, next: u32::MAX, is_ident: false }
             } else {
                 // Previous occurrence, looked for only as far back as an n-gram can reach.
                 let idx = out.len();
-                let prev = out[idx.saturating_sub(max_back)..]
-                    .iter()
-                    .rposition(|t| t.is_ident && t.hash == h)
-                    .map(|p| (idx.saturating_sub(max_back) + p) as u32);
-                CodeTok { hash: h, prev, is_ident: true }
+                let lo = idx.saturating_sub(max_back);
+                let prev = out[lo..].iter().rposition(|t| t.is_ident && t.hash == h).map(|p| lo + p);
+                if let Some(q) = prev {
+                    out[q].next = idx as u32;
+                }
+                CodeTok { hash: h, prev: prev.map(|q| q as u32), next: u32::MAX, is_ident: true }
             }
         } else if c.is_ascii_digit() {
             let s = i;
             while i < n && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'.') {
                 i += 1;
             }
-            CodeTok { hash: bytes_hash(&b[s..i]), prev: None, is_ident: false }
+            CodeTok { hash: bytes_hash(&b[s..i]), prev: None, next: u32::MAX, is_ident: false }
         } else if c == b'"' || c == b'\'' {
             // String literal (single or triple quoted); its content with whitespace runs collapsed.
             let triple = i + 2 < n && b[i + 1] == c && b[i + 2] == c;
@@ -151,10 +187,10 @@ pub(crate) fn code_tokens(text: &str, out: &mut Vec<CodeTok>, max_back: usize) {
                 }
             }
             i = next;
-            CodeTok { hash: finish(h), prev: None, is_ident: false }
+            CodeTok { hash: finish(h), prev: None, next: u32::MAX, is_ident: false }
         } else {
             i += 1;
-            CodeTok { hash: bytes_hash(&[0x02, c]), prev: None, is_ident: false }
+            CodeTok { hash: punct[c as usize], prev: None, next: u32::MAX, is_ident: false }
         };
         // Only a punctuation token can start with '.', so this marks an attribute access next.
         after_dot = c == b'.';
@@ -185,22 +221,27 @@ impl std::hash::Hasher for IdHasher {
 
 pub type IdHash = std::hash::BuildHasherDefault<IdHasher>;
 
-/// N-gram hash -> piece ids, behind a bitmap that answers the common "absent" case from cache.
+/// N-gram hash -> piece ids, behind a small blocked Bloom filter (two bits in one 64-bit word,
+/// about 16 bits per entry) that answers the common "absent" case from L1/L2 cache.
 pub struct NgramSet {
     map: std::collections::HashMap<u64, Vec<u32>, IdHash>,
     bits: Vec<u64>,
     shift: u32,
 }
 
+#[inline]
+fn bloom_mask(h: u64) -> u64 {
+    (1u64 << (h & 63)) | (1u64 << ((h >> 6) & 63))
+}
+
 impl NgramSet {
     pub fn new(map: std::collections::HashMap<u64, Vec<u32>, IdHash>) -> Self {
-        // About 32 bits per entry, at least 2^16: a false "maybe" costs one hash-map probe.
-        let log2 = (map.len().max(1) * 32).next_power_of_two().trailing_zeros().max(16);
-        let mut bits = vec![0u64; 1 << (log2 - 6)];
+        let words = (map.len().max(1) * 16 / 64).next_power_of_two().max(64);
+        let log2 = words.trailing_zeros();
         let shift = 64 - log2;
+        let mut bits = vec![0u64; words];
         for &h in map.keys() {
-            let s = (h >> shift) as usize;
-            bits[s >> 6] |= 1 << (s & 63);
+            bits[(h >> shift) as usize] |= bloom_mask(h);
         }
         NgramSet { map, bits, shift }
     }
@@ -215,8 +256,8 @@ impl NgramSet {
 
     #[inline]
     pub fn contains_key(&self, h: &u64) -> bool {
-        let s = (*h >> self.shift) as usize;
-        self.bits[s >> 6] & (1 << (s & 63)) != 0 && self.map.contains_key(h)
+        let m = bloom_mask(*h);
+        self.bits[(*h >> self.shift) as usize] & m == m && self.map.contains_key(h)
     }
 
     pub fn get(&self, h: &u64) -> Option<&Vec<u32>> {
@@ -252,25 +293,61 @@ pub(crate) fn prose_ngrams(toks: &[u64], n: usize, mut f: impl FnMut(u64)) {
     }
 }
 
+const NEW_IDENT: u64 = 0xD157_FFFF;
+const BACKREF: u64 = 0xD157_0000;
+
+/// Code of token `p` inside the window starting at `s`.
+#[inline]
+fn code_at(t: &CodeTok, p: usize, s: usize) -> u64 {
+    if !t.is_ident {
+        return t.hash;
+    }
+    match t.prev {
+        // Back-reference inside the window, or "first occurrence in this window".
+        Some(q) if (q as usize) >= s => BACKREF + (p - q as usize) as u64,
+        _ => NEW_IDENT,
+    }
+}
+
 /// Hash of every parameterised code n-gram, calling `f(hash)` for each window.
+///
+/// Rolling: sliding the window by one changes the codes of only three tokens (the one leaving,
+/// the one entering, and the next occurrence of the leaving identifier, whose back-reference now
+/// points outside the window and becomes "new"), so each window costs O(1) instead of O(n).
+/// Equal to [`code_ngrams_direct`], which tests check.
 pub(crate) fn code_ngrams(toks: &[CodeTok], n: usize, mut f: impl FnMut(u64)) {
     if n == 0 || toks.len() < n {
         return;
     }
-    for s in 0..=toks.len() - n {
-        let mut h = 0x5EED_0002u64;
-        for (p, t) in toks[s..s + n].iter().enumerate() {
-            let code = if t.is_ident {
-                // Back-reference inside the window, or "first occurrence in this window".
-                match t.prev {
-                    Some(q) if (q as usize) >= s => 0xD157_0000 + (s + p - q as usize) as u64,
-                    _ => 0xD157_FFFF,
-                }
-            } else {
-                t.hash
-            };
-            h = (h ^ code).wrapping_mul(MUL);
+    let mut pows = vec![1u64; n + 1];
+    for k in 1..=n {
+        pows[k] = pows[k - 1].wrapping_mul(MUL);
+    }
+    let mut h = 0u64;
+    for (p, t) in toks[..n].iter().enumerate() {
+        h = h.wrapping_mul(MUL).wrapping_add(code_at(t, p, 0));
+    }
+    f(finish(h));
+    for s in 0..toks.len() - n {
+        h = h.wrapping_sub(code_at(&toks[s], s, s).wrapping_mul(pows[n - 1])).wrapping_mul(MUL);
+        let q = toks[s].next as usize;
+        if toks[s].is_ident && q < s + n {
+            let old = BACKREF + (q - s) as u64;
+            h = h.wrapping_add(NEW_IDENT.wrapping_sub(old).wrapping_mul(pows[s + n - q]));
         }
+        h = h.wrapping_add(code_at(&toks[s + n], s + n, s + 1));
+        f(finish(h));
+    }
+}
+
+/// The definition [`code_ngrams`] computes incrementally: each window hashed from scratch.
+#[cfg(test)]
+pub(crate) fn code_ngrams_direct(toks: &[CodeTok], n: usize, mut f: impl FnMut(u64)) {
+    if n == 0 || toks.len() < n {
+        return;
+    }
+    for s in 0..=toks.len() - n {
+        let h = (s..s + n).fold(0u64, |h, p| h.wrapping_mul(MUL).wrapping_add(code_at(&toks[p], p, s)));
         f(finish(h));
     }
 }
@@ -292,6 +369,31 @@ mod tests {
         let mut out = Vec::new();
         prose_ngrams(&toks, n, |h| out.push(h));
         out
+    }
+
+    #[test]
+    fn rolling_code_hash_equals_direct_definition() {
+        // Pseudo-random token soups with many repeated identifiers, every n from 1 to 14.
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let words = ["a", "b", "c", "len", "(", ")", "x", "y", "=", "+", ".", "z", "return", "1"];
+        for round in 0..200 {
+            let mut src = String::new();
+            for _ in 0..(round % 60) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                src.push_str(words[(x % words.len() as u64) as usize]);
+                src.push(' ');
+            }
+            for n in 1..15 {
+                let mut toks = Vec::new();
+                code_tokens(&src, &mut toks, n - 1);
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                code_ngrams(&toks, n, |h| a.push(h));
+                code_ngrams_direct(&toks, n, |h| b.push(h));
+                assert_eq!(a, b, "n={n} src={src:?}");
+            }
+        }
     }
 
     #[test]

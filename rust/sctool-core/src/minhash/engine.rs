@@ -579,6 +579,7 @@ pub fn rank_ids(ids: &[Option<&str>]) -> Vec<u32> {
 }
 
 #[cfg(test)]
+#[allow(clippy::format_collect, clippy::needless_range_loop)]
 mod tests {
     use super::*;
     use crate::minhash::lsh::optimal_param;
@@ -607,6 +608,17 @@ mod tests {
     }
 
     fn run(docs: &[String], budget: usize, partitions: usize, batch: usize, threads: usize, verify: bool) -> Vec<u32> {
+        run_stats(docs, budget, partitions, batch, threads, verify).0
+    }
+
+    fn run_stats(
+        docs: &[String],
+        budget: usize,
+        partitions: usize,
+        batch: usize,
+        threads: usize,
+        verify: bool,
+    ) -> (Vec<u32>, EngineStats) {
         let (bands, rows) = optimal_param(0.7, 256).unwrap();
         let cfg = EngineConfig {
             params: MinHashParams::default(),
@@ -628,7 +640,20 @@ mod tests {
         let ranks: Vec<u32> = (0..docs.len() as u32).collect();
         let roots = crate::parallel::with_threads(threads, || e.cluster(&ranks)).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
-        roots
+        (roots, e.stats().clone())
+    }
+
+    #[test]
+    fn spills_and_recursive_splits_keep_the_result() {
+        // 8 copies of the corpus: ~150 KB of band records against a 64 KiB budget in 1 partition.
+        let docs: Vec<String> = (0..8).flat_map(|_| corpus()).collect();
+        let (base, st0) = run_stats(&docs, 1 << 26, 4, 10_000, 2, false);
+        assert_eq!((st0.partition_splits, st0.spill_flushes), (0, 1));
+        let (small, st) = run_stats(&docs, 1 << 16, 1, 50, 2, false);
+        assert!(st.partition_splits >= 1 && st.spill_flushes > 1, "{st:?}");
+        assert_eq!(small, base);
+        // Copies of a document all point to the first copy (lowest rank).
+        assert_eq!(base[61] as usize, 0);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //!
 //! * [`shingle`]: BigCode tokenisation + n-gram shingles (or character n-grams), SHA-1-32 hashes;
 //! * [`permutations`]: the datasketch/BigCode permutation parameters from numpy's `RandomState`;
+//! * [`sha1x`]: 16-lane multi-buffer SHA-1 for shingles;
 //! * [`signature`]: the SIMD signature kernel (runtime-dispatched AVX-512/AVX2);
 //! * [`lsh`]: banding and datasketch's optimal `(bands, rows)` for a threshold;
 //! * [`unionfind`]: lock-free union-find with lowest-rank roots;
@@ -13,6 +14,7 @@
 pub mod engine;
 pub mod lsh;
 pub mod permutations;
+pub mod sha1x;
 pub mod shingle;
 pub mod signature;
 pub mod unionfind;

@@ -7,6 +7,10 @@
 //! sctool equal, value for value, to one from the StarCoder pipeline with the same seed — which is
 //! what lets users mix sctool with existing datasketch indexes and what the parity tests check.
 
+// Kernels are written as fixed-width lane loops that must inline into the `target_feature`
+// wrappers to be vectorised, and they follow the papers' one-letter names (a, b, h, w).
+#![allow(clippy::inline_always, clippy::many_single_char_names)]
+
 /// The Mersenne prime `2^61 - 1` of the classic universal-hash permutation.
 pub const MERSENNE_PRIME: u64 = (1 << 61) - 1;
 /// Permuted values are truncated to 32 bits (`& (2^32 - 1)`), as in datasketch's legacy scheme.

@@ -228,6 +228,64 @@ fn normalise_tokens(text: &str, keep_empty: bool, norm: &mut Vec<u8>, tokens: &m
     }
 }
 
+/// Hash the byte ranges `windows` of `bytes` and insert each distinct hash into `out`.
+///
+/// SHA-1 goes through the 16-lane multi-buffer kernel for one-block shingles (nearly all of them);
+/// longer ones, and XXH3, are hashed one by one.
+fn hash_windows(
+    bytes: &[u8],
+    windows: impl Iterator<Item = (usize, usize)>,
+    hash: ShingleHash,
+    table: &mut [u64],
+    mask: usize,
+    out: &mut Vec<u32>,
+) {
+    match hash {
+        ShingleHash::Xxh3 => {
+            for (s, e) in windows {
+                let h = xxh3_64(&bytes[s..e]) as u32;
+                if ShingleScratch::insert(table, mask, h) {
+                    out.push(h);
+                }
+            }
+        }
+        ShingleHash::Sha1 => {
+            let mut pending: [&[u8]; 16] = [&[]; 16];
+            let mut n = 0;
+            let mut hashes = [0u32; 16];
+            for (s, e) in windows {
+                let msg = &bytes[s..e];
+                if msg.len() > super::sha1x::ONE_BLOCK_MAX {
+                    let h = sha1_hash32(msg);
+                    if ShingleScratch::insert(table, mask, h) {
+                        out.push(h);
+                    }
+                    continue;
+                }
+                pending[n] = msg;
+                n += 1;
+                if n == 16 {
+                    super::sha1x::sha1_hash32_x16(&pending, &mut hashes);
+                    for &h in &hashes {
+                        if ShingleScratch::insert(table, mask, h) {
+                            out.push(h);
+                        }
+                    }
+                    n = 0;
+                }
+            }
+            if n > 0 {
+                super::sha1x::sha1_hash32_x16(&pending[..n], &mut hashes);
+                for &h in &hashes[..n] {
+                    if ShingleScratch::insert(table, mask, h) {
+                        out.push(h);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The distinct shingle hashes of one document, in first-seen order (`out` is overwritten).
 /// Order does not matter to MinHash; [`shingle_hashes`] sorts them when a set is needed.
 pub fn shingle_hashes_unsorted(
@@ -253,13 +311,8 @@ pub fn shingle_hashes_unsorted(
             let mask = scratch.reset_table(windows);
             let (norm, tokens, table) = (&scratch.norm, &scratch.tokens, &mut scratch.table);
             out.reserve(windows);
-            for i in 0..windows {
-                let slice = &norm[tokens[i].0 as usize..tokens[i + ngram - 1].1 as usize];
-                let h = hash.hash(slice);
-                if ShingleScratch::insert(table, mask, h) {
-                    out.push(h);
-                }
-            }
+            let ranges = (0..windows).map(|i| (tokens[i].0 as usize, tokens[i + ngram - 1].1 as usize));
+            hash_windows(norm, ranges, hash, table, mask, out);
         }
         ShingleKind::Chars => {
             let chars = &mut scratch.chars;
@@ -275,12 +328,8 @@ pub fn shingle_hashes_unsorted(
             let (chars, table) = (&scratch.chars, &mut scratch.table);
             let bytes = text.as_bytes();
             out.reserve(windows);
-            for i in 0..windows {
-                let h = hash.hash(&bytes[chars[i] as usize..chars[i + ngram] as usize]);
-                if ShingleScratch::insert(table, mask, h) {
-                    out.push(h);
-                }
-            }
+            let ranges = (0..windows).map(|i| (chars[i] as usize, chars[i + ngram] as usize));
+            hash_windows(bytes, ranges, hash, table, mask, out);
         }
     }
 }

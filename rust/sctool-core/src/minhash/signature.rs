@@ -12,6 +12,10 @@
 //! Reference: Broder, "On the resemblance and containment of documents" (1997); the permutation
 //! family is the Carter–Wegman universal hash datasketch and BigCode use.
 
+// Kernels are written as fixed-width lane loops that must inline into the `target_feature`
+// wrappers to be vectorised, and they follow the papers' one-letter names (a, b, h, w).
+#![allow(clippy::inline_always, clippy::many_single_char_names, clippy::needless_range_loop)]
+
 use rayon::prelude::*;
 
 use super::permutations::{permute, Permutations, MAX_HASH};
@@ -190,7 +194,7 @@ pub fn signatures(
     } else {
         Vec::new()
     };
-    let work = |scratch: &mut (ShingleScratch, Vec<u32>), text: &Option<&str>, sig: &mut [u32]| -> u32 {
+    let work = |scratch: &mut (ShingleScratch, Vec<u32>), text: Option<&str>, sig: &mut [u32]| -> u32 {
         let Some(text) = text else { return 0 };
         let (sc, hashes) = scratch;
         shingle_hashes_unsorted(text, params.shingle, params.ngram, params.hash, sc, hashes);
@@ -211,7 +215,7 @@ pub fn signatures(
             .for_each_init(
                 || (ShingleScratch::default(), Vec::new()),
                 |scratch, (((sig, count), set), text)| {
-                    *count = work(scratch, text, sig);
+                    *count = work(scratch, *text, sig);
                     set.extend_from_slice(&scratch.1);
                 },
             );
@@ -223,7 +227,7 @@ pub fn signatures(
             .for_each_init(
                 || (ShingleScratch::default(), Vec::new()),
                 |scratch, ((sig, count), text)| {
-                    *count = work(scratch, text, sig);
+                    *count = work(scratch, *text, sig);
                 },
             );
     }

@@ -54,7 +54,7 @@ const KEY_TOKENS: &[&str] = &[
     "key", "apikey", "secretkey", "accesskey", "privatekey", "authkey", "signingkey", "masterkey", "encryptionkey",
     "clientkey", "appkey", "devkey", "licensekey", "sessionkey", "token", "secret", "credential", "credentials",
     "auth", "authtoken", "accesstoken", "apitoken", "bearer", "clientsecret", "appsecret", "jwtsecret", "pat",
-    "signature", "salt",
+    "salt",
 ];
 const PASSWORD_TOKENS: &[&str] = &["password", "passwd", "pwd", "pass", "passphrase", "pw", "passw", "pword"];
 const USER_TOKENS: &[&str] = &["user", "username", "usr", "uname", "login", "dbuser", "userid"];
@@ -283,6 +283,12 @@ pub fn looks_like_path(v: &str) -> bool {
     rooted && path_chars && (v.matches('/').count() >= 2 || has_ext)
 }
 
+fn rest_of_line_blank(text: &str, pos: usize) -> bool {
+    let (_, le) = super::line_bounds(text, pos);
+    let rest = text[pos..le].trim();
+    rest.is_empty() || rest.starts_with('#')
+}
+
 fn is_identifier_path(v: &str) -> bool {
     let mut parts = v.split('.');
     parts.all(|p| {
@@ -314,9 +320,19 @@ fn strip_scheme(text: &str, vs: usize, ve: usize) -> usize {
     vs
 }
 
+/// Regular expressions, format strings and markup that sit in secret-named variables of scanners,
+/// validators and docs (`secret = r'([a-z0-9]{64})'`, ``:class:`Flag` ``).
+fn looks_like_pattern_or_markup(v: &str) -> bool {
+    ["(?", "\\", "[a-", "[A-", "[0-", "[^", "]{", "]+", "]*", "`", "{0,", "{1,"].iter().any(|p| v.contains(p))
+        || v.starts_with(':')
+}
+
 pub fn key_value_ok(name: &str, v: &str) -> bool {
     let n = v.chars().count();
-    if n < 10 || n > 512 || v.contains(char::is_whitespace) || is_placeholder(v) || is_uuid(v) || is_patterned(v) {
+    if !(10..=512).contains(&n) || v.contains(char::is_whitespace) || is_placeholder(v) || is_uuid(v) || is_patterned(v) {
+        return false;
+    }
+    if looks_like_pattern_or_markup(v) || v.starts_with('-') {
         return false;
     }
     if is_hex(v) && is_digest_length(n) && has_hash_context(name) {
@@ -341,7 +357,7 @@ pub fn key_value_ok(name: &str, v: &str) -> bool {
     }
     let (lo, up, di, ot) = classes(v);
     let kinds = u8::from(lo) + u8::from(up) + u8::from(di) + u8::from(ot);
-    kinds >= 3 && shannon_entropy(v) >= 3.0
+    di && kinds >= 3 && shannon_entropy(v) >= 3.0
 }
 
 pub fn password_value_ok(v: &str) -> bool {
@@ -349,7 +365,7 @@ pub fn password_value_ok(v: &str) -> bool {
     if !(4..=128).contains(&n) || v.contains(char::is_whitespace) || is_placeholder(v) {
         return false;
     }
-    if v.contains("://") || looks_like_path(v) {
+    if v.contains("://") || looks_like_path(v) || looks_like_pattern_or_markup(v) || v.starts_with("--") {
         return false;
     }
     // Human-chosen passwords in the wild mix letters with digits or symbols; a bare word is far more
@@ -368,8 +384,18 @@ pub fn password_value_ok(v: &str) -> bool {
     !(v.contains('_') && v.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
 }
 
+/// Words that fill user fields in code and docs without naming anyone.
+const NOT_USERNAMES: &[&str] = &[
+    "current", "unknown", "none", "anonymous", "everyone", "any", "all", "self", "other", "new", "old", "name",
+    "value", "string", "foo", "bar", "baz", "john", "jane", "johndoe", "janedoe", "nil", "null", "true", "false",
+];
+
 pub fn username_value_ok(v: &str) -> bool {
     let n = v.len();
+    let lower = v.to_ascii_lowercase();
+    if NOT_USERNAMES.contains(&lower.as_str()) || (lower.starts_with("0x") && lower[2..].bytes().all(|c| c.is_ascii_hexdigit())) {
+        return false;
+    }
     (2..=39).contains(&n)
         && v.bytes().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && v.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
@@ -407,7 +433,16 @@ fn assignments_for(engine: &Engine, doc: &Doc<'_>, rule: usize, want: PiiType, o
             let trimmed = v.trim_end_matches(['.', ':']);
             ve -= v.len() - trimmed.len();
             v = trimmed;
-            if unquoted_is_code(v) && !(want == PiiType::Username && a.line_leading && is_identifier_path(v) && !v.contains('.')) {
+            // A bare word is a literal username in ssh_config (`User zokafor`) and in config files
+            // (`user = lpereira`, `POSTGRES_USER: sgallagher`); in code it is a variable.
+            let bare_ok = want == PiiType::Username
+                && is_identifier_path(v)
+                && !v.contains('.')
+                && (a.space_separated || (a.line_leading && doc.config_like()));
+            if unquoted_is_code(v) && !bare_ok {
+                continue;
+            }
+            if a.space_separated && !rest_of_line_blank(doc.text, ve) {
                 continue;
             }
             // `password = password`-style references.

@@ -68,7 +68,7 @@ fn placeholder_local(local: &str) -> bool {
 pub fn email_ok(text: &str, s: usize, e: usize) -> bool {
     let v = &text[s..e];
     let Some((local, domain)) = v.split_once('@') else { return false };
-    if local.starts_with('.') || local.ends_with('.') || local.len() < 1 {
+    if local.starts_with('.') || local.ends_with('.') || local.is_empty() {
         return false;
     }
     let tld = domain.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
@@ -129,6 +129,34 @@ fn version_context(text: &str, s: usize) -> bool {
     w.ends_with("==") || w.ends_with(">=") || w.ends_with("<=") || w.ends_with("~=") || w.ends_with('^') || w.ends_with('~')
 }
 
+const NETWORK_WORDS: &[&str] = &[
+    "ip", "host", "addr", "address", "server", "proxy", "connect", "url", "http", "https", "dns", "gateway", "route",
+    "allow", "deny", "listen", "bind", "upstream", "remote", "endpoint", "subnet", "net", "ping", "ssh", "nameserver",
+    "inet", "peer", "client", "node", "origin", "src", "dst", "source", "target", "whitelist", "allowlist", "blocklist",
+];
+
+/// Dotted section numbers (`// 23.3.4.5 modifiers`, `[22.2.1.2]`) look like IPv4 with small parts;
+/// without a network word on the line they are not addresses.
+fn section_number(text: &str, s: usize, e: usize, ip: Ipv4Addr) -> bool {
+    if ip.octets().iter().any(|&o| o >= 32) {
+        return false;
+    }
+    let (ls, le) = super::line_bounds(text, s);
+    let b = text.as_bytes();
+    if (s > ls && b[s - 1] == b'[') || (e < le && b[e] == b']') {
+        return true;
+    }
+    let line = &text[ls..le];
+    if line.contains("://") || line.contains('@') {
+        return false;
+    }
+    let toks = name_tokens(line);
+    if toks.iter().any(|t| matches!(t.as_str(), "section" | "sect" | "chapter" | "clause" | "spec" | "rfc" | "para")) {
+        return true;
+    }
+    !toks.iter().any(|t| NETWORK_WORDS.contains(&t.as_str()) || t.strip_suffix('s').is_some_and(|u| NETWORK_WORDS.contains(&u)))
+}
+
 pub fn ipv4(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
     let text = doc.text;
     let b = text.as_bytes();
@@ -157,7 +185,10 @@ pub fn ipv4(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
             continue;
         }
         let Ok(ip) = v.parse::<Ipv4Addr>() else { continue };
-        if !ipv4_is_reportable(ip) || version_context(text, s) {
+        if text[e..].starts_with(".in-addr") {
+            continue;
+        }
+        if !ipv4_is_reportable(ip) || version_context(text, s) || section_number(text, s, e, ip) {
             continue;
         }
         out.push(Cand { start: s, end: e, rule });

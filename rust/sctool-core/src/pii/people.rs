@@ -25,7 +25,13 @@ const GENERIC_ACCOUNTS: &[&str] = &[
 
 pub fn is_generic_account(v: &str) -> bool {
     let l = v.to_ascii_lowercase();
-    GENERIC_ACCOUNTS.contains(&l.as_str())
+    GENERIC_ACCOUNTS.contains(&l.as_str()) || is_version_tag(&l)
+}
+
+/// `TODO(py311)`, `TODO(pytest10)`, `v2.1`: version tags, not people.
+fn is_version_tag(l: &str) -> bool {
+    let head = l.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    head.len() < l.len() && matches!(head, "" | "py" | "python" | "pytest" | "django" | "node" | "v" | "gh" | "issue" | "bug" | "pr" | "b" | "cl" | "crbug" | "numpy" | "sphinx" | "php" | "java" | "go" | "rust")
 }
 
 /// Name parts that mark an organisation, a product or boilerplate rather than a person.
@@ -45,6 +51,8 @@ const NOT_NAME_WORDS: &[&str] = &[
     "Trust", "Fund", "Agency", "Department", "Office", "Ministry", "Government", "National", "International",
     "Global", "Center", "Centre", "School", "College", "Academy", "Research", "Unknown", "Anonymous", "Various",
     "Others", "Everyone", "Hello", "World", "Test", "Example", "Sample", "Demo", "Lorem", "Ipsum", "Doe",
+    "Network", "Computing", "Devices", "Microsystems", "Electronics", "Graphics", "Machines", "Associates",
+    "Patch", "Issue", "Module", "Class", "Function", "Object", "Unicode", "Codec", "Python", "Java", "Rust",
 ];
 
 fn name_pat() -> &'static str {
@@ -206,7 +214,7 @@ pub fn handle(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>)
         let v = c.as_str();
         if let Some(&n) = b.get(e) {
             // @types/node, @app.route, @pytest.fixture(…), user@host-like continuations.
-            if matches!(n, b'/' | b'.' | b'(' | b'@' | b'_' | b'-') && !(n == b'.' && b.get(e + 1).is_none_or(|c| c.is_ascii_whitespace())) {
+            if matches!(n, b'/' | b'.' | b'(' | b'@' | b'_' | b'-') && !(n == b'.' && b.get(e + 1).is_none_or(u8::is_ascii_whitespace)) {
                 continue;
             }
         }
@@ -219,13 +227,27 @@ pub fn handle(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>)
         let before = text[ls..s - 1].trim_start_matches([' ', '\t', '*', '/', '#']);
         if before.is_empty() && (b[s - 1] == b'@') {
             let prev = text[ls..s - 1].trim();
-            if prev.is_empty() || prev == "*" || prev.starts_with("*") && prev.len() <= 2 {
+            if prev.is_empty() || prev == "*" || prev.starts_with('*') && prev.len() <= 2 {
                 continue;
             }
         }
-        // Capitalised single words after @ are annotations (@Override, @Test) unless in parentheses.
+        // Capitalised single words after @ are annotations (@Override, @Test) unless in parentheses;
+        // a bare lowercase word (@overload, @runtime_checkable, Doxygen's @p/@a/@c) is a decorator or
+        // a doc command unless it is bracketed or thanked — real handles usually carry a digit or '-'.
         let bracketed = s >= 2 && matches!(b[s - 2], b'(' | b'[');
         if v.chars().next().is_some_and(char::is_uppercase) && !bracketed {
+            continue;
+        }
+        let marked = v.bytes().any(|c| c.is_ascii_digit() || c == b'-');
+        let lead = text[ls..s - 1].to_ascii_lowercase();
+        let thanked = ["thanks", "thank you", "by", "cc", "cc:", "maintainer:", "author:", "owner:", "reviewer:", "ping", "from"]
+            .iter()
+            .any(|w| lead.trim_end().ends_with(w));
+        if v.len() < 2 || !(marked || bracketed || thanked) {
+            continue;
+        }
+        // snake_case without a digit is a decorator named in prose (by @total_ordering).
+        if v.contains('_') && !v.bytes().any(|c| c.is_ascii_digit()) && !bracketed {
             continue;
         }
         out.push(Cand { start: s, end: e, rule });
@@ -249,7 +271,8 @@ const NOT_PROFILES: &[&str] = &[
 pub fn profile_url(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
     for c in profile_re().captures_iter(doc.text).filter_map(|c| c.get(1)) {
         let v = c.as_str();
-        if !NOT_PROFILES.contains(&v.to_ascii_lowercase().as_str()) && !is_generic_account(v) {
+        let gist = c.start() >= 12 && doc.text[..c.start()].ends_with("gist.github.com/");
+        if !gist && !NOT_PROFILES.contains(&v.to_ascii_lowercase().as_str()) && !is_generic_account(v) && !v.bytes().all(|c| c.is_ascii_digit()) {
             out.push(Cand { start: c.start(), end: c.end(), rule });
         }
     }

@@ -339,7 +339,7 @@ pub static RULES: &[Rule] = &[
         id: "secret-assignment",
         kind: PiiType::Key,
         description: "High-entropy value assigned to a key/secret/token name (code, .env, YAML, JSON, INI, properties)",
-        keywords: &["key", "secret", "token", "auth", "credential", "_pat", "signature", "salt"],
+        keywords: &["key", "secret", "token", "auth", "credential", "_pat", "salt"],
         matcher: Matcher::Custom(assign::secret_assignment),
     },
     Rule {

@@ -135,7 +135,7 @@ const PLACEHOLDER_VALUES: &[&str] = &[
     "password", "passwd", "pass", "secret", "token", "key", "apikey", "api_key", "none", "null", "nil",
     "true", "false", "yes", "no", "on", "off", "admin", "root", "test", "testing", "default", "empty",
     "string", "str", "required", "optional", "hidden", "masked", "value", "abc123", "123456", "12345678",
-    "qwerty", "letmein", "secret123", "password123", "password1", "pa55word", "s3cret",
+    "qwerty", "letmein", "secret123", "password123", "password1", "pa55word", "s3cret", "hunter2",
 ];
 
 /// True when `v` is a template, an environment lookup, a masked value or a documented example.
@@ -182,16 +182,14 @@ fn ident_run(b: &[u8], mut i: usize) -> usize {
 /// `#{var}`, a whole-value `$VAR`, or `%s`/`{}` format slots in a short value.
 pub fn is_template(v: &str) -> bool {
     let b = v.as_bytes();
-    if b.len() > 1 && b[0] == b'$' && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_') && b[1].is_ascii_alphabetic() | (b[1] == b'_') {
+    if b.len() > 1 && b[0] == b'$' && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_') && (b[1].is_ascii_alphabetic() || b[1] == b'_') {
         return true;
     }
     for i in 0..b.len().saturating_sub(1) {
         let (c, d) = (b[i], b[i + 1]);
         let close = match (c, d) {
-            (b'$', b'{') | (b'#', b'{') => b'}',
-            (b'{', b'{') => b'}',
-            (b'$', b'(') => b')',
-            (b'%', b'(') => b')',
+            (b'$' | b'#' | b'{', b'{') => b'}',
+            (b'$' | b'%', b'(') => b')',
             _ => continue,
         };
         let mut j = i + 2;
@@ -311,13 +309,13 @@ fn in_v4(a: u32, net: [u8; 4], prefix: u32) -> bool {
 
 /// Globally routable per Python's `ipaddress.is_global` (3.11), minus multicast, and not a resolver.
 pub fn ipv4_is_reportable(ip: Ipv4Addr) -> bool {
-    let a = u32::from(ip);
     const NON_GLOBAL: &[([u8; 4], u32)] = &[
         ([0, 0, 0, 0], 8), ([10, 0, 0, 0], 8), ([100, 64, 0, 0], 10), ([127, 0, 0, 0], 8), ([169, 254, 0, 0], 16),
         ([172, 16, 0, 0], 12), ([192, 0, 0, 0], 29), ([192, 0, 0, 170], 31), ([192, 0, 2, 0], 24),
         ([192, 168, 0, 0], 16), ([198, 18, 0, 0], 15), ([198, 51, 100, 0], 24), ([203, 0, 113, 0], 24),
         ([224, 0, 0, 0], 4), ([240, 0, 0, 0], 4),
     ];
+    let a = u32::from(ip);
     if NON_GLOBAL.iter().any(|&(net, p)| in_v4(a, net, p)) {
         return false;
     }

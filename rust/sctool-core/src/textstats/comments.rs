@@ -37,6 +37,8 @@ fn count_chars(b: &[u8]) -> u64 {
 }
 
 /// Number of characters inside comments (and, for [`Syntax::Hash`], docstrings) of `text`.
+// Byte scanners read best with the usual short names (b: bytes, i: index, c: byte).
+#[allow(clippy::many_single_char_names)]
 pub fn comment_chars(text: &str, syntax: Syntax) -> u64 {
     let b = text.as_bytes();
     let n = b.len();

@@ -30,10 +30,9 @@ fn tag_end(b: &[u8], start: usize) -> usize {
         let c = b[i];
         match quote {
             Some(q) if c == q => quote = None,
-            Some(_) => {}
             None if c == b'"' || c == b'\'' => quote = Some(c),
             None if c == b'>' => return i + 1,
-            None => {}
+            _ => {}
         }
         i += 1;
     }
@@ -54,6 +53,8 @@ fn char_ref_len(b: &[u8], i: usize) -> Option<usize> {
 }
 
 /// Number of visible characters of `html` (see the module documentation for the definition).
+// Byte scanners read best with the usual short names (b: bytes, i: index, c: byte).
+#[allow(clippy::many_single_char_names)]
 pub fn visible_text_chars(html: &str) -> u64 {
     let b = html.as_bytes();
     let mut count = 0u64;
