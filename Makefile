@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/sctool/target
 DEMO_OUT ?= demo-out
 
-.PHONY: help setup dev build test test-rust test-py lint demo bench clean
+.PHONY: help setup dev build test test-rust test-py lint lint-py demo bench clean
 
 help:
 	@echo "make demo   - set up and run the StarCoder pipeline end to end on the embedded corpus"
@@ -35,7 +35,10 @@ test-rust:
 test-py: build
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
-test: setup test-rust test-py
+test: setup lint-py test-rust test-py
+
+lint-py: setup
+	$(PY) -m ruff check python cli tests benches
 
 lint: setup
 	cargo clippy --workspace --all-targets -- -D warnings

@@ -81,7 +81,7 @@ def main() -> str:
         ("passthrough (read + write only)", run_passthrough, run_passthrough, None),
         ("filter (starcoder rules)", run_filter, run_filter, FilterConfig()),
         ("redact (PII)", run_redact, run_redact, RedactConfig()),
-        ("dedup (exact)", run_dedup, run_exact_dedup, DedupConfig()),
+        ("dedup (exact)", run_dedup, run_exact_dedup, DedupConfig(mode="exact")),
     ]
     configs = [("local, 1 thread", "local", 1, None), ("local, 2 threads", "local", 2, None),
                ("ray, 1 worker", "ray", 1, 1), ("ray, 2 workers", "ray", 1, 2)]

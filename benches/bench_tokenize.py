@@ -122,8 +122,13 @@ def main() -> str:
         # Random letters: one giant pre-token, the worst case for BPE's merge loop.
         doc_blob = "".join(random.Random(size).choices(string.ascii_letters, k=size))
         for label, doc in (("code", doc_code), ("random letters, no boundaries", doc_blob)):
-            c_chunk, t_chunk = _cpu_and_wall(lambda d=doc: encode_documents(tok, [d], eod_id=eod))
-            c_whole, t_whole = _cpu_and_wall(lambda d=doc: tok.encode_batch_fast([d], add_special_tokens=False))
+            # Alternate the two (BPE's word cache stays warm for both) and keep the best of three.
+            c_chunk = t_chunk = c_whole = t_whole = float("inf")
+            for _ in range(3):
+                c, t = _cpu_and_wall(lambda d=doc: tok.encode_batch_fast([d], add_special_tokens=False), 1)
+                c_whole, t_whole = min(c_whole, c), min(t_whole, t)
+                c, t = _cpu_and_wall(lambda d=doc: encode_documents(tok, [d], eod_id=eod), 1)
+                c_chunk, t_chunk = min(c_chunk, c), min(t_chunk, t)
             mbs = size / 1e6
             long_rows.append([label, f"{mbs:.1f}", t_chunk / mbs, c_chunk / mbs, t_whole / mbs, c_whole / mbs])
     long_body = md_table(["document", "MB", "sctool wall s/MB", "sctool CPU s/MB", "single encode call wall s/MB",

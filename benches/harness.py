@@ -102,7 +102,13 @@ class Timer:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (MB)."""
+    """Peak resident memory of this process so far (MB): VmHWM, else ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -113,7 +119,12 @@ def measure_in_subprocess(code: str, timeout: int = 1800) -> dict:
     """
     import json
 
-    wrapper = code + "\nimport resource as _r, json as _j\nprint('__RSS__', _r.getrusage(_r.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    # VmHWM is this process's own peak; ru_maxrss would carry over the parent's peak after fork.
+    wrapper = code + (
+        "\nfor _l in open('/proc/self/status'):\n"
+        "    if _l.startswith('VmHWM:'):\n"
+        "        print('__RSS__', int(_l.split()[1]) / 1024)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, timeout=timeout,
                           cwd=Path(__file__).resolve().parents[1])
     if proc.returncode != 0:

@@ -1,7 +1,8 @@
 """``sctool run RECIPE.yaml``: a sequence of stages, each writing its own dataset.
 
 A recipe names a work directory and a list of stages. Stage ``k`` reads stage ``k-1``'s output
-unless it lists ``inputs``; it writes ``<workdir>/<NN>-<name>``. A rerun skips every stage whose
+unless it lists ``inputs`` (``"@name"`` names an earlier stage's output, in ``inputs`` or as a string
+config value such as a tokenizer path); it writes ``<workdir>/<NN>-<name>``. A rerun skips every stage whose
 output already holds a manifest with the same stage and config and whose upstream was not rerun,
 and an interrupted stage resumes its finished parts.
 
@@ -40,6 +41,19 @@ class StepResult:
     skipped: bool
 
 
+def _resolve_ref(value: Any, outputs: Mapping[str, Path], path: str | Path, stage: str) -> Any:
+    """``"@name"`` (in ``inputs`` or a string config value) is the output of the earlier stage ``name``."""
+    if isinstance(value, str) and value.startswith("@"):
+        ref = value[1:]
+        if ref not in outputs:
+            raise ConfigError(f"{path}: stage {stage!r} refers to {value!r}, but no earlier stage is named {ref!r} "
+                              f"(earlier: {sorted(outputs)})")
+        return str(outputs[ref])
+    if isinstance(value, list):
+        return [_resolve_ref(v, outputs, path, stage) for v in value]
+    return value
+
+
 def load_recipe(path: str | Path) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
@@ -70,6 +84,7 @@ def run_recipe(
     runtime_base = config_from_dict(Runtime, rt_dict, "runtime")
     results: list[StepResult] = []
     previous: list[str] = []
+    outputs: dict[str, Path] = {}
     upstream_rerun = False
     for i, step in enumerate(recipe["stages"]):
         if not isinstance(step, Mapping) or "stage" not in step:
@@ -82,8 +97,10 @@ def run_recipe(
             raise ConfigError(f"{path}: unknown stage {kind!r}; known: {sorted(STAGES)}")
         name = step.get("name", kind)
         config_cls, run = STAGES[kind].load()
-        config = config_from_dict(config_cls, step.get("config") or {}, f"{name}.config")
-        inputs = [str((base / p) if not Path(p).is_absolute() and (base / p).exists() else p)
+        raw_config = {k: _resolve_ref(v, outputs, path, name) for k, v in dict(step.get("config") or {}).items()}
+        config = config_from_dict(config_cls, raw_config, f"{name}.config")
+        inputs = [str(_resolve_ref(p, outputs, path, name)) if str(p).startswith("@")
+                  else str((base / p) if not Path(p).is_absolute() and (base / p).exists() else p)
                   for p in step.get("inputs", [])] or previous
         out = wd / f"{i + 1:02d}-{name}"
         runtime = Runtime(**{**config_to_dict(runtime_base), "overwrite": True,
@@ -95,6 +112,7 @@ def run_recipe(
                 old = None
             if old is not None and old.stage == kind and old.config == config_to_dict(config):
                 results.append(StepResult(name, out, old, skipped=True))
+                outputs[name] = out
                 if echo:
                     print(f"[{i + 1}/{len(recipe['stages'])}] {name}: up to date ({out})", file=sys.stderr)
                 previous = [str(out)]
@@ -108,5 +126,6 @@ def run_recipe(
         if echo:
             print(format_summary(manifest))
         results.append(StepResult(name, out, manifest, skipped=False))
+        outputs[name] = out
         previous = [str(out)]
     return results

@@ -7,6 +7,9 @@ from typing import Any
 
 from sctool.io.dataset import Manifest
 
+# Counters worth a line in the summary (the manifest has them all).
+SUMMARY_COUNTERS = {"pii_by_type": "findings by type"}
+
 
 def _mb(n: int) -> str:
     return f"{n / 1e6:,.1f} MB"
@@ -23,6 +26,11 @@ def format_summary(m: Manifest) -> str:
     st = m.stats
     secs = max(m.seconds, 1e-9)
     removed = st.docs_in - st.docs_out
+    if m.stage == "train-tokenizer":
+        # Tokenizer training reads documents up to a text budget; it removes nothing.
+        return (f"sctool train-tokenizer: trained on {st.docs_out:,} of {st.docs_in:,} docs "
+                f"({_mb(st.bytes_in)} available), vocabulary {m.extra.get('vocab_size', '?')}; {m.seconds:.2f} s\n"
+                f"  output: {m.output}")
     lines = [
         f"sctool {m.stage}: {st.docs_in:,} docs in -> {st.docs_out:,} out ({removed:,} removed)",
         f"  bytes: {_mb(st.bytes_in)} in -> {_mb(st.bytes_out)} out; {m.seconds:.2f} s, "
@@ -35,6 +43,11 @@ def format_summary(m: Manifest) -> str:
         for reason, n in sorted(st.removed.items(), key=lambda kv: -kv[1]):
             b = st.removed_bytes.get(reason, 0)
             lines.append(f"  {reason:<{width}}  {n:>10,}  {b / 1e6:>10.2f}")
+    for key, label in SUMMARY_COUNTERS.items():
+        val = st.counters.get(key)
+        if isinstance(val, dict) and val:
+            items = ", ".join(f"{k} {v:,}" for k, v in sorted(val.items(), key=lambda kv: -kv[1]))
+            lines.append(f"  {label}: {items}")
     if m.extra.get("malformed_lines"):
         lines.append(f"  malformed input lines skipped: {m.extra['malformed_lines']:,}")
         for s in m.extra.get("malformed_line_samples", [])[:3]:

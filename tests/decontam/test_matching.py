@@ -129,3 +129,16 @@ def test_results_do_not_depend_on_threads(items: list[BenchmarkItem], public_set
     a = idx.scan(texts, threads=1).to_list()
     b = idx.scan(texts, threads=2).to_list()
     assert a == b and a[-1] == []
+
+
+def test_partial_matches_of_short_pieces_need_min_matched() -> None:
+    piece = ("def compare(game, guess):\n    out = [abs(x - y) for x, y in zip(game, guess)]\n"
+             "    return sorted(out, reverse=True)[: len(game) // 2]\n")
+    item = BenchmarkItem("b", "short", code=[("solution", piece)])
+    partial = "deltas = [abs(a - b) for a, b in zip(xs, ys)]\n"  # 10 of the 37 n-grams
+    strict = DecontamIndex([item], method="normalised", params=NormalisedParams(threshold=0.25))
+    lax = DecontamIndex([item], method="normalised", params=NormalisedParams(threshold=0.25, min_matched=1))
+    assert flagged(lax, [partial]) == [True]
+    assert flagged(strict, [partial]) == [False]
+    # A whole copy of a short piece always counts.
+    assert flagged(strict, [piece.replace("game", "g").replace("guess", "h")]) == [True]

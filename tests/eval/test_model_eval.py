@@ -156,9 +156,9 @@ def test_perplexity_matches_brute_force(tmp_path: Path, tiny_model_dir: Path) ->
 def test_token_byte_lengths_add_up_to_the_text(tmp_path: Path) -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
-    from tests.eval.conftest import tiny_tokenizer
 
     from sctool.eval.ppl import token_byte_lengths
+    from tests.eval.conftest import tiny_tokenizer
 
     tok = tiny_tokenizer()
     path = tmp_path / "tok.json"

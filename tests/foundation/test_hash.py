@@ -60,3 +60,13 @@ def test_exceptions_form_one_hierarchy() -> None:
     assert issubclass(sctool.InvalidInputError, sctool.SctoolError)
     assert issubclass(sctool.DatasetError, sctool.InvalidInputError)
     assert issubclass(sctool.OutputExistsError, FileExistsError)
+
+
+def test_native_exceptions_pickle() -> None:
+    """Errors cross process boundaries (Ray workers, multiprocessing) intact."""
+    import pickle
+
+    for cls in (sctool.SctoolError, sctool.InvalidInputError, sctool.ConfigError, sctool.InternalError):
+        assert cls.__module__ == "sctool._native"
+        err = pickle.loads(pickle.dumps(cls("boom")))
+        assert type(err) is cls and str(err) == "boom"

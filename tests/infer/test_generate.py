@@ -192,3 +192,13 @@ def test_screened_and_plain_greedy_agree(model, tokenizer) -> None:
     plain = GenerationConfig(max_new_tokens=16, stop_at_eos=False, screened_greedy=False)
     screened = GenerationConfig(max_new_tokens=16, stop_at_eos=False, screened_greedy=True)
     assert generate(model, tokenizer, prompts, plain) == generate(model, tokenizer, prompts, screened)
+
+
+def test_generation_runs_in_eval_mode_and_restores_training(tokenizer) -> None:
+    model = varied_model(tokenizer.get_vocab_size())
+    expected = generate_ids(model, PROMPTS[:2], GREEDY)
+    dropout_model = GPT(model.config.with_changes(resid_pdrop=0.5, attn_pdrop=0.5, embd_pdrop=0.5))
+    dropout_model.load_state_dict(model.state_dict())
+    dropout_model.train()
+    assert [c.token_ids for c in generate_ids(dropout_model, PROMPTS[:2], GREEDY)] == [c.token_ids for c in expected]
+    assert dropout_model.training

@@ -229,7 +229,8 @@ def g_uri_credentials(r):
     pw = password(r)
     return [(f"DATABASE_URL=postgres://{handle(r)}:{pw}@{global_ipv4(r)}:5432/app\n", pw)], [
         ("postgres://postgres:********@127.0.0.1:5432/app_dev", "********"),
-        ("redis://user:${REDIS_PASSWORD}@cache:6379", "${REDIS_PASSWORD}")]
+        ("redis://user:${REDIS_PASSWORD}@cache:6379", "${REDIS_PASSWORD}"),
+        ("'hdfs://username:pwd@node:123/mnt/data.csv'", "pwd"), ("'github://org:repo@sha/precip/catalog.yml'", "repo")]
 
 
 def g_uri_username(r):
@@ -244,11 +245,18 @@ def g_password_cli_flag(r):
         ("ssh -p 2222 host\n", "2222"), ("docker run -p 8080:8080 app\n", "8080:8080")]
 
 
+def g_cli_username(r):
+    u = handle(r)
+    return [(f"mysql -h db.internal -u {u} -p'{password(r)}' shop\n", u)], [("mysql -u root -p shop\n", "root"),
+                                                                          ("tar -u file.tar\n", "file.tar")]
+
+
 def g_password_call_argument(r):
     pw = password(r)
     return [(f"with smtplib.SMTP_SSL('smtp.x.io', 465) as s:\n    s.login(SENDER, '{pw}')\n", pw),
             (f"requests.get(url, auth=HTTPBasicAuth('bob', '{pw}'))\n", pw)], [
-        ("s.login(user, password)\n", "password"), ("s.login(user, '********')\n", "********")]
+        ("s.login(user, password)\n", "password"), ("s.login(user, '********')\n", "********"),
+        ('    MovedAttribute("HTTPBasicAuthHandler", "urllib2", "urllib.request"),\n', "urllib2")]
 
 
 def g_secret_assignment(r):
@@ -266,6 +274,19 @@ def g_secret_assignment(r):
         ("token: '${{ secrets.NPM_TOKEN }}'\n", "secrets.NPM_TOKEN"),
         ("public_key = 'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE'\n", "MFkw"),
         ("sort_key = 'createdAtTimestampDesc'\n", "createdAt"),
+        (f"icon_key = 'data:image/png;base64,{rs(r, B64, 60)}=='\n", "data:image"),
+        ("secret = r'([a-zA-Z0-9_\\-]{44}(?![a-zA-Z0-9_\\-]))'\n", "([a-zA-Z"),
+        ("    token: :class:`FlagValues`, the registry\n", ":class:"),
+        ('        "NextToken": "eyJOZXh0VG9rZW4iOiBudWxsLCAiYm90b190cnVuY2F0ZV9hbW91bnQiOiAyfQ=="\n', "eyJOZXh0"),
+        ("EMRFS_CONSISTENT_KEY = 'fs.s3.consistent.retryPeriodSeconds'\n", "fs.s3"),
+        ("        create_key=_descriptor._internal_create_key),\n", "_descriptor"),
+        ('        "Key": "aws:cloudformation:stack-name",\n', "aws:cloud"),
+        ('    return shared(RandomModule(), key="hypothesis.strategies.random_module()")\n', "hypothesis"),
+        ('  "S3ObjectKey": "aws-codepipeline-s3-aws-codedeploy_linux.zip"\n', "aws-codepipeline"),
+        ('    "key": "myPipeline/SourceArtifact/key"\n', "myPipeline"),
+        ('#define LN_pbe_WithSHA1And3_Key_TripleDES_CBC  "pbeWithSHA1And3-KeyTripleDES-CBC"\n', "pbeWith"),
+        ('  "PurchaseToken": "eyJ2IjoiMSIsInMiOjEsImMiOi...",\n', "eyJ2"),
+        ('    --filters "Key=domain-name-servers,Values=10.2.5.1,10.2.5.2"\n', "domain-name"),
     ]
 
 
@@ -276,7 +297,13 @@ def g_password_assignment(r):
         ("SMTP_PASSWORD=<your-password>\n", "<your-password>"), ("password: ********\n", "********"),
         ("password = request.form['password']\n", "request"), ("password_hash = 'pbkdf2:sha256:600000$abc'\n", "pbkdf2"),
         ("if password == 'x':\n", "'x'"), ("password = changeme\n", "changeme"),
-        ("DB_PASSWORD=${DB_PASSWORD}\n", "${DB_PASSWORD}"), ("PASSWORD_MIN_LENGTH = 12\n", "12")]
+        ("DB_PASSWORD=${DB_PASSWORD}\n", "${DB_PASSWORD}"), ("PASSWORD_MIN_LENGTH = 12\n", "12"),
+        ("key_or_pass = r'(?:key|pwd|password|pass|token)'\n", "(?:key"), ("password = --full-trace\n", "--full-trace"),
+        ('    "Pass `safe=False` to allow loading pickled weights."\n', "safe=False"),
+        ('#define SN_dhSinglePass_stdDH_sha1kdf_scheme  "dhSinglePass-stdDH-sha1kdf-scheme"\n', "dhSinglePass-std"),
+        ("  Pass *ResultPass = Resolver->getAnalysis(PI);\n", "Resolver"),
+        ("def connect(host, password):\n    conn.auth(user, password=password_for(host))\n", "password_for"),
+        ("    password = secrets_store.lookup\n", "secrets_store")]
 
 
 def g_ssh_login(r):
@@ -300,7 +327,10 @@ def g_ipv4(r):
         ("host = 10.1.2.3\n", "10.1.2.3"), ("bind 127.0.0.1\n", "127.0.0.1"), ("dns: 8.8.8.8\n", "8.8.8.8"),
         ("meta: 169.254.169.254\n", "169.254.169.254"), ("doc: 192.0.2.44\n", "192.0.2.44"),
         ('APP_VERSION: "3.4.7.106"\n', "3.4.7.106"), ('#define FW_VERSION "9.3.30.31"\n', "9.3.30.31"),
-        ("oid 1.3.6.1.4.1.311\n", "1.3.6.1"), ("listen 0.0.0.0:80\n", "0.0.0.0")]
+        ("oid 1.3.6.1.4.1.311\n", "1.3.6.1"), ("listen 0.0.0.0:80\n", "0.0.0.0"),
+        ("      // 23.3.4.5 modifiers:\n", "23.3.4.5"), ("  /// class ctype_byname [22.2.1.2].\n", "22.2.1.2"),
+        ("# the HTML 5 spec, section 8.1.2.2, does not allow it\n", "8.1.2.2"),
+        ("'1.0.0.127.in-addr.arpa'\n", "1.0.0.127")]
 
 
 def g_ipv6(r):
@@ -338,7 +368,11 @@ def g_username_handle(r):
     return [(f"- Crash fixed (#12). Thanks @{h}!\n", h), (f"// maintainer: @{h}\n", h)], [
         ("    @Override\n    public String toString()", "Override"), ("@app.route('/x')\n", "app"),
         ('"@types/node": "1"', "types"), ("# This file is @generated by Cargo.\n", "generated"),
-        (" * @param name the name\n", "param"), ("@media screen {", "media"), ("mail bob@acme-corp.io", "acme-corp")]
+        (" * @param name the name\n", "param"), ("@media screen {", "media"), ("mail bob@acme-corp.io", "acme-corp"),
+        ("    'Return a >= b.  Computed by @total_ordering from (a < b).'\n", "total_ordering"),
+        ("   * @returns true if @a __lhs does not precede @a __rhs\n", "__lhs"),
+        ("   *   Available properties are @hinting-engine, @no-stem-darkening,\n", "hinting-engine"),
+        ("          '   @f2\\n'\n", "f2")]
 
 
 def g_username_profile_url(r):
@@ -362,7 +396,10 @@ def g_username_assignment(r):
     return [(f"user = {h}\n", h), (f"spring.datasource.username={h}\n", h), (f"Host bastion\n    User {h}\n", h),
             (f'private static final String USER = "{h}";\n', h)], [
         ("POSTGRES_USER: postgres\n", "postgres"), ("User root\n", "root"), ("user = request.user\n", "request"),
-        ("USER_AGENT = 'Mozilla/5.0'\n", "Mozilla"), ("user_id = 42\n", "42")]
+        ("USER_AGENT = 'Mozilla/5.0'\n", "Mozilla"), ("user_id = 42\n", "42"),
+        ("def f(user: bool = True):\n    user = uname\n    return user\n", "uname"),
+        ("    the user will be asked again\n", "will"), ('#define hpXK_User\t\t0x1000FF6E\n', "0x1000FF6E"),
+        ("user = '4320de44-2322-4620-999b-5e2e1c8df013'\n", "4320de44"), ("  login: GNUTLS_A_UNKNOWN_PSK_IDENTITY\n", "GNUTLS")]
 
 
 GENERATORS: dict[str, Gen] = {

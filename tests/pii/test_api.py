@@ -159,3 +159,19 @@ def test_mask_secret_never_shows_the_value():
     s = "sk_live_" + "Q" * 24
     m = mask_secret(s)
     assert s not in m and "Q" * 4 not in m and str(len(s)) in m
+
+
+@settings(deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(codec="utf-8"), max_size=300) | st.sampled_from([
+    "password = ", "@", "://u:p@h", "-----BEGIN PRIVATE KEY-----", "ghp_", "::", "1.2.3.", "Author: ", "é",
+    "AKIA", "eyJ", "TODO(", "user = ", "\n", "'", '"', "Signed-off-by: A B <a@b.io>"]), max_size=12).map("".join))
+def test_arbitrary_text_gives_valid_spans(text):
+    (spans,) = detect_pii([text])
+    last = 0
+    for s in spans:
+        assert 0 <= s.start < s.end <= len(text)
+        assert s.start >= last, "spans must be sorted and non-overlapping"
+        last = s.end
+        assert s.type in PII_TYPES
+    out = redact(pl.DataFrame({"content": [text]}), types=PII_TYPES)["content"][0]
+    assert out == reference_redact(text, spans, PII_TYPES, 0)

@@ -67,17 +67,6 @@ class DieOn:
         return toy_process(batch)
 
 
-def rebuild_decontam_index(items: list, method: str, params: object) -> object:
-    """Rebuild a ``DecontamIndex`` on a worker from its picklable parts (see the decontam Ray test)."""
-    from sctool.decontam.index import DecontamIndex
-
-    return DecontamIndex(items, method=method, params=params, threads=1)  # type: ignore[arg-type]
-
-
-def reduce_decontam_index(ix: object) -> tuple:
-    return rebuild_decontam_index, (ix.items, ix.method, ix.params)  # type: ignore[attr-defined]
-
-
 def loses_rows(batch: pl.DataFrame) -> StageOutput:
     """A broken stage: keeps one row and reports no removals."""
     return StageOutput(kept=batch.head(1))

@@ -151,8 +151,8 @@ def test_exact_dedup_on_primitives_equals_run_dedup(tmp_path_factory, docs, batc
         src.write_text("".join(json.dumps({"id": f"d{k}-{i}", "content": d}) + "\n" for i, d in enumerate(docs)))
         files.append(src)
     rt = Runtime(batch_rows=batch_rows, threads=1, quiet=True)
-    a = run_dedup(files, tmp / "a", DedupConfig(), rt)
-    b = run_exact_dedup(files, tmp / "b", DedupConfig(), rt, partitions=partitions)
+    a = run_dedup(files, tmp / "a", DedupConfig(mode="exact"), rt)
+    b = run_exact_dedup(files, tmp / "b", DedupConfig(mode="exact"), rt, partitions=partitions)
     assert_same_dataset(tmp / "a", tmp / "b")
     assert a.extra["duplicate_groups"] == b.extra["duplicate_groups"]
     assert not (tmp / ".b.sctool-spill").exists()
@@ -180,7 +180,7 @@ def test_sctool_never_imports_ray_for_local_work(tmp_path: Path) -> None:
             "from sctool.stages.base import Runtime\n"
             "from sctool.stages.dedup import DedupConfig\n"
             "from sctool.executors.dedup_exact import run_exact_dedup\n"
-            f"run_exact_dedup([{str(files[0])!r}], {str(tmp_path / 'o')!r}, DedupConfig(), Runtime(quiet=True))\n"
+            f"run_exact_dedup([{str(files[0])!r}], {str(tmp_path / 'o')!r}, DedupConfig(mode='exact'), Runtime(quiet=True))\n"
             "assert 'ray' not in sys.modules, 'ray was imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 

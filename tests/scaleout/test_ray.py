@@ -46,8 +46,8 @@ def test_map_stage_same_as_local(ray_cluster, corpus: list[Path], tmp_path: Path
 def test_dataset_input_and_exact_dedup_same_as_local(ray_cluster, corpus: list[Path], tmp_path: Path) -> None:
     # A dataset of Parquet parts (the usual input of a later stage) is planned from metadata.
     toy_stage(corpus, tmp_path / "ds", rt("local"))
-    local = run_dedup([tmp_path / "ds"], tmp_path / "local", DedupConfig(), rt("local"))
-    ray = run_exact_dedup([tmp_path / "ds"], tmp_path / "ray", DedupConfig(), rt("ray"), partitions=3)
+    local = run_dedup([tmp_path / "ds"], tmp_path / "local", DedupConfig(mode="exact"), rt("local"))
+    ray = run_exact_dedup([tmp_path / "ds"], tmp_path / "ray", DedupConfig(mode="exact"), rt("ray"), partitions=3)
     assert_same_dataset(tmp_path / "local", tmp_path / "ray")
     assert ray.extra["duplicate_groups"] == local.extra["duplicate_groups"] > 0
     assert not (tmp_path / ".ray.sctool-spill").exists()
@@ -75,14 +75,7 @@ def _stage(name: str, tmp_path: Path):
     raise AssertionError(name)
 
 
-DECONTAM_UNPICKLABLE = pytest.mark.xfail(
-    raises=ExecutorError, strict=True,
-    reason="sctool.decontam.index.DecontamIndex wraps a native index without __reduce__, so run_decontam's "
-           "process cannot be sent to Ray workers; remove this mark once it pickles",
-)
-
-
-@pytest.mark.parametrize("name", ["filter", "redact", pytest.param("decontam", marks=DECONTAM_UNPICKLABLE), "format"])
+@pytest.mark.parametrize("name", ["filter", "redact", "decontam", "format"])
 def test_curation_stage_same_as_local(ray_cluster, name: str, corpus: list[Path], tmp_path: Path) -> None:
     run, cfg = _stage(name, tmp_path)
     local = run(corpus, tmp_path / "local", cfg, rt("local"))
@@ -91,23 +84,8 @@ def test_curation_stage_same_as_local(ray_cluster, name: str, corpus: list[Path]
     assert local.docs_in == 4 * 37
     if name in ("filter", "decontam"):
         assert local.docs_out < local.docs_in  # the comparison covers removed/ too
-
-
-def test_decontam_same_as_local_once_its_index_pickles(ray_cluster, corpus: list[Path], tmp_path: Path) -> None:
-    """What ``run_decontam`` gives on Ray once ``DecontamIndex`` can be pickled (registered here, driver side)."""
-    import copyreg
-
-    from sctool.decontam.index import DecontamIndex
-
-    copyreg.pickle(DecontamIndex, stagefns.reduce_decontam_index)
-    try:
-        run, cfg = _stage("decontam", tmp_path)
-        local = run(corpus, tmp_path / "local", cfg, rt("local"))
-        run(corpus, tmp_path / "ray", cfg, rt("ray"))
-    finally:
-        copyreg.dispatch_table.pop(DecontamIndex, None)
-    assert_same_dataset(tmp_path / "local", tmp_path / "ray")
-    assert local.docs_out == local.docs_in - 1  # the one benchmark copy
+    if name == "decontam":
+        assert local.docs_out == local.docs_in - 1  # the one benchmark copy
 
 
 def test_worker_killed_once_is_retried(ray_cluster, corpus: list[Path], tmp_path: Path) -> None:

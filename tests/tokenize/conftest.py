@@ -6,7 +6,8 @@ The tokenizer's vocabulary is small so training takes a fraction of a second.
 from __future__ import annotations
 
 import pytest
-from tok_corpus import make_corpus
+
+from tests.tokenize.tok_corpus import make_corpus
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from tok_corpus import make_corpus
 
 from sctool.packing.indexed import IndexedDataset
 from sctool.tokenizer import load_tokenizer
+from tests.tokenize.tok_corpus import make_corpus
 
 
 def sctool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

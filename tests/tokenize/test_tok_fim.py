@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tok_corpus import make_corpus
 
 from sctool.errors import ConfigError
 from sctool.fim import ByteLevelCodec, FimConfig, FimTokenIds, apply_fim, fim_codec, unpermute, window_rng
+from tests.tokenize.tok_corpus import make_corpus
 
 
 @pytest.fixture(scope="module")

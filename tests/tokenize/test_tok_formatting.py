@@ -316,8 +316,6 @@ def test_run_format_is_independent_of_batching(tmp_path):
     assert m1.stats.removed == {"malformed_notebook": 1, "null_text": 1}
 
 
-@pytest.mark.xfail(strict=True, reason="io.dataset.part_stats cannot size a text column of dtype Null (a JSONL "
-                   "batch whose texts are all null when require_text=False); fix belongs in sctool.io")
 def test_run_format_batch_of_only_null_texts(tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in mixed_rows()))

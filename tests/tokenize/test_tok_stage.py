@@ -9,14 +9,14 @@ import numpy as np
 import polars as pl
 import pytest
 import yaml
-from test_tok_indexed import read_megatron
-from tok_corpus import make_corpus
 
 from sctool.errors import ConfigError, DatasetError, OutputExistsError
 from sctool.packing.blend import BlendedWindows, blending_indices
 from sctool.packing.indexed import IndexedDataset
 from sctool.stages.base import Runtime
 from sctool.stages.tokenize import TokenizeConfig, load_mix, run_tokenize, run_tokenize_mix
+from tests.tokenize.test_tok_indexed import read_megatron
+from tests.tokenize.tok_corpus import make_corpus
 
 RT = Runtime(quiet=True)
 

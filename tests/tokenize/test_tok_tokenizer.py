@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tok_corpus import UNICODE, make_corpus
 
 from sctool.errors import ConfigError, DatasetError
 from sctool.tokenizer import (
@@ -19,6 +18,7 @@ from sctool.tokenizer import (
     train_tokenizer,
 )
 from sctool.tokenizer.encode import EncodeStats, encode_documents, split_text
+from tests.tokenize.tok_corpus import UNICODE, make_corpus
 
 STARCODER_ORDER = [
     "<|endoftext|>", "<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<fim_pad>", "<filename>", "<gh_stars>",

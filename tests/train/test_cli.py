@@ -139,6 +139,7 @@ def test_export_hf_loads_in_transformers_and_import_hf_round_trips(tmp_path, tok
         assert (back(ids).logits - ours(ids).logits).abs().max().item() <= 1e-5
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_match_one_process(tmp_path, synth_data):
     """2 ranks × micro-batch 2 see the samples 1 rank × 4 sees: same losses (gloo, CPU, fp32, no dropout)."""
     sections = {

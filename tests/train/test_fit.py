@@ -47,7 +47,8 @@ def _losses(run):
 
 
 def test_stop_and_resume_twice_reproduces_the_uninterrupted_losses(tmp_path, synth_data):
-    sections = {"trainer": {"grad_accum": 2, "max_steps": 6, "ckpt_every": 2}}
+    # peak_tflops null: MFU's denominator measured on this CPU, as in a default run
+    sections = {"trainer": {"grad_accum": 2, "max_steps": 6, "ckpt_every": 2, "peak_tflops": None}}
     full = fit(tiny_config(tmp_path / "full", synth_data, **sections))
     assert full.global_step == 6
     run = tmp_path / "pieces"
@@ -56,6 +57,7 @@ def test_stop_and_resume_twice_reproduces_the_uninterrupted_losses(tmp_path, syn
         assert fit(cfg).global_step == stop
     reference = _losses(tmp_path / "full")
     assert [s for s, _ in reference] == [1, 2, 3, 4, 5, 6]
+    assert all(float(r["mfu"]) > 0 for r in read_metrics(tmp_path / "full")[0])
     # Dropout is on and validation runs between steps: equality means model, optimizer, schedule,
     # RNG and data position all came back exactly.
     assert _losses(run) == reference

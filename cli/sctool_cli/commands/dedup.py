@@ -20,12 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_io_args(p)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--exact", dest="mode", action="store_const", const="exact",
-                      help="remove exact duplicates only (XXH3-128 of the content; the default)")
+                      help="remove exact duplicates only (XXH3-128 of the content)")
     mode.add_argument("--near", dest="mode", action="store_const", const="near",
                       help="remove near duplicates (MinHash-LSH); exact copies count as near duplicates")
     mode.add_argument("--both", dest="mode", action="store_const", const="both",
-                      help="remove exact duplicates first, then near duplicates")
-    p.set_defaults(mode="exact")
+                      help="remove exact duplicates first, then near duplicates (the default)")
+    p.set_defaults(mode="both")
     near = p.add_argument_group("near-duplicate options (with --near/--both)")
     near.add_argument("--threshold", type=float, default=0.7,
                       help="Jaccard threshold; bands × rows derived from it like datasketch/StarCoder (default 0.7)")

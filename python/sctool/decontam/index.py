@@ -46,6 +46,7 @@ class DecontamIndex:
         self.items = list(items)
         self.method = method
         self.params = params or NormalisedParams()
+        self.threads = threads
         exact: list[tuple[int, str]] = []
         pieces: list[tuple[int, str, str]] = []
         self._piece_part: list[str] = []
@@ -74,6 +75,13 @@ class DecontamIndex:
             raise InternalError("decontam: the native index dropped exact patterns the facade kept")
         self._benchmarks = np.array([it.benchmark for it in self.items], dtype=object)
         self._ids = np.array([it.item_id for it in self.items], dtype=object)
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        """Pickle as the items and settings; the native index is rebuilt where it is unpickled.
+
+        That is what lets ``run_decontam``'s batch function travel to Ray workers.
+        """
+        return (DecontamIndex, (self.items, self.method, self.params, self.threads))
 
     def stats(self) -> dict[str, object]:
         d = dict(self._native.stats())

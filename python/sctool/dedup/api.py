@@ -29,7 +29,7 @@ def dedup(
     verify: bool = False,
     keep: Keep = "lowest-id",
     stars_column: str = "max_stars_count",
-    memory_budget_mb: int = 1024,
+    memory_budget_mb: float = 1024,
     batch_rows: int = 10_000,
     threads: int = 0,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -63,7 +63,7 @@ class NearDupParams:
     verify: bool = False
     keep: Keep = "lowest-id"
     stars_column: str = "max_stars_count"
-    memory_budget_mb: int = 1024
+    memory_budget_mb: float = 1024
     partitions: int = 32
 
     def banding(self) -> tuple[int, int, str]:
@@ -84,23 +84,23 @@ class NearDupParams:
     def validate(self) -> None:
         if self.keep not in ("lowest-id", "longest", "most-stars"):
             raise ConfigError(f"keep must be lowest-id, longest or most-stars, got {self.keep!r}")
-        if self.memory_budget_mb < 1:
-            raise ConfigError(f"memory budget must be at least 1 MB, got {self.memory_budget_mb}")
+        if self.memory_budget_mb < 1 / 16:
+            raise ConfigError(f"memory budget must be at least 64K, got {self.memory_budget_mb} MB")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be between 0 and 2**32 - 1, got {self.seed}")
         self.banding()
 
 
-def parse_size_mb(text: str | int) -> int:
-    """``512M``, ``2G``, ``1.5G`` or a plain number of MB → MB."""
-    if isinstance(text, int):
-        return text
+def parse_size_mb(text: str | float) -> float:
+    """``512M``, ``2G``, ``1.5G``, ``256K`` or a plain number of MB → MB."""
+    if isinstance(text, (int, float)):
+        return float(text)
     s = str(text).strip().upper().removesuffix("B")
     mult = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
     try:
         if s and s[-1] in mult:
-            return max(1, int(float(s[:-1]) * mult[s[-1]]))
-        return max(1, int(float(s)))
+            return float(s[:-1]) * mult[s[-1]]
+        return float(s)
     except ValueError as exc:
         raise ConfigError(f"cannot read memory size {text!r} (examples: 512M, 2G)") from exc
 
@@ -141,7 +141,7 @@ class NearDupPlanner:
                 str(self.work_dir),
                 num_perm=params.num_perm, ngram=params.ngram, seed=params.seed, shingle=params.shingle,
                 hash=params.hash, bands=self.bands, rows=self.rows, verify=params.verify,
-                threshold=params.threshold, memory_budget=params.memory_budget_mb << 20,
+                threshold=params.threshold, memory_budget=int(params.memory_budget_mb * (1 << 20)),
                 partitions=params.partitions,
             )
         self._meta: list[pl.DataFrame] = []
@@ -184,6 +184,8 @@ class NearDupPlanner:
     def plan(self) -> NearDupPlan:
         """Cluster everything added and decide, per document, kept or removed (and why)."""
         schema = {"batch": pl.UInt32, "row": pl.UInt32, "id": pl.String, "len": pl.Int64, "stars": pl.Float64}
+        if self.exact:
+            schema["h"] = pl.Binary
         meta = pl.concat(self._meta) if self._meta else pl.DataFrame(schema=schema)
         n = meta.height
         meta = meta.with_columns(pl.Series("pos", np.arange(n, dtype=np.uint32)))

@@ -238,11 +238,16 @@ def generate_ids(
     generator = None
     if not config.greedy and config.seed is not None:
         generator = torch.Generator(device=model.lm_head.weight.device).manual_seed(config.seed)
-    for start in range(0, len(order), config.batch_size):
-        idx = order[start : start + config.batch_size]
-        batch = _generate_batch(model, [list(prompts[i]) for i in idx], config, tok, eos, eos_id, generator)
-        for i, c in zip(idx, batch):
-            results[i] = c
+    was_training = model.training
+    model.eval()  # no dropout while generating, even from a model in the middle of training
+    try:
+        for start in range(0, len(order), config.batch_size):
+            idx = order[start : start + config.batch_size]
+            batch = _generate_batch(model, [list(prompts[i]) for i in idx], config, tok, eos, eos_id, generator)
+            for i, c in zip(idx, batch):
+                results[i] = c
+    finally:
+        model.train(was_training)
     return [r for r in results if r is not None]
 
 

@@ -212,6 +212,9 @@ class InputReader:
                 raise DatasetError(
                     f"{inp.path}: text column {self.text_column!r} has type {dtype}, expected strings"
                 )
+        elif self.text_column in frame.columns and frame.schema[self.text_column] == pl.Null:
+            # A batch whose texts are all null still carries a String column, so stats and writers agree.
+            frame = frame.with_columns(pl.col(self.text_column).cast(pl.String))
         if "id" not in frame.columns:
             ids = pl.Series("id", [f"{inp.path.name}:{row0 + i}" for i in range(frame.height)], dtype=pl.String)
             frame = frame.insert_column(0, ids)

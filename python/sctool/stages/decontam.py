@@ -16,7 +16,7 @@ from typing import Literal
 
 import polars as pl
 
-from sctool.decontam.benchmarks import load_benchmarks
+from sctool.decontam.benchmarks import BenchmarkItem, load_benchmarks
 from sctool.decontam.index import DecontamIndex, NormalisedParams
 from sctool.io.atomic import write_json
 from sctool.io.dataset import Manifest
@@ -71,6 +71,30 @@ def decontam_batch(batch: pl.DataFrame, index: DecontamIndex, runtime: Runtime) 
     return StageOutput(kept=kept, removed=removed, counters=counters)
 
 
+class DecontamProcess:
+    """The per-batch function, picklable for the Ray executor: the native index is not, so it is
+    built where the batches run (once per process) from the benchmark items, which are plain data."""
+
+    def __init__(self, items: list[BenchmarkItem], config: DecontamConfig, runtime: Runtime,
+                 index: DecontamIndex | None = None) -> None:
+        self.items = items
+        self.config = config
+        self.runtime = runtime
+        self._index = index
+
+    def index(self) -> DecontamIndex:
+        if self._index is None:
+            self._index = DecontamIndex(self.items, method=self.config.method, params=self.config.params(),
+                                        threads=self.runtime.threads)
+        return self._index
+
+    def __getstate__(self) -> dict:
+        return {"items": self.items, "config": self.config, "runtime": self.runtime, "_index": None}
+
+    def __call__(self, batch: pl.DataFrame) -> StageOutput:
+        return decontam_batch(batch, self.index(), self.runtime)
+
+
 def run_decontam(inputs: Sequence[str | Path], output: str | Path, config: DecontamConfig,
                  runtime: Runtime) -> Manifest:
     items = load_benchmarks(config.benchmarks)
@@ -82,7 +106,7 @@ def run_decontam(inputs: Sequence[str | Path], output: str | Path, config: Decon
         inputs=inputs,
         output=output,
         runtime=runtime,
-        process=lambda b: decontam_batch(b, index, runtime),
+        process=DecontamProcess(items, config, runtime, index),
         manifest_extra={"index": index.stats()},
     )
     found = manifest.stats.counters.get("items_found", {})

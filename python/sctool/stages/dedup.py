@@ -1,6 +1,9 @@
 """``sctool dedup``: exact (XXH3-128) and near (MinHash-LSH, StarCoder) deduplication.
 
-``mode=exact`` (the default): two passes over the input: hash every document (Rust, GIL released,
+``mode=both`` is the default (exact first, then near, as the issue and StarCoder's pipeline — exact
+copies are cheap to find and would otherwise only be caught by LSH).
+
+``mode=exact``: two passes over the input: hash every document (Rust, GIL released,
 all cores), pick the first occurrence of each hash in input order, then write kept documents and,
 in ``removed/``, every other copy with ``reason=exact_duplicate`` and ``dup_of`` = the id kept.
 
@@ -16,6 +19,7 @@ including the derived bands and rows.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +42,7 @@ class DedupConfig:
     """Which duplicates `sctool dedup` removes, and how near duplicates are found."""
 
     mode: Literal["exact", "near", "both"] = field(
-        default="exact",
+        default="both",
         metadata={"help": "exact: identical content (XXH3-128); near: MinHash-LSH near duplicates; "
                           "both: exact first, then near"},
     )
@@ -70,8 +74,8 @@ class DedupConfig:
     clusters: str | None = field(
         default=None, metadata={"help": "also write the cluster table (Parquet) to this path"}
     )
-    memory_budget_mb: int = field(
-        default=1024, metadata={"help": "memory for band records before they spill to disk (MB)"}
+    memory_budget_mb: float = field(
+        default=1024.0, metadata={"help": "memory for band records before they spill to disk (MB, at least 1/16)"}
     )
 
     def near_params(self) -> NearDupParams:
@@ -120,7 +124,14 @@ def run_dedup(
     if config.mode not in ("exact", "near", "both"):
         raise ConfigError(f"dedup mode must be exact, near or both, got {config.mode!r}")
     if config.mode != "exact":
+        if runtime.executor != "local":
+            print("sctool dedup: near-dedup runs in this process; --executor ray applies to --exact only",
+                  file=sys.stderr)
         return run_near_dedup(inputs, output, config, runtime)
+    if runtime.executor != "local":
+        from sctool.executors.dedup_exact import run_exact_dedup
+
+        return run_exact_dedup(inputs, output, config, runtime)
     files = resolve_inputs(inputs)
     reader = InputReader(files, text_column=runtime.text_column, batch_rows=runtime.batch_rows)
     writer = DatasetWriter(output, stage="dedup", config=config_to_dict(config),

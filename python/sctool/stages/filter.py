@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -74,6 +75,6 @@ def run_filter(inputs: Sequence[str | Path], output: str | Path, config: FilterC
         inputs=inputs,
         output=output,
         runtime=runtime,
-        process=lambda b: filter_batch(b, rules, runtime),
+        process=partial(filter_batch, rules=rules, runtime=runtime),
         manifest_extra={"rules": rules.to_dict()},
     )

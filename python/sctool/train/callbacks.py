@@ -56,8 +56,6 @@ def peak_flops_per_device(precision: str, device: torch.device, override_tflops:
         return override_tflops * 1e12
     dtype = torch.bfloat16 if "bf16" in precision else torch.float16 if precision.startswith("16") else torch.float32
     if device.type == "cuda":
-        import torch.cuda
-
         name = torch.cuda.get_device_name(device).lower()
         if "h200" in name or "gh200" in name:
             # Same Hopper tensor cores as the H100 SXM, which Lightning's table lacks the H200 for.

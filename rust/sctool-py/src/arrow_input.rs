@@ -75,7 +75,7 @@ pub struct TextColumn {
     chunks: Vec<ArrayRef>,
 }
 
-fn capsule_ptr<'py>(cap: &Bound<'py, PyAny>, name: &CStr) -> PyResult<*mut std::ffi::c_void> {
+fn capsule_ptr(cap: &Bound<'_, PyAny>, name: &CStr) -> PyResult<*mut std::ffi::c_void> {
     let cap = cap.downcast::<PyCapsule>().map_err(|_| {
         InvalidInputError::new_err("__arrow_c_* did not return a PyCapsule")
     })?;
@@ -132,7 +132,7 @@ impl TextColumn {
 
     /// Borrow every document as `Option<&str>` (None for null), in order.
     pub fn strs(&self) -> Vec<Option<&str>> {
-        let total: usize = self.chunks.iter().map(|c| c.len()).sum();
+        let total: usize = self.chunks.iter().map(Array::len).sum();
         let mut out = Vec::with_capacity(total);
         for c in &self.chunks {
             match c.data_type() {

@@ -4,21 +4,21 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use sctool_core::CoreError;
 
-pyo3::create_exception!(_native, SctoolError, PyException, "Base class of every sctool error.");
+pyo3::create_exception!(sctool._native, SctoolError, PyException, "Base class of every sctool error.");
 pyo3::create_exception!(
-    _native,
+    sctool._native,
     InvalidInputError,
     SctoolError,
     "The data given to sctool is unusable; the message names what and where."
 );
 pyo3::create_exception!(
-    _native,
+    sctool._native,
     ConfigError,
     SctoolError,
     "A parameter is out of range or inconsistent with another."
 );
 pyo3::create_exception!(
-    _native,
+    sctool._native,
     InternalError,
     SctoolError,
     "A bug in sctool (a Rust panic caught at the boundary). Please report it."

@@ -4,6 +4,10 @@
 //! work runs with the GIL released through [`detach::run`], and every core error crosses as one of
 //! the exceptions in [`errors`] — never as a panic.
 
+// PyO3 extracts arguments into owned values (Vec, String, numpy views); taking them by value is
+// the binding's idiom, not a missed borrow.
+#![allow(clippy::needless_pass_by_value)]
+
 use pyo3::prelude::*;
 
 mod arrow_input;

@@ -36,17 +36,14 @@ fn text_stats<'py>(
     let mut floats = Vec::with_capacity(n * 4);
     let mut flags = Vec::with_capacity(n * 2);
     for s in &stats {
-        match s {
-            Some(s) => {
-                ints.extend([1, s.n_bytes, s.n_chars, s.n_lines, s.max_line_length]);
-                floats.extend([s.avg_line_length, s.alphanum_fraction, s.alpha_fraction, s.whitespace_fraction]);
-                flags.extend([i32::from(s.xml_header), s.generated_marker.map_or(-1, |m| m as i32)]);
-            }
-            None => {
-                ints.extend([0; 5]);
-                floats.extend([0.0; 4]);
-                flags.extend([0, -1]);
-            }
+        if let Some(s) = s {
+            ints.extend([1, s.n_bytes, s.n_chars, s.n_lines, s.max_line_length]);
+            floats.extend([s.avg_line_length, s.alphanum_fraction, s.alpha_fraction, s.whitespace_fraction]);
+            flags.extend([i32::from(s.xml_header), s.generated_marker.map_or(-1, |m| m as i32)]);
+        } else {
+            ints.extend([0; 5]);
+            floats.extend([0.0; 4]);
+            flags.extend([0, -1]);
         }
     }
     Ok((

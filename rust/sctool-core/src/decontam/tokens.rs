@@ -37,9 +37,8 @@ fn bytes_hash(b: &[u8]) -> u64 {
         h = (h ^ u64::from_le_bytes(a)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
     let rest = chunks.remainder();
-    let mut a = [0u8; 8];
-    a[..rest.len()].copy_from_slice(rest);
-    h = (h ^ u64::from_le_bytes(a) ^ ((rest.len() as u64) << 59)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let tail = rest.iter().enumerate().fold(0u64, |v, (k, &x)| v | (u64::from(x) << (8 * k)));
+    h = (h ^ tail ^ ((rest.len() as u64) << 59)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     finish(h)
 }
 
@@ -117,6 +116,7 @@ pub(crate) fn code_tokens(text: &str, out: &mut Vec<CodeTok>, max_back: usize) {
     out.clear();
     let literals = literal_hashes();
     let punct = punct_hashes();
+    let mut recent = [(0u64, u32::MAX); 64];
     let b = text.as_bytes();
     let n = b.len();
     let mut i = 0;
@@ -144,7 +144,20 @@ pub(crate) fn code_tokens(text: &str, out: &mut Vec<CodeTok>, max_back: usize) {
                 // Previous occurrence, looked for only as far back as an n-gram can reach.
                 let idx = out.len();
                 let lo = idx.saturating_sub(max_back);
-                let prev = out[lo..].iter().rposition(|t| t.is_ident && t.hash == h).map(|p| lo + p);
+                // A direct-mapped table of the latest identifier per slot answers most lookups: if
+                // the slot holds this name, that is its latest occurrence; if it is empty or holds
+                // a name seen before `lo`, this name cannot occur since `lo` either (anything
+                // written after it would have replaced it). Otherwise scan the reachable tokens.
+                let slot = (h >> 58) as usize;
+                let (sh, si) = recent[slot];
+                let prev = if si != u32::MAX && sh == h {
+                    Some(si as usize).filter(|&q| q >= lo)
+                } else if si == u32::MAX || (si as usize) < lo {
+                    None
+                } else {
+                    out[lo..].iter().rposition(|t| t.is_ident && t.hash == h).map(|p| lo + p)
+                };
+                recent[slot] = (h, idx as u32);
                 if let Some(q) = prev {
                     out[q].next = idx as u32;
                 }
@@ -392,6 +405,35 @@ mod tests {
                 code_ngrams(&toks, n, |h| a.push(h));
                 code_ngrams_direct(&toks, n, |h| b.push(h));
                 assert_eq!(a, b, "n={n} src={src:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn back_references_equal_a_linear_search() {
+        // Hundreds of distinct names force slot collisions in the direct-mapped table.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for max_back in [1usize, 3, 11, 30] {
+            let mut src = String::new();
+            for _ in 0..3000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let k = x % 400;
+                if k % 7 == 0 {
+                    src.push_str("+ ");
+                } else {
+                    src.push('v');
+                    src.push_str(&(k % 300).to_string());
+                    src.push(' ');
+                }
+            }
+            let mut toks = Vec::new();
+            code_tokens(&src, &mut toks, max_back);
+            for (i, t) in toks.iter().enumerate() {
+                let lo = i.saturating_sub(max_back);
+                let want = (lo..i).rev().find(|&j| toks[j].is_ident && toks[j].hash == t.hash && t.is_ident);
+                assert_eq!(t.prev.map(|p| p as usize), want, "token {i}, max_back {max_back}");
             }
         }
     }

@@ -86,32 +86,12 @@ impl ShingleHash {
     }
 }
 
-const SHA1_INIT: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
-
 /// datasketch's `sha1_hash32`: the first four digest bytes as a little-endian u32.
 ///
-/// Shingles are short, so the message is padded by hand into one or two blocks on the stack and
-/// fed straight to the (SHA-NI accelerated) compression function, skipping the streaming hasher's
-/// bookkeeping; longer inputs take the ordinary path. Both give the standard SHA-1.
+/// This is the one-message path (shingles longer than one block, tests); batches of short
+/// shingles go through the 16-lane kernel in [`super::sha1x`].
 #[inline]
 pub fn sha1_hash32(bytes: &[u8]) -> u32 {
-    use sha1::digest::generic_array::GenericArray;
-    let len = bytes.len();
-    if len <= 128 - 9 {
-        let mut buf = [0u8; 128];
-        buf[..len].copy_from_slice(bytes);
-        buf[len] = 0x80;
-        let nblocks = if len + 9 <= 64 { 1 } else { 2 };
-        buf[nblocks * 64 - 8..nblocks * 64].copy_from_slice(&((len as u64) * 8).to_be_bytes());
-        let blocks = [
-            GenericArray::clone_from_slice(&buf[..64]),
-            GenericArray::clone_from_slice(&buf[64..]),
-        ];
-        let mut state = SHA1_INIT;
-        sha1::compress(&mut state, &blocks[..nblocks]);
-        // The digest starts with state[0] big-endian; datasketch reads those bytes little-endian.
-        return state[0].swap_bytes();
-    }
     let digest = Sha1::digest(bytes);
     u32::from_le_bytes([digest[0], digest[1], digest[2], digest[3]])
 }

@@ -59,6 +59,18 @@ const KEY_TOKENS: &[&str] = &[
 const PASSWORD_TOKENS: &[&str] = &["password", "passwd", "pwd", "pass", "passphrase", "pw", "passw", "pword"];
 const USER_TOKENS: &[&str] = &["user", "username", "usr", "uname", "login", "dbuser", "userid"];
 
+/// Words that may follow `password` in a field that still holds a password.
+const PASSWORD_SUFFIXES: &[&str] = &[
+    "value", "prod", "production", "dev", "development", "staging", "live", "confirm", "confirmation", "again",
+    "new", "old", "plain", "plaintext", "raw", "str", "string", "b64", "base64", "encoded", "1", "2",
+];
+
+/// Words that may follow `key`/`secret`/`token` in a field that still holds one (`secret_key_base`).
+const KEY_SUFFIXES: &[&str] = &[
+    "base", "value", "prod", "production", "live", "dev", "development", "staging", "b64", "base64", "hex", "bytes",
+    "str", "string", "raw", "v1", "v2", "1", "2", "access", "private", "secret", "master", "hmac", "jwt", "api",
+];
+
 /// Words that turn a secret-looking name into metadata about the secret (or into something else).
 const NOT_SECRET_TOKENS: &[&str] = &[
     "public", "pub", "hash", "hashed", "file", "path", "dir", "url", "uri", "endpoint", "length", "len", "size", "type",
@@ -72,7 +84,8 @@ const NOT_SECRET_TOKENS: &[&str] = &[
     "rules", "grant", "flow", "cmd", "command", "changed", "age", "valid", "store", "storage", "vault", "keychain",
     "keyring", "dialog", "button", "tab", "view", "widget", "help", "description", "doc", "docs", "example", "sample",
     "test", "mock", "fake", "dummy", "bits", "alias", "group", "agent", "home", "info", "model", "list", "table",
-    "object", "obj", "attempts", "retries",
+    "object", "obj", "attempts", "retries", "next", "continuation", "marker", "starting", "paging",
+    "selection", "expression", "verifier", "gate",
 ];
 
 /// Classify an assignment target by the last credential word in it.
@@ -100,7 +113,11 @@ pub fn classify_name(name: &str) -> Option<PiiType> {
     let trailing = &toks[pos + 1..];
     // Other trailing words are judged by the metadata list below (`secret_key_base` is a key,
     // `token_expiry` is not).
-    let allowed_trailing = |t: &String| kind != PiiType::Username || t == "name";
+    let allowed_trailing = |t: &String| match kind {
+        PiiType::Username => t == "name",
+        PiiType::Password => PASSWORD_SUFFIXES.contains(&t.as_str()),
+        _ => KEY_TOKENS.contains(&t.as_str()) || KEY_SUFFIXES.contains(&t.as_str()),
+    };
     if !trailing.iter().all(allowed_trailing) {
         return None;
     }
@@ -120,8 +137,9 @@ pub enum Quote {
     Quoted,
 }
 
-/// One parsed `name <sep> value`.
+/// One parsed `name <sep> value`. The flags are independent facts about the syntax, not a state.
 #[derive(Debug, Clone, Copy)]
+#[allow(clippy::struct_excessive_bools)]
 pub struct Assignment {
     pub name: (usize, usize),
     pub value: (usize, usize),
@@ -130,6 +148,12 @@ pub struct Assignment {
     pub line_leading: bool,
     /// Only whitespace separated name and value.
     pub space_separated: bool,
+    /// `#define NAME "value"` / `set NAME value`: whitespace is the separator by syntax.
+    pub define: bool,
+    /// `NAME=value` with no spaces around `=` (shell, .env, properties).
+    pub tight_eq: bool,
+    /// The value was given as the argument of a setter call: `setPassword("…")`.
+    pub call: bool,
 }
 
 fn skip_ws(b: &[u8], mut i: usize, end: usize) -> usize {
@@ -169,6 +193,7 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
         || before_trim == "#define"
         || before_trim.ends_with(" export")
         || before_trim.starts_with("#define");
+    let define = before_trim.starts_with("#define") || before_trim == "set";
     let open = ns.checked_sub(1).map(|i| b[i]);
     let mut i = ne;
     // Closing quote / bracket of the name: "password": , ['password'] =
@@ -188,9 +213,14 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
             quote: Quote::Quoted,
             line_leading,
             space_separated: false,
+            define: false,
+            tight_eq: false,
+            call: false,
         });
     }
     let rest = &b[i..le];
+    let mut call = false;
+    let tight_eq = i == ne && rest.starts_with(b"=") && !rest.starts_with(b"==") && rest.get(1).is_some_and(|c| !c.is_ascii_whitespace());
     let sep_len = if rest.starts_with(b":=") || rest.starts_with(b"=>") || rest.starts_with(b"?=") {
         2
     } else if rest.starts_with(b"==") || rest.starts_with(b"::") {
@@ -203,6 +233,7 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
         if !(lower.starts_with("set") || lower.starts_with("with")) {
             return None;
         }
+        call = true;
         1
     } else if i > after_name {
         space_separated = true;
@@ -239,7 +270,16 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
         if k >= le {
             return None;
         }
-        return Some(Assignment { name: (ns, ne), value: (vs, k), quote: Quote::Quoted, line_leading, space_separated });
+        return Some(Assignment {
+            name: (ns, ne),
+            value: (vs, k),
+            quote: Quote::Quoted,
+            line_leading,
+            space_separated,
+            define,
+            tight_eq,
+            call,
+        });
     }
     if matches!(c, b'[' | b'{' | b'(' | b'|' | b'>' | b'&' | b'*' | b'!') && c != b'!' {
         return None;
@@ -251,7 +291,7 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
         while k < le && !matches!(b[k], b' ' | b'\t' | b'\r') {
             k += 1;
         }
-        while k > vs && matches!(b[k - 1], b',' | b';') {
+        while k > vs && matches!(b[k - 1], b',' | b';' | b')' | b']' | b'}') {
             k -= 1;
         }
         let v = &text[vs..k];
@@ -272,7 +312,23 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
     if k == vs {
         return None;
     }
-    Some(Assignment { name: (ns, ne), value: (vs, k), quote: Quote::None, line_leading, space_separated })
+    if call {
+        return None;
+    }
+    // C/C++ `a = b->c`: the value stopped at '>' of an arrow.
+    if k < le && b[k] == b'>' && k > vs && b[k - 1] == b'-' {
+        return None;
+    }
+    Some(Assignment {
+        name: (ns, ne),
+        value: (vs, k),
+        quote: Quote::None,
+        line_leading,
+        space_separated,
+        define,
+        tight_eq,
+        call,
+    })
 }
 
 /// A filesystem path or URL path (`/etc/app/key.pem`, `./certs/`, `~/.ssh/id_rsa`), not key material.
@@ -281,6 +337,16 @@ pub fn looks_like_path(v: &str) -> bool {
     let path_chars = v.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'/' | b'~'));
     let has_ext = v.rsplit('/').next().is_some_and(|f| f.contains('.'));
     rooted && path_chars && (v.matches('/').count() >= 2 || has_ext)
+}
+
+/// File names (`release-2-0.zip`, `server.pem`) in key-named fields of object-store and deploy configs.
+fn ends_with_file_extension(v: &str) -> bool {
+    const EXT: &[&str] = &[
+        "zip", "gz", "tgz", "tar", "bz2", "xz", "whl", "jar", "war", "exe", "dll", "so", "json", "yaml", "yml", "xml",
+        "txt", "csv", "pem", "crt", "cer", "der", "key", "pub", "p12", "pfx", "jks", "png", "jpg", "gif", "svg", "pdf",
+        "html", "js", "css", "py", "rb", "sh", "conf", "cfg", "ini", "log", "bin", "img", "iso", "deb", "rpm",
+    ];
+    v.rsplit_once('.').is_some_and(|(stem, ext)| !stem.is_empty() && EXT.contains(&ext.to_ascii_lowercase().as_str()))
 }
 
 fn rest_of_line_blank(text: &str, pos: usize) -> bool {
@@ -332,7 +398,28 @@ pub fn key_value_ok(name: &str, v: &str) -> bool {
     if !(10..=512).contains(&n) || v.contains(char::is_whitespace) || is_placeholder(v) || is_uuid(v) || is_patterned(v) {
         return false;
     }
-    if looks_like_pattern_or_markup(v) || v.starts_with('-') {
+    // Base64 images and other data URIs are content, not credentials; so are ARNs, `$refs`,
+    // `@scope/packages`, format strings and base64-encoded JSON (pagination tokens).
+    if looks_like_pattern_or_markup(v)
+        || v.starts_with(['-', '$', '@'])
+        || v.starts_with("data:")
+        || v.contains([':', '{', '}'])
+        || (v.starts_with("eyJ") && !v.contains('.'))
+    {
+        return false;
+    }
+    if n < 16 || v.contains("...") || v.starts_with("__") || ends_with_file_extension(v) {
+        return false;
+    }
+    // A call or a dotted reference written as a string (`key="pkg.module.func()"`).
+    if is_identifier_path(v.trim_end_matches("()")) && v.contains('.') {
+        return false;
+    }
+    if v.matches('/').count() >= 2 && v.split('/').filter(|seg| seg.len() >= 3 && seg.bytes().all(|c| c.is_ascii_alphabetic())).count() >= 2 {
+        return false;
+    }
+    // Paths and keys of object stores (`cloudformation/7870…`, `latest/{0}`).
+    if v.contains('/') && v.split('/').any(|seg| seg.len() >= 5 && seg.bytes().all(|c| c.is_ascii_lowercase())) {
         return false;
     }
     if is_hex(v) && is_digest_length(n) && has_hash_context(name) {
@@ -341,7 +428,7 @@ pub fn key_value_ok(name: &str, v: &str) -> bool {
     if v.bytes().all(|c| c.is_ascii_digit()) || v.contains("://") || looks_like_path(v) {
         return false;
     }
-    if is_identifier_path(v) && !v.bytes().any(|c| c.is_ascii_digit()) {
+    if is_identifier_path(v) && (v.contains('.') || !v.bytes().any(|c| c.is_ascii_digit())) {
         return false;
     }
     // Prose joined by separators (change-this-to-a-long-random-string) is an instruction, not a key.
@@ -396,6 +483,10 @@ pub fn username_value_ok(v: &str) -> bool {
     if NOT_USERNAMES.contains(&lower.as_str()) || (lower.starts_with("0x") && lower[2..].bytes().all(|c| c.is_ascii_hexdigit())) {
         return false;
     }
+    // UUIDs and SCREAMING_CASE constants fill user fields in code, not logins.
+    if is_uuid(v) || (v.contains('_') && v.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')) {
+        return false;
+    }
     (2..=39).contains(&n)
         && v.bytes().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && v.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
@@ -421,7 +512,22 @@ fn assignments_for(engine: &Engine, doc: &Doc<'_>, rule: usize, want: PiiType, o
         if a.space_separated && !a.line_leading {
             continue;
         }
+        // Whitespace separates a name from its value only in `#define`/`set` lines and in
+        // ssh_config (`User alice`); elsewhere it is prose ("Pass `safe=False` to …").
+        if a.space_separated && !(a.define || want == PiiType::Username) {
+            continue;
+        }
         if a.space_separated && a.quote == Quote::None && want != PiiType::Username {
+            continue;
+        }
+        if a.space_separated && a.quote == Quote::Quoted && doc.text.as_bytes()[a.value.0 - 1] == b'`' {
+            continue;
+        }
+        // In program code a literal is quoted; an unquoted value is an expression. Config files,
+        // and `NAME=value` lines (shell, .env) are the exception.
+        // Connection strings and query strings (`…;Password=x;`, `?token=x&`) are literal too.
+        let in_string = a.tight_eq && a.name.0 > 0 && matches!(doc.text.as_bytes()[a.name.0 - 1], b';' | b'"' | b'\'' | b'?' | b'&');
+        if a.quote == Quote::None && want != PiiType::Username && !(doc.config_like() || (a.tight_eq && a.line_leading) || in_string) {
             continue;
         }
         if want == PiiType::Key {
@@ -449,6 +555,10 @@ fn assignments_for(engine: &Engine, doc: &Doc<'_>, rule: usize, want: PiiType, o
             if v.eq_ignore_ascii_case(name) {
                 continue;
             }
+        }
+        // Unquoted `k=v,k2=v2` lists (CLI filters, tags) are structure, not one value.
+        if a.quote == Quote::None && want == PiiType::Key && v.trim_end_matches('=').contains([',', '=']) {
+            continue;
         }
         let ok = match want {
             PiiType::Key => key_value_ok(name, v),
@@ -488,7 +598,8 @@ pub fn uri_credentials(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut V
     for caps in uri_re().captures_iter(doc.text) {
         let (Some(u), Some(p)) = (caps.get(1), caps.get(2)) else { continue };
         let pw = p.as_str();
-        if pw.len() >= 3 && !is_placeholder(pw) {
+        let wordlike = pw.bytes().all(|c| c.is_ascii_alphabetic());
+        if pw.len() >= 4 && !is_placeholder(pw) && !(wordlike && pw.len() < 8) {
             out.push(Cand { start: p.start(), end: p.end(), rule });
         }
         let user = u.as_str();
@@ -504,6 +615,11 @@ fn cli_re() -> &'static Regex {
         Regex::new(r#"(?:^|\s)(?:--password(?:=|\s+)|--pass(?:=|\s+)|-p\s*|-a\s+)(?:'([^'\n]{3,128})'|"([^"\n]{3,128})"|([^\s'"]{3,128}))"#)
             .expect("static regex")
     })
+}
+
+fn cli_user_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r#"(?:^|\s)(?:-u\s*|--user(?:=|\s+))['"]?([A-Za-z0-9_.\-]{2,39})['"]?(?:\s|$)"#).expect("static regex"))
 }
 
 fn curl_re() -> &'static Regex {
@@ -535,6 +651,15 @@ pub fn cli_password(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<
         }
     }
     let user_rule = rule_index("uri-username");
+    let cli_user_rule = rule_index("cli-username");
+    for caps in cli_user_re().captures_iter(text) {
+        let Some(u) = caps.get(1) else { continue };
+        let (ls, le) = super::line_bounds(text, u.start());
+        let line = text[ls..le].to_ascii_lowercase();
+        if (line.contains("mysql") || line.contains("mariadb") || line.contains("psql")) && username_value_ok(u.as_str()) {
+            out.push(Cand { start: u.start(), end: u.end(), rule: cli_user_rule });
+        }
+    }
     for caps in curl_re().captures_iter(text) {
         let (Some(u), Some(p)) = (caps.get(1), caps.get(2)) else { continue };
         if password_value_ok(p.as_str()) {
@@ -549,7 +674,7 @@ pub fn cli_password(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<
 fn call_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(r#"(?:\.login|HTTPBasicAuth|HTTPDigestAuth|BasicAuth|\bauth\s*=\s*|\.auth|getConnection\(\s*[^,()\n]+,)\(?\s*[^,()\n]+?\s*,\s*(?:'([^'\n]{1,128})'|"([^"\n]{1,128})")"#)
+        Regex::new(r#"(?:(?:\.login|\bHTTP(?:Basic|Digest)Auth|\bBasicAuth|\.auth|\bgetConnection)\(\s*(?:[^,()\n]+,\s*)?|\bauth\s*=\s*\(\s*)[^,()\n]+?\s*,\s*(?:'([^'\n]{1,128})'|"([^"\n]{1,128})")"#)
             .expect("static regex")
     })
 }

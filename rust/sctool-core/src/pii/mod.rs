@@ -289,10 +289,26 @@ fn is_word_byte(b: u8) -> bool {
 /// A value found once (a password, a username, a name) is labelled at every other occurrence in the
 /// same document, with the same rule, so redaction cannot leave a copy behind.
 fn propagate(text: &str, accepted: &mut Vec<Cand>) {
-    let kinds_to_spread = |r: usize| matches!(RULES[r].kind, PiiType::Key | PiiType::Password | PiiType::Username | PiiType::Name);
+    // Only distinctive values spread: a short or word-like value (`repo`, `current`) would label
+    // unrelated text.
+    let spreads = |c: &Cand| {
+        let v = &text[c.start..c.end];
+        let marked = v.bytes().any(|b| b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'));
+        match RULES[c.rule].kind {
+            PiiType::Name => true,
+            PiiType::Key | PiiType::Password => v.len() >= 8 && (marked || v.bytes().any(|b| !b.is_ascii_alphanumeric())),
+            // Usernames from unambiguous contexts (profile URLs, logins, handles) spread even when
+            // they are plain words; a bare word from a `user = …` field does not.
+            PiiType::Username => {
+                let strong = matches!(RULES[c.rule].id, "username-profile-url" | "ssh-login" | "uri-username" | "cli-username");
+                v.len() >= 4 && (marked || (strong && v.len() >= 5))
+            }
+            _ => false,
+        }
+    };
     let seeds: Vec<(String, usize)> = accepted
         .iter()
-        .filter(|c| kinds_to_spread(c.rule) && c.end - c.start >= 4)
+        .filter(|c| spreads(c))
         .map(|c| (text[c.start..c.end].to_string(), c.rule))
         .collect();
     if seeds.is_empty() {

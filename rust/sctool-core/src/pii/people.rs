@@ -246,8 +246,18 @@ pub fn handle(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>)
         if v.len() < 2 || !(marked || bracketed || thanked) {
             continue;
         }
-        // snake_case without a digit is a decorator named in prose (by @total_ordering).
-        if v.contains('_') && !v.bytes().any(|c| c.is_ascii_digit()) && !bracketed {
+        // snake_case without a digit is a decorator named in prose (by @total_ordering); several
+        // hyphenated words are a documented property (@no-stem-darkening); doc comments (`* @x`)
+        // are full of tags, so there a handle needs a digit.
+        let digit = v.bytes().any(|c| c.is_ascii_digit());
+        if !digit && !bracketed && (v.contains('_') || v.matches('-').count() >= 2) {
+            continue;
+        }
+        let line_head = text[ls..s - 1].trim_start();
+        if !digit && (line_head.starts_with('*') || line_head.starts_with("///") || line_head.starts_with("//!")) {
+            continue;
+        }
+        if v.len() < 3 {
             continue;
         }
         out.push(Cand { start: s, end: e, rule });

@@ -328,6 +328,13 @@ pub static RULES: &[Rule] = &[
         matcher: Matcher::Custom(assign::cli_password),
     },
     Rule {
+        id: "cli-username",
+        kind: PiiType::Username,
+        description: "Login given to a database client on a command line (mysql/psql -u user; emitted by password-cli-flag)",
+        keywords: &[],
+        matcher: Matcher::Companion,
+    },
+    Rule {
         id: "password-call-argument",
         kind: PiiType::Password,
         description: "Literal password passed to a login/auth call (smtp.login(user, '…'), HTTPBasicAuth, auth=(…))",

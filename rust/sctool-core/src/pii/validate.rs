@@ -125,7 +125,7 @@ pub fn jwt_ok(token: &str) -> bool {
 /// Placeholder words that mark a value as a template, an example or a redaction.
 const PLACEHOLDER_WORDS: &[&str] = &[
     "your", "example", "sample", "dummy", "placeholder", "changeme", "change_me", "change-me", "insert",
-    "replace", "redacted", "xxxx", "todo", "fixme", "foobar", "notreal", "not_a_real", "fake", "mock",
+    "replace", "redacted", "xxxx", "todo", "fixme", "foobar", "...", "…", "mytest", "testsecret", "testpass", "testkey", "notreal", "not_a_real", "fake", "mock",
     "secret_here", "token_here", "key_here", "change-this", "change_this", "changethis", "process.env",
     "os.environ", "getenv", "env(", "environ[", "secrets.", "vault:", "(none)", "undefined",
 ];
@@ -144,7 +144,7 @@ pub fn is_placeholder(v: &str) -> bool {
     if PLACEHOLDER_VALUES.contains(&lower.as_str()) {
         return true;
     }
-    if PLACEHOLDER_WORDS.iter().any(|w| lower.contains(w)) {
+    if PLACEHOLDER_WORDS.iter().any(|w| lower.contains(w)) || lower.contains("password") || lower.contains("passwd") {
         return true;
     }
     // Templates: <your-password>, $DB_PASS, {token}.
