@@ -223,24 +223,13 @@ def _fit_throughput(cfg, s: dict, quick: bool) -> dict[str, float]:
 def _gpu_imports(libs: Path) -> None:
     """Make the trainer importable on a bare CUDA box: carried pure-Python packages, sctool without
     its ``__init__`` (the Rust extension and polars are not needed to train)."""
-    import types
-
     try:
         import lightning  # noqa: F401
     except ImportError:
         sys.path.insert(0, str(libs))
-    pkg = types.ModuleType("sctool")
-    pkg.__path__ = [str(REPO / "python" / "sctool")]
-    sys.modules["sctool"] = pkg
-    native = types.ModuleType("sctool._native")
+    from benches.bare_sctool import install_sctool_stub
 
-    class SctoolError(Exception):
-        pass
-
-    for name in ("InvalidInputError", "ConfigError", "InternalError"):
-        setattr(native, name, type(name, (SctoolError,), {}))
-    native.SctoolError = SctoolError
-    sys.modules["sctool._native"] = native
+    install_sctool_stub()
 
 
 def gpu_main(argv: list[str]) -> None:

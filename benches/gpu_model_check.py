@@ -15,25 +15,16 @@ import json
 import os
 import sys
 import time
-import types
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _load_model_package() -> None:
-    pkg = types.ModuleType("sctool")
-    pkg.__path__ = [str(REPO / "python" / "sctool")]
-    sys.modules["sctool"] = pkg
-    native = types.ModuleType("sctool._native")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bare_sctool import install_sctool_stub
 
-    class SctoolError(Exception):
-        pass
-
-    for name in ("InvalidInputError", "ConfigError", "InternalError"):
-        setattr(native, name, type(name, (SctoolError,), {}))
-    native.SctoolError = SctoolError
-    sys.modules["sctool._native"] = native
+    install_sctool_stub()
 
 
 # H100 SXM dense bf16 peak (NVIDIA datasheet, without sparsity).
