@@ -72,3 +72,20 @@ def test_recipe_errors_are_clear(tmp_path: Path) -> None:
     recipe.write_text("stages:\n  - stage: nosuchstage\n")
     proc = run_cli("run", recipe)
     assert proc.returncode == 2 and "nosuchstage" in proc.stderr
+
+
+def test_recipe_references_earlier_stage_outputs(source_tree: Path, tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        f"workdir: {tmp_path / 'work'}\n"
+        "stages:\n"
+        f"  - stage: ingest\n    name: raw\n    config: {{sources: ['{source_tree}']}}\n"
+        "  - stage: dedup\n    config: {mode: exact}\n"
+        "  - stage: dedup\n    name: again\n    inputs: ['@raw']\n    config: {mode: exact}\n"
+    )
+    results = json.loads(run_cli("run", recipe, "--quiet", "--json", check=True).stdout)
+    assert [r["name"] for r in results] == ["raw", "dedup", "again"]
+    assert results[2]["docs_in"] == results[0]["docs_out"] == 6  # read the ingest output, not dedup's
+    recipe.write_text(recipe.read_text().replace("'@raw'", "'@nosuch'"))
+    proc = run_cli("run", recipe, "--workdir", tmp_path / "w2")
+    assert proc.returncode == 2 and "@nosuch" in proc.stderr

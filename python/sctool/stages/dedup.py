@@ -125,7 +125,11 @@ def run_dedup(
         raise ConfigError(f"dedup mode must be exact, near or both, got {config.mode!r}")
     if config.mode != "exact":
         if runtime.executor != "local":
-            print("sctool dedup: near-dedup runs in this process; --executor ray applies to --exact only",
+            if not config.verify:
+                from sctool.executors.dedup_near import run_near_dedup_executor
+
+                return run_near_dedup_executor(inputs, output, config, runtime)
+            print("sctool dedup: --verify runs in this process; --executor ray applies without --verify",
                   file=sys.stderr)
         return run_near_dedup(inputs, output, config, runtime)
     if runtime.executor != "local":
