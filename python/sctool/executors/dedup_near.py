@@ -100,7 +100,7 @@ class SignShard:
             cols["shingles"] = pl.Series(counts, dtype=pl.UInt32)
             metas.append(pl.DataFrame(cols))
             sigs_out.append(pl.DataFrame({"doc": cols["doc"],
-                                          "sig": _fixed_binary(sigs.view(np.uint8).reshape(n, -1))}))
+                                          "sig": _fixed_binary(sigs.astype("<u4").view(np.uint8).reshape(n, -1))}))
             docs += n
             live = counts > 0
             empty += int((~live).sum())
