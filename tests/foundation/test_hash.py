@@ -70,3 +70,15 @@ def test_native_exceptions_pickle() -> None:
         assert cls.__module__ == "sctool._native"
         err = pickle.loads(pickle.dumps(cls("boom")))
         assert type(err) is cls and str(err) == "boom"
+
+
+def test_import_sctool_does_not_import_torch() -> None:
+    """The curation side must stay light: torch loads only with the model/train/infer/eval modules."""
+    import subprocess
+    import sys
+
+    code = ("import sys, sctool, sctool.stages.ingest, sctool.stages.dedup, sctool.stages.filter, "
+            "sctool.stages.redact, sctool.stages.decontam, sctool.stages.tokenize\n"
+            "heavy = [m for m in ('torch', 'lightning', 'transformers', 'ray') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
