@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-settings.register_profile("fast", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# In CI the examples are derandomized (the same on every run), so a red build always reproduces.
+settings.register_profile("fast", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                          derandomize=bool(os.environ.get("CI")))
 settings.register_profile("slow", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("SCTOOL_HYPOTHESIS", "fast"))
 

@@ -154,7 +154,7 @@ def test_perplexity_matches_brute_force(tmp_path: Path, tiny_model_dir: Path) ->
 
 
 def test_token_byte_lengths_add_up_to_the_text(tmp_path: Path) -> None:
-    from hypothesis import given, settings
+    from hypothesis import assume, given, settings
     from hypothesis import strategies as st
 
     from sctool.eval.ppl import token_byte_lengths
@@ -167,9 +167,14 @@ def test_token_byte_lengths_add_up_to_the_text(tmp_path: Path) -> None:
     assert "exact" in method
     assert lengths[tok.token_to_id("<|endoftext|>")] == 0
 
+    specials = [t for t in tok.get_vocab() if t.startswith("<") and t.endswith(">") and len(t) > 2]
+
     @settings(max_examples=60, deadline=None)
     @given(st.text(max_size=60))
     def check(text: str) -> None:
+        # Special-token text encodes to the special token, which stands for no bytes of the corpus
+        # (it is what `sctool tokenize` inserts between documents), so such texts are out of scope.
+        assume(not any(s in text for s in specials))
         ids = tok.encode(text, add_special_tokens=False).ids
         assert int(lengths[ids].sum()) == len(text.encode("utf-8"))
 
