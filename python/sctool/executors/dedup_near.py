@@ -44,7 +44,7 @@ from sctool.io.sources import Batch, InputReader, resolve_inputs
 from sctool.native import hash_content
 from sctool.progress import progress
 from sctool.stages.base import Runtime, StageOutput
-from sctool.stages.dedup import DedupConfig
+from sctool.stages.dedup import DedupConfig, near_manifest_extra
 
 EDGE_SCHEMA = {"a": pl.UInt64, "b": pl.UInt64}
 
@@ -299,29 +299,7 @@ def run_near_dedup_executor(
     with progress(reader.total_rows(), "dedup: writing", quiet=runtime.quiet) as bar:
         ex.write_parts(stage="dedup", reader=reader, writer=writer, make_process=NearShardWriter(spill),
                        shards=shards, bar=bar)
-    if config.clusters:
-        from sctool.io.atomic import write_parquet
-
-        write_parquet(Path(config.clusters), plan.clusters)
-    summary = dict(plan.summary)
-    extra = {
-        "duplicate_groups": summary.pop("near_clusters"),
-        "near_dedup": {
-            "bands": summary.pop("bands"),
-            "rows": summary.pop("rows"),
-            "banding": summary.pop("banding"),
-            "threshold": config.threshold,
-            "num_perm": config.num_perm,
-            "ngram": config.ngram,
-            "seed": config.seed,
-            "shingle": config.shingle,
-            "hash": config.hash,
-            "verify": config.verify,
-            "keep": config.keep,
-            "clusters_file": config.clusters,
-            **summary,
-        },
-    }
+    extra = near_manifest_extra(config, plan)
     manifest = writer.finalize(extra)
     spill.remove()
     return manifest

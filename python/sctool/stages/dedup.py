@@ -23,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 
@@ -118,6 +118,37 @@ def exact_duplicates(reader: InputReader, runtime: Runtime) -> pl.DataFrame:
     return dups
 
 
+def near_manifest_extra(config: DedupConfig, plan: Any) -> dict[str, Any]:
+    """Write the ``--clusters`` table (if asked) and build the manifest's near-dedup section.
+
+    Shared by the in-process engine and the executor path, so both record the same parameters.
+    """
+    if config.clusters:
+        from sctool.io.atomic import write_parquet
+
+        write_parquet(Path(config.clusters), plan.clusters)
+    summary = dict(plan.summary)
+    extra = {
+        "duplicate_groups": summary.pop("near_clusters"),
+        "near_dedup": {
+            "bands": summary.pop("bands"),
+            "rows": summary.pop("rows"),
+            "banding": summary.pop("banding"),
+            "threshold": config.threshold,
+            "num_perm": config.num_perm,
+            "ngram": config.ngram,
+            "seed": config.seed,
+            "shingle": config.shingle,
+            "hash": config.hash,
+            "verify": config.verify,
+            "keep": config.keep,
+            "clusters_file": config.clusters,
+            **summary,
+        },
+    }
+    return extra
+
+
 def run_dedup(
     inputs: Sequence[str | Path], output: str | Path, config: DedupConfig, runtime: Runtime
 ) -> Manifest:
@@ -203,27 +234,5 @@ def run_near_dedup(
                                                                        "jaccard")
                 removed = joined.filter(pl.col("reason").is_not_null()).drop("__row")
             writer.write(batch.index, kept, removed, part_stats(batch.frame, kept, removed, runtime.text_column))
-    if config.clusters:
-        from sctool.io.atomic import write_parquet
-
-        write_parquet(Path(config.clusters), plan.clusters)
-    summary = dict(plan.summary)
-    extra = {
-        "duplicate_groups": summary.pop("near_clusters"),
-        "near_dedup": {
-            "bands": summary.pop("bands"),
-            "rows": summary.pop("rows"),
-            "banding": summary.pop("banding"),
-            "threshold": config.threshold,
-            "num_perm": config.num_perm,
-            "ngram": config.ngram,
-            "seed": config.seed,
-            "shingle": config.shingle,
-            "hash": config.hash,
-            "verify": config.verify,
-            "keep": config.keep,
-            "clusters_file": config.clusters,
-            **summary,
-        },
-    }
+    extra = near_manifest_extra(config, plan)
     return writer.finalize(extra)
