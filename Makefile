@@ -51,4 +51,4 @@ bench: build
 	$(PY) -m benches.run_all
 
 clean:
-	rm -rf $(DEMO_OUT) benches/work
+	rm -rf $(DEMO_OUT) benches/scratch

@@ -238,7 +238,7 @@ def gpu_main(argv: list[str]) -> None:
     import json
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--libs", default=str(REPO / "benches" / "work" / "gpu-pylibs"))
+    ap.add_argument("--libs", default=str(REPO / "benches" / "scratch" / "gpu-pylibs"))
     ap.add_argument("--preset", default="1b")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--seq", type=int, default=2048)

@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-WORK = Path(__file__).resolve().parent / "work"
+WORK = Path(__file__).resolve().parent / "scratch"  # benchmark inputs and outputs, git-ignored
 SOURCE_SUFFIXES = (".py", ".pyi", ".c", ".h", ".hpp", ".cc", ".cpp", ".pyx", ".pxd", ".js", ".rs", ".md", ".rst",
                    ".txt", ".json", ".yaml", ".yml", ".toml", ".cfg", ".html", ".css", ".sh", ".java", ".go")
 
