@@ -32,7 +32,7 @@ from sctool.io.sources import Batch, InputReader, resolve_inputs
 from sctool.native import hash_content
 from sctool.progress import progress
 from sctool.stages.base import Runtime, StageOutput
-from sctool.stages.dedup import DedupConfig
+from sctool.stages.dedup import DedupConfig, split_by_decisions
 
 DUPS_SCHEMA = {"batch": pl.UInt32, "row": pl.UInt32, "dup_of": pl.String}
 
@@ -106,24 +106,11 @@ class DedupShardWriter:
     spill: SpillDir
 
     def __call__(self, shard: Shard) -> Callable[[Batch], StageOutput]:
-        lf = self.spill.scan("dups")
-        lo, hi = shard.first_batch, shard.first_batch + shard.n_batches
-        dups = (lf.filter((pl.col("batch") >= lo) & (pl.col("batch") < hi)).collect()
-                if lf is not None else pl.DataFrame(schema=DUPS_SCHEMA))
-        by_batch = dups.partition_by("batch", as_dict=True) if dups.height else {}
+        by_batch = self.spill.by_batch("dups", shard.first_batch, shard.n_batches, DUPS_SCHEMA)
 
         def process(batch: Batch) -> StageOutput:
-            d = by_batch.get((batch.index,))
-            if d is None:
-                return StageOutput(kept=batch.frame, removed=None)
-            frame = batch.frame.with_row_index("__row")
-            joined = frame.join(d.drop("batch").rename({"row": "__row"}), on="__row", how="left")
-            kept = joined.filter(pl.col("dup_of").is_null()).drop("__row", "dup_of")
-            removed = (
-                joined.filter(pl.col("dup_of").is_not_null())
-                .drop("__row")
-                .with_columns(pl.lit("exact_duplicate").alias("reason"))
-            )
+            kept, removed = split_by_decisions(batch.frame, by_batch.get((batch.index,)), flag="dup_of",
+                                               reason="exact_duplicate")
             return StageOutput(kept=kept, removed=removed)
 
         return process

@@ -44,7 +44,7 @@ from sctool.io.sources import Batch, InputReader, resolve_inputs
 from sctool.native import hash_content
 from sctool.progress import progress
 from sctool.stages.base import Runtime, StageOutput
-from sctool.stages.dedup import DedupConfig, near_manifest_extra
+from sctool.stages.dedup import DedupConfig, near_manifest_extra, split_by_decisions
 
 EDGE_SCHEMA = {"a": pl.UInt64, "b": pl.UInt64}
 
@@ -223,22 +223,10 @@ class NearShardWriter:
     spill: SpillDir
 
     def __call__(self, shard: Shard) -> Callable[[Batch], StageOutput]:
-        lf = self.spill.scan("decisions")
-        lo, hi = shard.first_batch, shard.first_batch + shard.n_batches
-        d_all = (lf.filter((pl.col("batch") >= lo) & (pl.col("batch") < hi)).collect()
-                 if lf is not None else pl.DataFrame(schema=DECISION_SCHEMA))
-        by_batch = d_all.partition_by("batch", as_dict=True) if d_all.height else {}
+        by_batch = self.spill.by_batch("decisions", shard.first_batch, shard.n_batches, DECISION_SCHEMA)
 
         def process(batch: Batch) -> StageOutput:
-            d = by_batch.get((batch.index,))
-            if d is None:
-                return StageOutput(kept=batch.frame, removed=None)
-            joined = batch.frame.with_row_index("__row").join(
-                d.drop("batch").rename({"row": "__row"}), on="__row", how="left", maintain_order="left"
-            )
-            kept = joined.filter(pl.col("reason").is_null()).drop("__row", "reason", "dup_of", "cluster_id",
-                                                                   "jaccard")
-            removed = joined.filter(pl.col("reason").is_not_null()).drop("__row")
+            kept, removed = split_by_decisions(batch.frame, by_batch.get((batch.index,)), flag="reason")
             return StageOutput(kept=kept, removed=removed)
 
         return process

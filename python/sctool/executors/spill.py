@@ -103,5 +103,14 @@ class SpillDir:
         files = sorted((self.root / name).glob("*.parquet"))
         return pl.scan_parquet(files) if files else None
 
+    def by_batch(self, name: str, first_batch: int, n_batches: int, schema: Mapping[str, Any]) -> dict:
+        """The rows of ``name`` whose ``batch`` lies in ``[first_batch, first_batch + n_batches)``,
+        split by batch: ``{(batch,): frame}`` (a shard's write pass loads its range once)."""
+        lf = self.scan(name)
+        lo, hi = first_batch, first_batch + n_batches
+        rows = (lf.filter((pl.col("batch") >= lo) & (pl.col("batch") < hi)).collect()
+                if lf is not None else pl.DataFrame(schema=dict(schema)))
+        return rows.partition_by("batch", as_dict=True) if rows.height else {}
+
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

@@ -86,6 +86,29 @@ class DedupConfig:
         )
 
 
+def split_by_decisions(
+    frame: pl.DataFrame, decisions: pl.DataFrame | None, *, flag: str, reason: str | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Apply per-row decisions (``row`` + detail columns, optional ``batch``) to one batch.
+
+    Rows whose ``flag`` column is set are removed and keep the detail columns (plus ``reason`` when
+    given); the others are kept unchanged, in input order. Every dedup path (exact and near, local
+    and executor) writes its parts through this one function.
+    """
+    if decisions is None or decisions.height == 0:
+        return frame, None
+    detail = [c for c in decisions.columns if c not in ("batch", "row")]
+    joined = frame.with_row_index("__row").join(
+        decisions.drop("batch", strict=False).rename({"row": "__row"}), on="__row", how="left",
+        maintain_order="left",
+    )
+    kept = joined.filter(pl.col(flag).is_null()).drop("__row", *detail)
+    removed = joined.filter(pl.col(flag).is_not_null()).drop("__row")
+    if reason is not None:
+        removed = removed.with_columns(pl.lit(reason).alias("reason"))
+    return kept, removed
+
+
 def exact_duplicates(reader: InputReader, runtime: Runtime) -> pl.DataFrame:
     """Pass 1: a table ``(batch, row, dup_of)`` of every document that repeats an earlier one."""
     frames = []
@@ -180,18 +203,8 @@ def run_dedup(
             bar.update(batch.frame.height)
             if writer.done(batch.index):
                 continue
-            d = by_batch.get((batch.index,))
-            frame = batch.frame.with_row_index("__row")
-            if d is None:
-                kept, removed = batch.frame, None
-            else:
-                joined = frame.join(d.drop("batch").rename({"row": "__row"}), on="__row", how="left")
-                kept = joined.filter(pl.col("dup_of").is_null()).drop("__row", "dup_of")
-                removed = (
-                    joined.filter(pl.col("dup_of").is_not_null())
-                    .drop("__row")
-                    .with_columns(pl.lit("exact_duplicate").alias("reason"))
-                )
+            kept, removed = split_by_decisions(batch.frame, by_batch.get((batch.index,)), flag="dup_of",
+                                               reason="exact_duplicate")
             writer.write(batch.index, kept, removed, part_stats(batch.frame, kept, removed, runtime.text_column))
     return writer.finalize({"duplicate_groups": int(dups.get_column("dup_of").n_unique()) if dups.height else 0})
 
@@ -223,16 +236,7 @@ def run_near_dedup(
             bar.update(batch.frame.height)
             if writer.done(batch.index):
                 continue
-            d = by_batch.get((batch.index,))
-            if d is None:
-                kept, removed = batch.frame, None
-            else:
-                joined = batch.frame.with_row_index("__row").join(
-                    d.drop("batch").rename({"row": "__row"}), on="__row", how="left", maintain_order="left"
-                )
-                kept = joined.filter(pl.col("reason").is_null()).drop("__row", "reason", "dup_of", "cluster_id",
-                                                                       "jaccard")
-                removed = joined.filter(pl.col("reason").is_not_null()).drop("__row")
+            kept, removed = split_by_decisions(batch.frame, by_batch.get((batch.index,)), flag="reason")
             writer.write(batch.index, kept, removed, part_stats(batch.frame, kept, removed, runtime.text_column))
     extra = near_manifest_extra(config, plan)
     return writer.finalize(extra)
