@@ -41,48 +41,53 @@ def _shape(quick: bool) -> dict:
     return {"n_layer": 6, "n_embd": 512, "n_head": 8, "batch": 4, "seq": 512, "steps": 6}
 
 
-def main() -> str:
+#: The trainer's ``host_memory_reuse`` setting, as environment variables for a fresh interpreter.
+REUSE_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "2147483647"}
+PEER = "transformers GPTBigCode + torch AdamW"
+ROWS = (
+    PEER,
+    "sctool GPT, plain loss (`fused_loss: false`) + torch AdamW",
+    "sctool GPT + torch AdamW",
+    "sctool GPT + trainer optimizer (fused AdamW)",
+)
+
+
+def interleaved_steps() -> dict:
+    """One process: every implementation's training step, interleaved, fp32 then bf16 autocast."""
     import numpy as np
     import torch
     from transformers import GPTBigCodeConfig, GPTBigCodeForCausalLM
 
-    from sctool.model.config import ModelConfig
     from sctool.model.gpt import GPT
     from sctool.train.callbacks import measured_cpu_tflops
     from sctool.train.config import OptimConfig
     from sctool.train.module import build_optimizer
 
-    quick = bool(os.environ.get("SCTOOL_BENCH_QUICK"))
-    s = _shape(quick)
-    vocab = 49152
-    cfg = ModelConfig(
-        vocab_size=vocab, n_positions=s["seq"], n_embd=s["n_embd"], n_layer=s["n_layer"], n_head=s["n_head"],
-        n_kv_heads=1, embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0, attention="sdpa",
-    )
+    s = _shape(bool(os.environ.get("SCTOOL_BENCH_QUICK")))
+    cfg = _model_config(s)
     hf_cfg = GPTBigCodeConfig(
-        vocab_size=vocab, n_positions=s["seq"], n_embd=s["n_embd"], n_layer=s["n_layer"], n_head=s["n_head"],
+        vocab_size=VOCAB, n_positions=s["seq"], n_embd=s["n_embd"], n_layer=s["n_layer"], n_head=s["n_head"],
         multi_query=True, activation_function="gelu_pytorch_tanh", resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
         attn_implementation="sdpa", bos_token_id=0, eos_token_id=0,
     )
     torch.manual_seed(0)
     ours = GPT(cfg).train()
+    plain = GPT(cfg.with_changes(fused_loss=False)).train()
+    plain.load_state_dict(ours.state_dict())
     theirs = GPTBigCodeForCausalLM(hf_cfg).train()
-    n_params = ours.num_params()
-    flops_tok = ours.flops_per_token(s["seq"])
-    batch = torch.from_numpy(np.random.default_rng(0).integers(0, vocab, size=(s["batch"], s["seq"])))
-    tokens = batch.numel()
-    optim = OptimConfig(lr=1e-4)
+    batch = torch.from_numpy(np.random.default_rng(0).integers(0, VOCAB, size=(s["batch"], s["seq"])))
 
     def plain_adamw(model: torch.nn.Module) -> torch.optim.Optimizer:
         return torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
 
-    impls = {
-        "transformers GPTBigCode + torch AdamW": (theirs, plain_adamw(theirs)),
-        "sctool GPT + torch AdamW": (ours, plain_adamw(ours)),
-        "sctool GPT + trainer optimizer (fused AdamW)": (ours, build_optimizer(ours, optim, "cpu")),
-    }
+    impls = dict(zip(ROWS, (
+        (theirs, plain_adamw(theirs)),
+        (plain, plain_adamw(plain)),
+        (ours, plain_adamw(ours)),
+        (ours, build_optimizer(ours, OptimConfig(lr=1e-4), "cpu")),
+    ), strict=True))
 
-    def step(model: torch.nn.Module, opt: torch.optim.Optimizer, dtype: torch.dtype | None) -> None:
+    def step(model: torch.nn.Module, opt: torch.optim.Optimizer, dtype: torch.dtype) -> None:
         opt.zero_grad(set_to_none=True)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype is torch.bfloat16):
             loss = model(batch, labels=batch).loss
@@ -90,52 +95,106 @@ def main() -> str:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
 
-    sections = []
-    results: dict[tuple[str, str], float] = {}
-    peaks = {}
+    out: dict = {"tokens_per_s": {}, "peaks": {}}
     for prec, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        peaks[prec] = measured_cpu_tflops(dtype, size=2048)
+        peak = measured_cpu_tflops(dtype, size=2048)
         times: dict[str, list[float]] = {k: [] for k in impls}
-        for m, o in impls.values():  # warm-up (allocator, oneDNN kernels, optimizer state)
-            step(m, o, dtype)
+        for _ in range(2):  # warm-up: oneDNN kernels, optimizer state, the allocator's heap
+            for m, o in impls.values():
+                step(m, o, dtype)
         for _ in range(s["steps"]):
             for k, (m, o) in impls.items():
                 t0 = time.perf_counter()
                 step(m, o, dtype)
                 times[k].append(time.perf_counter() - t0)
-        for k, ts in times.items():
-            results[(prec, k)] = tokens / statistics.median(ts)
+        out["tokens_per_s"][prec] = {k: batch.numel() / statistics.median(ts) for k, ts in times.items()}
         # Measured again after the steps: on a shared machine the best of the two is the machine's peak.
-        peaks[prec] = max(peaks[prec], measured_cpu_tflops(dtype, size=2048))
+        out["peaks"][prec] = max(peak, measured_cpu_tflops(dtype, size=2048))
+    return out
 
-    # The whole trainer: fit() on packed synthetic tokens, tokens/s from its metrics.csv.
-    fit_rows = _fit_throughput(cfg, s, quick)
-    for prec, tps in fit_rows.items():
-        results[(prec, "sctool fit() (Lightning, data loader, logging)")] = tps
 
-    rows = []
-    for prec in ("fp32", "bf16"):
-        base = results[(prec, "transformers GPTBigCode + torch AdamW")]
-        for (p, k), tps in results.items():
-            if p != prec:
-                continue
-            mfu = flops_tok * tps / (peaks[prec] * 1e12)
-            rows.append([prec, k, f"{tps:,.0f}", f"{100 * mfu:.1f}%", f"{tps / base:.2f}×"])
-    table = md_table(["precision", "implementation", "tokens/s", "MFU", "vs transformers"], rows)
+def _run_interleaved(extra_env: dict[str, str]) -> dict:
+    """``interleaved_steps`` in a fresh interpreter, so that allocator settings start from zero."""
+    import json
+    import subprocess
+
+    env = {**os.environ, **extra_env}
+    for key in REUSE_ENV:
+        if key not in extra_env:
+            env.pop(key, None)
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--interleaved"],
+        env=env, capture_output=True, text=True, check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"interleaved training steps failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _model_config(s: dict):
+    from sctool.model.config import ModelConfig
+
+    return ModelConfig(
+        vocab_size=VOCAB, n_positions=s["seq"], n_embd=s["n_embd"], n_layer=s["n_layer"], n_head=s["n_head"],
+        n_kv_heads=1, embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0, attention="sdpa",
+    )
+
+
+VOCAB = 49152
+
+
+def main() -> str:
+    from sctool.model.gpt import GPT
+
+    quick = bool(os.environ.get("SCTOOL_BENCH_QUICK"))
+    s = _shape(quick)
+    cfg = _model_config(s)
+    model = GPT(cfg)
+    n_params = model.num_params()
+    flops_tok = model.flops_per_token(s["seq"])
+    default = _run_interleaved({})
+    reuse = _run_interleaved(REUSE_ENV)
+    fit_rows = _fit_throughput(cfg, s, quick)  # in this process: fit() applies host_memory_reuse itself
+
+    def table(res: dict, with_fit: bool) -> str:
+        rows = []
+        for prec in ("fp32", "bf16"):
+            tps_rows = dict(res["tokens_per_s"][prec])
+            if with_fit:
+                tps_rows["sctool fit() (Lightning, data loader, logging; `host_memory_reuse` on)"] = fit_rows[prec]
+            base = tps_rows[PEER]
+            for k, tps in tps_rows.items():
+                mfu = flops_tok * tps / (res["peaks"][prec] * 1e12)
+                rows.append([prec, k, f"{tps:,.0f}", f"{100 * mfu:.1f}%", f"{tps / base:.2f}×"])
+        return md_table(["precision", "implementation", "tokens/s", "MFU", "vs transformers"], rows)
+
     head = (
-        f"Model: GPTBigCode-shaped MQA, {s['n_layer']} layers, {s['n_embd']} wide, {s['n_head']} heads, vocab {vocab}, "
+        f"Model: GPTBigCode-shaped MQA, {s['n_layer']} layers, {s['n_embd']} wide, {s['n_head']} heads, vocab {VOCAB}, "
         f"{n_params / 1e6:.1f} M parameters; batch {s['batch']} × {s['seq']} tokens; median of {s['steps']} "
-        f"interleaved steps after one warm-up; forward + backward + clip + AdamW step.\n\n"
-        f"FLOPs per token (PaLM formula, `GPT.flops_per_token`): {flops_tok / 1e6:.1f} M. "
-        f"Measured dense matmul peak of this CPU: fp32 {peaks['fp32']:.3f} TFLOP/s, bf16 {peaks['bf16']:.3f} TFLOP/s "
-        f"(the MFU denominator).\n\n"
+        f"interleaved steps after two warm-up rounds; forward + backward + clip + AdamW step; SDPA attention in "
+        f"both; bf16 = `torch.autocast` with fp32 weights.\n\n"
+        f"FLOPs per token (PaLM formula, `GPT.flops_per_token`): {flops_tok / 1e6:.1f} M. MFU denominator: the "
+        f"dense matmul rate measured on this CPU (best of before/after), default process: fp32 "
+        f"{default['peaks']['fp32']:.3f}, bf16 {default['peaks']['bf16']:.3f} TFLOP/s.\n\n"
+    )
+    first = (
+        head + "### Out of the box: each library in a default Python process\n\n"
+        "This is what a user of either library gets. `python -m train` additionally applies "
+        "`trainer.host_memory_reuse` (glibc keeps freed blocks instead of page-faulting them in again every step), "
+        "which the `fit()` row includes.\n\n" + table(default, with_fit=True)
+    )
+    second = (
+        "### Both with the same allocator setting\n\n"
+        "A fresh interpreter started with `MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647` (what "
+        "`host_memory_reuse` sets), so transformers gets the allocator benefit too: the remaining difference is the "
+        "model's own arithmetic and memory traffic.\n\n" + table(reuse, with_fit=False)
     )
     peer = (
         "\n\nPeer figure for this machine kind (peer-figures.md, measured by another session): transformers "
         "fp32 SDPA ~536 tokens/s. Target: sctool ≥ 1.2× transformers at the same precision. The machine is shared; "
         "ratios within one run are what count."
     )
-    sections.append(("Training throughput (CPU)", head + table + peer))
+    sections = [("Training throughput (CPU)", first + "\n\n" + second + peer)]
     gpu = gpu_section()
     if gpu:
         sections.append(("The whole trainer on a GPU (`python benches/bench_train.py --gpu`)", gpu))
@@ -173,7 +232,7 @@ def gpu_section() -> str:
         "`fit()` end to end (Lightning, packed data loader, fused AdamW, metrics) on synthetic tokens; tokens/s and "
         "MFU are the trainer's own `metrics.csv` figures (median after the first logged window), peak memory "
         "`torch.cuda.max_memory_allocated`. Variants: plain, `activation_checkpointing` (ckpt), `compile`, "
-        "`strategy: fsdp` (on one GPU).\n\n" + table + "\n\nMFU: " + "; ".join(notes) + "."
+        "`strategy: fsdp` (on one GPU), `plain_loss` (`fused_loss: false`).\n\n" + table + "\n\nMFU: " + "; ".join(notes) + "."
     )
 
 
@@ -245,7 +304,7 @@ def gpu_main(argv: list[str]) -> None:
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--accelerator", default="gpu")
     ap.add_argument("--precision", default="bf16-mixed")
-    ap.add_argument("--variants", default="plain,ckpt,compile")
+    ap.add_argument("--variants", default="plain,plain_loss,ckpt,compile,fsdp")
     args = ap.parse_args(argv)
     _gpu_imports(Path(args.libs))
     import numpy as np
@@ -272,12 +331,14 @@ def gpu_main(argv: list[str]) -> None:
         "ckpt": {"activation_checkpointing": True},
         "compile": {"compile": True},
         "fsdp": {"strategy": "fsdp"},
+        "plain_loss": {},  # the model with fused_loss off: the fused head + loss's effect on a GPU
     }
+    model_changes = {"plain_loss": {"fused_loss": False}}
     for name in args.variants.split(","):
         run = work / f"run-{name}"
         data = {
             "out": str(run),
-            "model": config_to_dict(model),
+            "model": config_to_dict(model.with_changes(**model_changes.get(name, {}))),
             "data": {"sources": [{"prefix": str(work / "data")}], "seq_len": args.seq, "fim_rate": 0.0,
                      "valid_fraction": 0.02},
             "optim": {"lr": 3e-4, "warmup_steps": 2},
@@ -324,7 +385,11 @@ def gpu_main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    if "--gpu" in sys.argv:
+    if "--interleaved" in sys.argv:
+        import json
+
+        print(json.dumps(interleaved_steps()))
+    elif "--gpu" in sys.argv:
         gpu_main([a for a in sys.argv[1:] if a != "--gpu"])
     else:
         print(main())

@@ -49,6 +49,16 @@ class ModelConfig:
             "flex (flex-attention, block-sparse per-document masks) or eager (reference)"
         },
     )
+    fused_loss: bool = field(
+        default=True,
+        metadata={
+            "help": "training loss as one chunked output-head + cross-entropy (no (tokens x vocab) logits "
+            "in memory; the forward returns logits=None while training); false = lm_head then F.cross_entropy"
+        },
+    )
+    loss_chunk_rows: int = field(
+        default=0, metadata={"help": "rows per chunk of the fused loss (0 = chosen by device and dtype)"}
+    )
     tie_word_embeddings: bool = field(default=True, metadata={"help": "share the input embedding and output head"})
     initializer_range: float = field(default=0.02, metadata={"help": "std of the normal weight initialisation"})
 
@@ -72,6 +82,8 @@ class ModelConfig:
             problems.append(f"activation must be gelu_tanh or gelu (got {self.activation!r})")
         if self.attention not in ("sdpa", "flash", "flex", "eager"):
             problems.append(f"attention must be sdpa, flash, flex or eager (got {self.attention!r})")
+        if self.loss_chunk_rows < 0:
+            problems.append(f"loss_chunk_rows must be >= 0 (got {self.loss_chunk_rows})")
         if self.layer_norm_epsilon <= 0:
             problems.append(f"layer_norm_epsilon must be > 0 (got {self.layer_norm_epsilon})")
         if problems:

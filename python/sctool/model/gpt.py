@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from sctool.model.config import ModelConfig
+from sctool.model.fused_loss import linear_cross_entropy
 
 # ---------------------------------------------------------------------------------------------------
 # KV cache
@@ -332,10 +333,14 @@ class Block(nn.Module):
 
 @dataclass
 class CausalLMOutput:
-    """What ``GPT.forward`` returns: ``loss`` is the mean next-token cross-entropy over labels != -100."""
+    """What ``GPT.forward`` returns: ``loss`` is the mean next-token cross-entropy over labels != -100.
+
+    ``logits`` is None with ``compute_logits=False``, and for a training step with labels when the
+    model's ``fused_loss`` is on (the loss is then computed without materialising the logits).
+    """
 
     loss: torch.Tensor | None
-    logits: torch.Tensor | None  # None only when forward(compute_logits=False)
+    logits: torch.Tensor | None
     past_key_values: KVCache | None = None
     num_tokens: torch.Tensor | None = None
     hidden_states: torch.Tensor | None = None  # final-LayerNorm output, with compute_logits=False
@@ -500,7 +505,8 @@ class GPT(nn.Module):
         (left-padded batched generation). ``logits_to_keep`` > 0 computes logits only for the last
         that many positions (generation needs only the last). ``compute_logits=False`` skips the
         output head and returns the final hidden states instead (greedy decoding screens the head
-        in bf16, ``sctool.infer``).
+        in bf16, ``sctool.infer``). In a training step with labels (``train()``, gradients on, the
+        config's ``fused_loss``) the head and the loss run chunked and ``logits`` comes back None.
         """
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be (batch, seq), got shape {tuple(input_ids.shape)}")
@@ -546,13 +552,24 @@ class GPT(nn.Module):
                 raise ValueError("compute_logits=False cannot be combined with labels")
             return CausalLMOutput(loss=None, logits=None, past_key_values=cache if use_cache else None,
                                   hidden_states=x)
+        if labels is not None and labels.shape != input_ids.shape:
+            raise ValueError(f"labels shape {tuple(labels.shape)} != input_ids shape {tuple(input_ids.shape)}")
+        if labels is not None and self._use_fused_loss():
+            # Training: the head and the loss in row chunks; the (B, T, V) logits never exist.
+            targets = F.pad(labels[:, 1:], (0, 1), value=-100)  # (B, T)
+            n_tok = (targets != -100).sum()
+            loss_sum = linear_cross_entropy(
+                x.reshape(-1, x.shape[-1]), self.lm_head.weight, targets.reshape(-1),
+                ignore_index=-100, chunk_rows=self.config.loss_chunk_rows,
+            )
+            loss = loss_sum / n_tok.clamp(min=1)
+            return CausalLMOutput(loss=loss, logits=None, past_key_values=cache if use_cache else None,
+                                  num_tokens=n_tok)
         logits = self.lm_head(x)  # (B, T, V)
 
         loss = None
         n_tok = None
         if labels is not None:
-            if labels.shape != input_ids.shape:
-                raise ValueError(f"labels shape {tuple(labels.shape)} != input_ids shape {tuple(input_ids.shape)}")
             # Position t predicts labels[t + 1]; the last position has no target.
             targets = F.pad(labels[:, 1:], (0, 1), value=-100)  # (B, T)
             n_tok = (targets != -100).sum()
@@ -561,6 +578,19 @@ class GPT(nn.Module):
             )
             loss = loss_sum / n_tok.clamp(min=1)
         return CausalLMOutput(loss=loss, logits=logits, past_key_values=cache if use_cache else None, num_tokens=n_tok)
+
+    def _use_fused_loss(self) -> bool:
+        """The chunked loss serves training steps; evaluation and compiled graphs keep the plain head.
+
+        Under ``torch.compile`` the plain path is left to the compiler, which fuses the softmax
+        itself, rather than tracing a Python chunk loop with data-dependent branches.
+        """
+        return (
+            self.config.fused_loss
+            and self.training
+            and torch.is_grad_enabled()
+            and not torch.compiler.is_compiling()
+        )
 
 
 def _doc_seqlens(doc_ids: torch.Tensor) -> tuple[torch.Tensor, int]:

@@ -139,7 +139,7 @@ class TrainerConfig:
     accelerator: str = field(default="auto", metadata={"help": "cpu, gpu, auto"})
     devices: int | str = field(default="auto", metadata={"help": "devices per node (an int, or auto)"})
     num_nodes: int = field(default=1, metadata={"help": "nodes"})
-    strategy: str = field(default="auto", metadata={"help": "Lightning strategy: auto, ddp, fsdp, ddp_spawn"})
+    strategy: str = field(default="auto", metadata={"help": "Lightning strategy: auto, ddp, ddp_spawn, or fsdp (FSDP2, sctool.train.strategy)"})
     seed: int = field(default=1234, metadata={"help": "seed of weight init and dropout"})
     val_every: int = field(default=100, metadata={"help": "validate every N optimizer steps (0 = never)"})
     val_samples: int = field(default=32, metadata={"help": "validation windows per evaluation (all ranks together)"})
@@ -158,6 +158,13 @@ class TrainerConfig:
         default=False, metadata={"help": "recompute each block's activations in backward (less memory, ~30% slower)"}
     )
     compile: bool = field(default=False, metadata={"help": "torch.compile the model's forward"})
+    host_memory_reuse: bool = field(
+        default=True,
+        metadata={
+            "help": "CPU runs on glibc: keep freed memory for reuse instead of page-faulting large tensors anew "
+            "every step (mallopt M_MMAP_MAX=0, M_TRIM_THRESHOLD=2 GiB; process-wide, RSS stays at its peak)"
+        },
+    )
     peak_tflops: float | None = field(
         default=None,
         metadata={"help": "peak TFLOP/s per device for MFU (null = the GPU's datasheet, or a measured matmul on CPU)"},

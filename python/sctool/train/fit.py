@@ -117,6 +117,7 @@ def fit(cfg: FitConfig) -> FitResult:
 
     from sctool.train.callbacks import RunMonitor, StepProgressBar
     from sctool.train.datamodule import PackedDataModule
+    from sctool.train.host_memory import reuse_freed_memory
     from sctool.train.module import GPTLightningModule
 
     _quiet_lightning()
@@ -133,6 +134,9 @@ def fit(cfg: FitConfig) -> FitResult:
 
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision("high")
+    on_cpu = t.accelerator == "cpu" or (t.accelerator == "auto" and not torch.cuda.is_available())
+    if on_cpu and t.host_memory_reuse and reuse_freed_memory():
+        rank_zero_info("host memory: freed blocks kept for reuse (trainer.host_memory_reuse)")
     L.seed_everything(t.seed, workers=True, verbose=False)
 
     eod = None
@@ -155,15 +159,9 @@ def fit(cfg: FitConfig) -> FitResult:
     if t.init_from and ckpt_path is None:
         load_init_weights(module, t.init_from)
 
-    strategy: Any = t.strategy
-    if t.strategy == "fsdp":
-        from lightning.pytorch.strategies import FSDPStrategy
+    from sctool.train.strategy import build_strategy
 
-        from sctool.model.gpt import Block
-
-        # Shard block by block (not the model as one unit) and save full state dicts, which
-        # export-hf and init_from read like any other checkpoint.
-        strategy = FSDPStrategy(auto_wrap_policy={Block}, state_dict_type="full")
+    strategy = build_strategy(t)  # a name for Lightning, or FSDP2 for "fsdp" (sctool.train.strategy)
     validate = t.val_every > 0 and t.val_samples > 0 and datamodule.valid_set is not None
     monitor = RunMonitor(
         run_dir,

@@ -108,10 +108,23 @@ class GPTLightningModule(L.LightningModule):
 
     # -- model -----------------------------------------------------------------------------------
     def configure_model(self) -> None:
-        """Build the model here (not in ``__init__``) so FSDP can create it sharded."""
-        if self.model is not None:
+        """Build the model here (not in ``__init__``) so FSDP can create it sharded.
+
+        Lightning calls this once the processes are up; under ``--trainer.strategy fsdp`` the
+        strategy has set a device mesh and the model is built on rank 0 only, then sharded
+        (:mod:`sctool.train.strategy`). ``init_from`` calls it earlier, without a mesh.
+        """
+        from sctool.train.strategy import data_parallel_mesh, init_context, is_sharded, shard_gpt
+
+        mesh = data_parallel_mesh(self.device_mesh)
+        if self.model is not None and (mesh is None or is_sharded(self.model)):
             return
-        self.model = GPT(self.model_config)
+        built_here = self.model is None
+        if self.model is None:
+            with init_context(mesh):
+                self.model = GPT(self.model_config)
+        if mesh is not None:
+            shard_gpt(self.model, mesh, from_rank0=built_here)
         if self.hparams.activation_checkpointing:
             self.model.set_activation_checkpointing(True)
         if self.hparams.compile:
