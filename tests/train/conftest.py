@@ -3,7 +3,10 @@ tokenizer) and a helper that builds a FitConfig for a model that runs in millise
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +93,28 @@ def read_metrics(run: Path) -> tuple[list[dict[str, str]], list[dict[str, str]]]
     with open(run / "metrics.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     return [r for r in rows if r["loss"]], [r for r in rows if r["val_loss"]]
+
+
+def run_train(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``python -m train`` as a real subprocess (the shim, the multi-process re-launch)."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "train", *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+def assert_two_ranks_match_one(one: Path, two: Path, steps: int, *, grad_norm: bool = False) -> None:
+    """A 2-rank run logs what the 1-rank run of the same global batch logs, step by step.
+
+    The 2-rank gradient is an all-reduce (or reduce-scatter) of two half-batch gradients, so the
+    losses agree to summation order: 1e-4.
+    """
+    one_train, one_val = read_metrics(one)
+    two_train, two_val = read_metrics(two)
+    assert [r["step"] for r in two_train] == [str(i) for i in range(1, steps + 1)]
+    for a, b in zip(one_train, two_train):
+        assert float(a["loss"]) == pytest.approx(float(b["loss"]), abs=1e-4)
+        if grad_norm:
+            assert float(a["grad_norm"]) == pytest.approx(float(b["grad_norm"]), abs=1e-4)
+        assert a["tokens"] == b["tokens"]
+    assert float(one_val[0]["val_loss"]) == pytest.approx(float(two_val[0]["val_loss"]), abs=1e-4)

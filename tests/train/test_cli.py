@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,18 +14,10 @@ from sctool.config import config_to_dict
 from sctool.train.cli import parse_value, resolve_fit_config
 from sctool.train.fit import fit
 
-from .conftest import read_metrics, tiny_config
+from .conftest import assert_two_ranks_match_one, run_train, tiny_config
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = str(REPO / "configs" / "train" / "tiny.yaml")
-
-
-def run_train(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    """``python -m train`` as a real subprocess (the shim, DDP's re-launch)."""
-    env = {**os.environ, "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "train", *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout
-    )
 
 
 def call_main(capsys: pytest.CaptureFixture[str], *args: object) -> subprocess.CompletedProcess:
@@ -156,13 +146,7 @@ def test_ddp_two_processes_match_one_process(tmp_path, synth_data):
     out = run_train("fit", "--config", path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "distributed_backend=gloo" in out.stderr or "MEMBER: 2/2" in out.stderr
-    one_train, one_val = read_metrics(single.run_dir)
-    two_train, two_val = read_metrics(tmp_path / "two")
-    assert [r["step"] for r in two_train] == ["1", "2", "3"]
-    for a, b in zip(one_train, two_train):
-        assert float(a["loss"]) == pytest.approx(float(b["loss"]), abs=1e-4)
-        assert a["tokens"] == b["tokens"]
-    assert float(one_val[0]["val_loss"]) == pytest.approx(float(two_val[0]["val_loss"]), abs=1e-4)
+    assert_two_ranks_match_one(single.run_dir, tmp_path / "two", 3)
 
 
 def test_data_argument_reads_blend_files_and_directories(tmp_path):

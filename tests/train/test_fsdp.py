@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -24,7 +22,7 @@ from sctool.train.config import TrainerConfig
 from sctool.train.fit import fit
 from sctool.train.strategy import FSDP2Strategy, build_strategy
 
-from .conftest import read_metrics, tiny_config
+from .conftest import assert_two_ranks_match_one, read_metrics, run_train, tiny_config
 
 NO_DROPOUT = {"embd_pdrop": 0.0, "resid_pdrop": 0.0, "attn_pdrop": 0.0}
 
@@ -167,21 +165,10 @@ def test_fsdp_two_processes_match_one_process_and_resume_on_one(tmp_path, synth_
     )
     path = tmp_path / "fsdp.yaml"
     path.write_text(yaml.safe_dump(config_to_dict(cfg)))
-    env = {**os.environ, "NO_COLOR": "1"}
-    out = subprocess.run(
-        [sys.executable, "-m", "train", "fit", "--config", str(path)], capture_output=True, text=True, env=env,
-        timeout=600,
-    )
+    out = run_train("fit", "--config", path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "MEMBER: 2/2" in out.stderr and "distributed_backend=gloo" in out.stderr
-    one_train, one_val = read_metrics(single.run_dir)
-    two_train, two_val = read_metrics(tmp_path / "two")
-    assert [r["step"] for r in two_train] == ["1", "2", "3"]
-    for a, b in zip(one_train, two_train):
-        assert float(a["loss"]) == pytest.approx(float(b["loss"]), abs=1e-4)
-        assert float(a["grad_norm"]) == pytest.approx(float(b["grad_norm"]), abs=1e-4)
-        assert a["tokens"] == b["tokens"]
-    assert float(one_val[0]["val_loss"]) == pytest.approx(float(two_val[0]["val_loss"]), abs=1e-4)
+    assert_two_ranks_match_one(single.run_dir, tmp_path / "two", 3, grad_norm=True)
     # rank 0 wrote one full checkpoint that loads like any other
     two_model = model_from_checkpoint(tmp_path / "two")
     assert two_model.lm_head.weight is two_model.transformer.wte.weight
