@@ -101,7 +101,9 @@ class DecontamIndex:
         doc, item, method, source, score = self._native.scan(as_arrow_text(texts), threads=threads)
         n = len(texts)
         if len(doc) == 0:
-            return pl.Series("matches", [[] for _ in range(n)], dtype=MATCH_DTYPE)
+            # Built by repeating one empty list in Polars: a Python list of n empty lists costs ~0.5 s
+            # per 20k documents, more than the Rust scan of a clean batch.
+            return pl.select(pl.repeat(pl.lit([], dtype=MATCH_DTYPE), n)).to_series().alias("matches")
         part = np.where(method == 0,
                         np.array(self._exact_part, dtype=object)[np.where(method == 0, source, 0)]
                         if self._exact_part else "",

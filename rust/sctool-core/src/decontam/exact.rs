@@ -43,6 +43,31 @@ fn slot(h: u64) -> usize {
     (h >> (64 - BITMAP_BITS)) as usize
 }
 
+/// `text.to_lowercase()` written into `out`, whose allocation is reused from document to document.
+///
+/// Character by character with `char::to_lowercase`, which is what `str::to_lowercase` does for
+/// every character but 'Σ' (its final-sigma rule needs the context): a text containing 'Σ' is
+/// handed to `str::to_lowercase` itself.
+pub(crate) fn lowercase_into(text: &str, out: &mut String) {
+    out.clear();
+    if memchr::memmem::find(text.as_bytes(), "Σ".as_bytes()).is_some() {
+        out.push_str(&text.to_lowercase());
+        return;
+    }
+    out.reserve(text.len());
+    let mut rest = text;
+    loop {
+        let ascii = rest.bytes().position(|b| b >= 0x80).unwrap_or(rest.len());
+        let start = out.len();
+        out.push_str(&rest[..ascii]);
+        out[start..].make_ascii_lowercase();
+        rest = &rest[ascii..];
+        let Some(c) = rest.chars().next() else { break };
+        out.extend(c.to_lowercase());
+        rest = &rest[c.len_utf8()..];
+    }
+}
+
 /// The long-pattern index plus an automaton for the short ones.
 pub struct ExactMatcher {
     patterns: Vec<Box<[u8]>>,
@@ -200,6 +225,27 @@ mod tests {
         .map(String::from)
         .to_vec();
         check(&pats, &hays);
+    }
+
+    #[test]
+    fn lowercase_into_equals_to_lowercase() {
+        let parts = [
+            "ABC", "xyz", "É", "é", "ΑΒΓ", "Σ", "ΌΣ", " ", "İ", "ẞ", "ǅ", "Ⅻ", "中文", "ΣΑΣ", "\u{10400}", "ﬃ", "K", "Ω",
+            "Ⅰ", "Ａ", "1", "_", "\n", "ς", "σ", "a\u{301}",
+        ];
+        let mut x = 0x1234_5678u64;
+        let mut out = String::new();
+        for round in 0..2000 {
+            let mut t = String::new();
+            for _ in 0..(round % 40) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                t.push_str(parts[(x % parts.len() as u64) as usize]);
+            }
+            lowercase_into(&t, &mut out);
+            assert_eq!(out, t.to_lowercase(), "{t:?}");
+        }
     }
 
     #[test]

@@ -145,6 +145,8 @@ pub struct DecontamIndex {
 /// Per-worker buffers, reused across documents.
 #[derive(Default)]
 pub struct Scratch {
+    classes: tokens::ByteClasses,
+    lowered: String,
     prose: Vec<u64>,
     code: Vec<CodeTok>,
     hits: Vec<u64>,
@@ -256,13 +258,18 @@ impl DecontamIndex {
     /// Every benchmark item found in `text`, sorted by item, exact hits before normalised ones.
     pub fn scan(&self, text: &str, s: &mut Scratch) -> Vec<Hit> {
         let mut out = Vec::new();
+        let normalised = !self.prose.is_empty() || !self.code.is_empty();
+        if normalised {
+            // One classification pass serves both token streams and tells whether the text is ASCII.
+            s.classes.fill(text.as_bytes());
+        }
         if let Some(ex) = &self.exact {
-            let lowered;
-            let hay: &[u8] = if text.is_ascii() {
+            let ascii = if normalised { s.classes.is_ascii() } else { text.is_ascii() };
+            let hay: &[u8] = if ascii {
                 text.as_bytes()
             } else {
-                lowered = text.to_lowercase();
-                lowered.as_bytes()
+                exact::lowercase_into(text, &mut s.lowered);
+                s.lowered.as_bytes()
             };
             s.found.clear();
             ex.find_all(hay, &mut s.found);
@@ -271,24 +278,24 @@ impl DecontamIndex {
                 out.push(Hit { item: self.exact_items[pid as usize], method: Method::Exact, source: pid, score: 1.0 });
             }
         }
-        if !self.prose.is_empty() || !self.code.is_empty() {
+        if normalised {
             s.hits.clear();
             let mut counts: HashMap<u32, u32, IdHash> = HashMap::default();
             if !self.prose.is_empty() {
-                tokens::prose_tokens(text, &mut s.prose);
+                tokens::prose_tokens_with(text, &s.classes, &mut s.prose);
                 let hits = &mut s.hits;
-                tokens::prose_ngrams(&s.prose, self.config.prose_ngram, |h| {
-                    if self.prose.contains_key(&h) {
+                tokens::prose_ngrams_raw(&s.prose, self.config.prose_ngram, |r| {
+                    if let Some(h) = self.prose.probe_raw(r) {
                         hits.push(h);
                     }
                 });
                 tally(&mut s.hits, &self.prose, &mut counts);
             }
             if !self.code.is_empty() {
-                tokens::code_tokens(text, &mut s.code, self.config.code_ngram - 1);
+                tokens::code_tokens_with(text, &s.classes, &mut s.code, self.config.code_ngram - 1);
                 let hits = &mut s.hits;
-                tokens::code_ngrams(&s.code, self.config.code_ngram, |h| {
-                    if self.code.contains_key(&h) {
+                tokens::code_ngrams_raw(&s.code, self.config.code_ngram, |r| {
+                    if let Some(h) = self.code.probe_raw(r) {
                         hits.push(h);
                     }
                 });
