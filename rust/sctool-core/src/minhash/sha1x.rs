@@ -124,12 +124,217 @@ unsafe fn hash16_avx2(msgs: &[&[u8]], out: &mut [u32]) {
     hash16_generic(msgs, out);
 }
 
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::{
+    __m128i, _mm_add_epi32, _mm_and_si128, _mm_cmpeq_epi8, _mm_cmpgt_epi8, _mm_extract_epi32, _mm_insert_epi16, _mm_loadu_si128, _mm_or_si128, _mm_set1_epi8, _mm_set_epi32, _mm_set_epi64x, _mm_setr_epi8, _mm_setzero_si128, _mm_sha1msg1_epu32, _mm_sha1msg2_epu32, _mm_sha1nexte_epu32, _mm_sha1rnds4_epu32, _mm_shuffle_epi8, _mm_xor_si128,
+};
+
+/// The SHA-NI kernels, stamped out once per feature set: with AVX-512VL the compiler has 32 vector
+/// registers (the eight interleaved messages fit without spills), without it the same code still
+/// runs on SHA-NI CPUs that lack AVX-512.
+#[cfg(target_arch = "x86_64")]
+macro_rules! sha_ni_kernels {
+    ($module:ident, $features:literal) => {
+        mod $module {
+            #[allow(clippy::wildcard_imports)]
+            use super::*;
+
+            /// One padded block as four big-endian-word vectors in SHA-NI order, built by copying `m`.
+            #[target_feature(enable = $features)]
+            #[inline]
+            fn block_copy(m: &[u8]) -> [__m128i; 4] {
+                let mut block = [0u8; 64];
+                block[..m.len()].copy_from_slice(m);
+                block[m.len()] = 0x80;
+                let bits = (m.len() as u16) * 8;
+                block[62..].copy_from_slice(&bits.to_be_bytes());
+                let bswap = _mm_set_epi64x(0x0001_0203_0405_0607, 0x0809_0a0b_0c0d_0e0f);
+                let mut w = [_mm_setzero_si128(); 4];
+                for (q, wq) in w.iter_mut().enumerate() {
+                    let chunk: &[u8; 16] = block[16 * q..16 * q + 16].try_into().expect("16 bytes");
+                    // SAFETY: `chunk` is 16 readable bytes; the load is unaligned.
+                    let v = unsafe { _mm_loadu_si128(chunk.as_ptr().cast()) };
+                    *wq = _mm_shuffle_epi8(v, bswap);
+                }
+                w
+            }
+
+            /// One padded block of the message `buf[s..s + len]`, loaded straight from `buf`, which must
+            /// hold 64 bytes from `s` on: the bytes past `len` are masked off in registers, so no stack copy
+            /// (and no store-forwarding stall from a byte-wise copy followed by vector loads) is needed.
+            #[target_feature(enable = $features)]
+            #[inline]
+            fn block_direct(window: &[u8; 64], len: usize) -> [__m128i; 4] {
+                debug_assert!(len <= ONE_BLOCK_MAX);
+                let bswap = _mm_set_epi64x(0x0001_0203_0405_0607, 0x0809_0a0b_0c0d_0e0f);
+                let lenv = _mm_set1_epi8(len as i8);
+                let pad = _mm_set1_epi8(0x80u8 as i8);
+                let mut w = [_mm_setzero_si128(); 4];
+                for (q, wq) in w.iter_mut().enumerate() {
+                    let chunk: &[u8; 16] = window[16 * q..16 * q + 16].try_into().expect("16 bytes");
+                    // SAFETY: `chunk` is 16 readable bytes; the load is unaligned.
+                    let v = unsafe { _mm_loadu_si128(chunk.as_ptr().cast()) };
+                    let base = 16 * q as i8;
+                    let idx = _mm_setr_epi8(
+                        base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, base + 7,
+                        base + 8, base + 9, base + 10, base + 11, base + 12, base + 13, base + 14, base + 15,
+                    );
+                    // Byte positions < len keep the message, position len gets 0x80, the rest are zero.
+                    let keep = _mm_cmpgt_epi8(lenv, idx);
+                    let mark = _mm_and_si128(_mm_cmpeq_epi8(lenv, idx), pad);
+                    let mut v = _mm_or_si128(_mm_and_si128(v, keep), mark);
+                    if q == 3 {
+                        // Bit length big-endian in bytes 62..64 (zero so far, as len ≤ 55).
+                        let bits = ((len as u16) * 8).swap_bytes();
+                        v = _mm_insert_epi16::<7>(v, i32::from(bits));
+                    }
+                    *wq = _mm_shuffle_epi8(v, bswap);
+                }
+                w
+            }
+
+            /// SHA-NI one-block SHA-1 of `N` prepared blocks at once, interleaved so the `sha1rnds4`
+            /// dependency chains of independent messages overlap (one chain alone is latency-bound).
+            /// Writes `sha1_hash32` (first digest word, read little-endian) of each into `out`.
+            #[target_feature(enable = $features)]
+            #[inline]
+            fn sha_ni_n<const N: usize>(w: &mut [[__m128i; 4]; N], out: &mut [u32]) {
+                let abcd0 = _mm_set_epi32(H0[0] as i32, H0[1] as i32, H0[2] as i32, H0[3] as i32);
+                let e0 = _mm_set_epi32(H0[4] as i32, 0, 0, 0);
+                let mut abcd = [abcd0; N];
+                let mut prev = [abcd0; N];
+                macro_rules! group {
+                    ($i:expr, $f:expr) => {{
+                        for j in 0..N {
+                            let msg = w[j][$i & 3];
+                            let e = if $i == 0 { _mm_add_epi32(e0, msg) } else { _mm_sha1nexte_epu32(prev[j], msg) };
+                            prev[j] = abcd[j];
+                            abcd[j] = _mm_sha1rnds4_epu32::<$f>(abcd[j], e);
+                        }
+                        if $i + 4 < 20 {
+                            for j in 0..N {
+                                // W[i+4] = msg2(msg1(W[i], W[i+1]) ^ W[i+2], W[i+3]).
+                                let t = _mm_xor_si128(_mm_sha1msg1_epu32(w[j][$i & 3], w[j][($i + 1) & 3]), w[j][($i + 2) & 3]);
+                                w[j][$i & 3] = _mm_sha1msg2_epu32(t, w[j][($i + 3) & 3]);
+                            }
+                        }
+                    }};
+                }
+                group!(0, 0); group!(1, 0); group!(2, 0); group!(3, 0); group!(4, 0);
+                group!(5, 1); group!(6, 1); group!(7, 1); group!(8, 1); group!(9, 1);
+                group!(10, 2); group!(11, 2); group!(12, 2); group!(13, 2); group!(14, 2);
+                group!(15, 3); group!(16, 3); group!(17, 3); group!(18, 3); group!(19, 3);
+                for j in 0..N {
+                    let a = (_mm_extract_epi32::<3>(abcd[j]) as u32).wrapping_add(H0[0]);
+                    out[j] = a.swap_bytes();
+                }
+            }
+
+            /// Messages per interleaved SHA-NI group (enough independent chains to hide the round latency,
+            /// few enough to stay in registers).
+            const NI: usize = 8;
+
+            #[target_feature(enable = $features)]
+            pub(super) fn hash16_sha_ni(msgs: &[&[u8]], out: &mut [u32]) {
+                let mut i = 0;
+                while i + NI <= msgs.len() {
+                    let mut w = [[_mm_setzero_si128(); 4]; NI];
+                    for j in 0..NI {
+                        w[j] = block_copy(msgs[i + j]);
+                    }
+                    sha_ni_n::<NI>(&mut w, &mut out[i..i + NI]);
+                    i += NI;
+                }
+                while i < msgs.len() {
+                    let mut w = [block_copy(msgs[i])];
+                    sha_ni_n::<1>(&mut w, &mut out[i..=i]);
+                    i += 1;
+                }
+            }
+
+            #[target_feature(enable = $features)]
+            pub(super) fn ranges_sha_ni(buf: &[u8], ranges: &[(usize, usize)], out: &mut [u32]) {
+                let load = |(s, e): (usize, usize)| match buf.get(s..s + 64) {
+                    Some(win) => block_direct(win.try_into().expect("64 bytes"), e - s),
+                    None => block_copy(&buf[s..e]),
+                };
+                let mut i = 0;
+                while i + NI <= ranges.len() {
+                    let mut w = [[_mm_setzero_si128(); 4]; NI];
+                    for j in 0..NI {
+                        w[j] = load(ranges[i + j]);
+                    }
+                    sha_ni_n::<NI>(&mut w, &mut out[i..i + NI]);
+                    i += NI;
+                }
+                while i < ranges.len() {
+                    let mut w = [load(ranges[i])];
+                    sha_ni_n::<1>(&mut w, &mut out[i..=i]);
+                    i += 1;
+                }
+            }
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+sha_ni_kernels!(ni512, "sha,sse2,ssse3,sse4.1,avx2,avx512f,avx512vl");
+#[cfg(target_arch = "x86_64")]
+sha_ni_kernels!(ni128, "sha,sse2,ssse3,sse4.1");
+
+/// Which SHA-NI kernel this CPU runs: 2 with AVX-512VL, 1 with SHA-NI alone, 0 without SHA-NI.
+#[cfg(target_arch = "x86_64")]
+fn sha_ni_level() -> u8 {
+    use std::arch::is_x86_feature_detected as has;
+    if !(has!("sha") && has!("sse4.1") && has!("ssse3")) {
+        return 0;
+    }
+    if has!("avx2") && has!("avx512f") && has!("avx512vl") {
+        2
+    } else {
+        1
+    }
+}
+
+/// `sha1_hash32` of the messages `buf[s..e]` for up to 16 `(s, e)` ranges (each at most
+/// [`ONE_BLOCK_MAX`] bytes), into `out`. Same results as [`sha1_hash32_x16`] on the slices; with
+/// SHA-NI, messages followed by at least 64 − len bytes of `buf` are loaded without a copy.
+pub fn sha1_hash32_ranges(buf: &[u8], ranges: &[(usize, usize)], out: &mut [u32]) {
+    assert!(ranges.len() <= L && out.len() >= ranges.len(), "at most 16 messages per call");
+    assert!(
+        ranges.iter().all(|&(s, e)| s <= e && e <= buf.len() && e - s <= ONE_BLOCK_MAX),
+        "one-block messages inside the buffer only"
+    );
+    #[cfg(target_arch = "x86_64")]
+    {
+        match sha_ni_level() {
+            // SAFETY: every feature the function enables was detected on this CPU.
+            2 => return unsafe { ni512::ranges_sha_ni(buf, ranges, out) },
+            // SAFETY: as above.
+            1 => return unsafe { ni128::ranges_sha_ni(buf, ranges, out) },
+            _ => {}
+        }
+    }
+    let mut msgs: [&[u8]; L] = [&[]; L];
+    for (m, &(s, e)) in msgs.iter_mut().zip(ranges) {
+        *m = &buf[s..e];
+    }
+    sha1_hash32_x16(&msgs[..ranges.len()], out);
+}
+
 /// `sha1_hash32` of up to 16 messages of at most [`ONE_BLOCK_MAX`] bytes each, into `out`.
 pub fn sha1_hash32_x16(msgs: &[&[u8]], out: &mut [u32]) {
     assert!(msgs.len() <= L && out.len() >= msgs.len(), "at most 16 messages per call");
     assert!(msgs.iter().all(|m| m.len() <= ONE_BLOCK_MAX), "one-block messages only");
     #[cfg(target_arch = "x86_64")]
     {
+        match sha_ni_level() {
+            // SAFETY: every feature the function enables was detected on this CPU.
+            2 => return unsafe { ni512::hash16_sha_ni(msgs, out) },
+            // SAFETY: as above.
+            1 => return unsafe { ni128::hash16_sha_ni(msgs, out) },
+            _ => {}
+        }
         match super::signature::kernel_isa() {
             // SAFETY: AVX-512F/VL were detected on this CPU (kernel_isa checks them).
             "avx512" => return unsafe { hash16_avx512(msgs, out) },
@@ -163,5 +368,74 @@ mod tests {
         let mut out = [0u32; 1];
         sha1_hash32_x16(&[b"abc"], &mut out);
         assert_eq!(out[0], 0x363e_99a9);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn both_sha_ni_variants_equal_generic() {
+        if sha_ni_level() == 0 {
+            return;
+        }
+        let data: Vec<u8> = (0..2048u32).map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8).collect();
+        for n in 1..=16usize {
+            let ranges: Vec<(usize, usize)> = (0..n).map(|i| (i * 11, i * 11 + (i * 7 + n) % (ONE_BLOCK_MAX + 1))).collect();
+            let msgs: Vec<&[u8]> = ranges.iter().map(|&(s, e)| &data[s..e]).collect();
+            let mut g = [0u32; 16];
+            hash16_generic(&msgs, &mut g);
+            let (mut a, mut b) = ([0u32; 16], [0u32; 16]);
+            // SAFETY: sha_ni_level() > 0, so SHA-NI, SSSE3 and SSE4.1 are present.
+            unsafe {
+                ni128::hash16_sha_ni(&msgs, &mut a);
+                ni128::ranges_sha_ni(&data, &ranges, &mut b);
+            }
+            assert_eq!((a[..n].to_vec(), b[..n].to_vec()), (g[..n].to_vec(), g[..n].to_vec()), "n {n}");
+            if sha_ni_level() == 2 {
+                // SAFETY: level 2 also detected AVX2, AVX-512F and AVX-512VL.
+                unsafe {
+                    ni512::hash16_sha_ni(&msgs, &mut a);
+                    ni512::ranges_sha_ni(&data, &ranges, &mut b);
+                }
+                assert_eq!((a[..n].to_vec(), b[..n].to_vec()), (g[..n].to_vec(), g[..n].to_vec()), "n {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn ranges_equal_scalar_sha1_including_buffer_ends() {
+        // Random bytes (high bytes included) so the in-register masking sees every byte value.
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let data: Vec<u8> = (0..700)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        for buf_len in [0usize, 1, 30, 55, 63, 64, 65, 120, 700] {
+            let buf = &data[..buf_len];
+            for n in 1..=16usize {
+                let ranges: Vec<(usize, usize)> = (0..n)
+                    .map(|i| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let len = (x as usize % (ONE_BLOCK_MAX + 1)).min(buf_len);
+                        // Every third message ends exactly at the buffer end (the copy fallback).
+                        let s = if i % 3 == 0 { buf_len - len } else { (x >> 20) as usize % (buf_len - len + 1) };
+                        (s, s + len)
+                    })
+                    .collect();
+                let mut out = [0u32; 16];
+                sha1_hash32_ranges(buf, &ranges, &mut out);
+                let msgs: Vec<&[u8]> = ranges.iter().map(|&(s, e)| &buf[s..e]).collect();
+                let mut g = [0u32; 16];
+                hash16_generic(&msgs, &mut g);
+                for (i, m) in msgs.iter().enumerate() {
+                    assert_eq!(out[i], sha1_hash32(m), "lane {i} len {} buf {buf_len}", m.len());
+                }
+                assert_eq!(g[..n], out[..n]);
+            }
+        }
     }
 }

@@ -13,6 +13,9 @@
 //! shingle strings: two distinct shingles with the same 32-bit hash produce identical permuted
 //! values, so they cannot change any minimum.
 
+// The hot helpers are tiny and must inline into the per-window loop.
+#![allow(clippy::inline_always)]
+
 use sha1::{Digest, Sha1};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -141,15 +144,24 @@ pub struct ShingleScratch {
     chars: Vec<u32>,
     /// Open-addressing set of the hashes seen in this document (0 = empty slot).
     table: Vec<u64>,
+    /// Open-addressing set of the one-block shingle *strings* seen in this document (see
+    /// [`ShingleScratch::first_occurrence`]), so SHA-1 runs once per distinct shingle.
+    strings: Vec<u64>,
 }
 
 impl ShingleScratch {
+    /// Home slot of `h`: Fibonacci hashing of an already uniform value just spreads structured
+    /// inputs.
+    #[inline(always)]
+    fn slot(h: u32, mask: usize) -> usize {
+        (u64::from(h).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & mask
+    }
+
     /// Insert-if-absent into the per-document hash set; the table has a power-of-two size ≥ 2n.
     #[inline]
     fn insert(table: &mut [u64], mask: usize, h: u32) -> bool {
         let tagged = u64::from(h) | (1 << 32);
-        // Fibonacci hashing of an already uniform value just spreads structured inputs.
-        let mut i = (u64::from(h).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & mask;
+        let mut i = Self::slot(h, mask);
         loop {
             let slot = table[i];
             if slot == 0 {
@@ -158,6 +170,33 @@ impl ShingleScratch {
             }
             if slot == tagged {
                 return false;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Insert-if-absent of the one-block shingle `bytes[s..e]` (at most 63 bytes) into the
+    /// string set (same size as `table`), `k` being its XXH3-64; true the first time this exact
+    /// byte string is seen.
+    /// A slot packs `1 | fingerprint (25 bits) | length (6 bits) | start (32 bits)` into one
+    /// word (0 = empty); equal fingerprints and lengths are confirmed by comparing the bytes.
+    #[inline(always)]
+    fn first_occurrence(strings: &mut [u64], mask: usize, bytes: &[u8], s: usize, e: usize, k: u64) -> bool {
+        debug_assert!(e - s < 64 && u32::try_from(s).is_ok());
+        let msg = &bytes[s..e];
+        let key = (1 << 63) | ((k >> 39) << 38) | (((e - s) as u64) << 32);
+        let mut i = k as usize & mask;
+        loop {
+            let slot = strings[i];
+            if slot == 0 {
+                strings[i] = key | s as u64;
+                return true;
+            }
+            if slot >> 32 == key >> 32 {
+                let ts = (slot & 0xFFFF_FFFF) as usize;
+                if &bytes[ts..ts + msg.len()] == msg {
+                    return false;
+                }
             }
             i = (i + 1) & mask;
         }
@@ -174,6 +213,61 @@ impl ShingleScratch {
 /// Normalise `text` for BigCode shingles: one space per separator character (or, with
 /// `keep_empty == false`, one space between consecutive non-empty tokens) and record the tokens.
 fn normalise_tokens(text: &str, keep_empty: bool, norm: &mut Vec<u8>, tokens: &mut Vec<(u32, u32)>) {
+    if keep_empty {
+        normalise_bigcode(text.as_bytes(), norm, tokens);
+        return;
+    }
+    normalise_tokens_reference(text, keep_empty, norm, tokens);
+}
+
+/// Byte classes for [`normalise_bigcode`]: a word byte, the lead byte of a separator character
+/// (ASCII or the first byte of a multi-byte UTF-8 character), or a UTF-8 continuation byte.
+const WORD: u8 = 0;
+const SEP: u8 = 1;
+const CONT: u8 = 2;
+const BYTE_CLASS: [u8; 256] = {
+    let mut t = [SEP; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'_' {
+            t[b] = WORD;
+        } else if c & 0xC0 == 0x80 {
+            t[b] = CONT;
+        }
+        b += 1;
+    }
+    t
+};
+
+/// [`normalise_tokens`] with the empty tokens kept (BigCode), written without data-dependent
+/// branches: every byte writes its output slot and a candidate token, and the class only decides
+/// how far the write positions advance. Separators are every few bytes in code, so the branchy
+/// reference loop mispredicts constantly; this one does not.
+fn normalise_bigcode(bytes: &[u8], norm: &mut Vec<u8>, tokens: &mut Vec<(u32, u32)>) {
+    let n = bytes.len();
+    norm.clear();
+    norm.resize(n, 0);
+    tokens.clear();
+    tokens.resize(n + 1, (0, 0));
+    let (mut j, mut k, mut start) = (0usize, 0usize, 0u32);
+    for &b in bytes {
+        let c = BYTE_CLASS[b as usize];
+        // j <= bytes consumed so far < n, and k <= separators so far <= n.
+        norm[j] = if c == WORD { b } else { b' ' };
+        tokens[k] = (start, j as u32);
+        j += usize::from(c != CONT);
+        let sep = c == SEP;
+        k += usize::from(sep);
+        start = if sep { j as u32 } else { start };
+    }
+    tokens[k] = (start, j as u32);
+    norm.truncate(j);
+    tokens.truncate(k + 1);
+}
+
+/// The straightforward byte loop (the `Words` path, and the reference the tests compare with).
+fn normalise_tokens_reference(text: &str, keep_empty: bool, norm: &mut Vec<u8>, tokens: &mut Vec<(u32, u32)>) {
     norm.clear();
     tokens.clear();
     let bytes = text.as_bytes();
@@ -217,6 +311,7 @@ fn hash_windows(
     windows: impl Iterator<Item = (usize, usize)>,
     hash: ShingleHash,
     table: &mut [u64],
+    strings: &mut Vec<u64>,
     mask: usize,
     out: &mut Vec<u32>,
 ) {
@@ -230,38 +325,68 @@ fn hash_windows(
             }
         }
         ShingleHash::Sha1 => {
-            let mut pending: [&[u8]; 16] = [&[]; 16];
+            // Code repeats itself (indentation runs, boilerplate): typically only a third of a
+            // file's shingles are distinct strings, so a cheap exact string set in front of SHA-1
+            // saves most of the SHA-1 work. Dropping a repeated string cannot change the set of
+            // hashes.
+            const B: usize = 16;
+            strings.clear();
+            strings.resize(mask + 1, 0);
+            let mut pending = [(0usize, 0usize); B];
             let mut n = 0;
-            let mut hashes = [0u32; 16];
+            let mut hashes = [0u32; B];
             for (s, e) in windows {
-                let msg = &bytes[s..e];
-                if msg.len() > super::sha1x::ONE_BLOCK_MAX {
-                    let h = sha1_hash32(msg);
+                if e - s > super::sha1x::ONE_BLOCK_MAX {
+                    // Long shingles are rare: hashed directly, de-duplicated by hash.
+                    let h = sha1_hash32(&bytes[s..e]);
                     if ShingleScratch::insert(table, mask, h) {
                         out.push(h);
                     }
                     continue;
                 }
-                pending[n] = msg;
+                let k = xxh3_64(&bytes[s..e]);
+                if !ShingleScratch::first_occurrence(strings, mask, bytes, s, e, k) {
+                    continue;
+                }
+                pending[n] = (s, e);
                 n += 1;
-                if n == 16 {
-                    super::sha1x::sha1_hash32_x16(&pending, &mut hashes);
-                    for &h in &hashes {
-                        if ShingleScratch::insert(table, mask, h) {
-                            out.push(h);
-                        }
-                    }
+                if n == B {
+                    super::sha1x::sha1_hash32_ranges(bytes, &pending, &mut hashes);
+                    insert_all(table, mask, &hashes, out);
                     n = 0;
                 }
             }
             if n > 0 {
-                super::sha1x::sha1_hash32_x16(&pending[..n], &mut hashes);
-                for &h in &hashes[..n] {
-                    if ShingleScratch::insert(table, mask, h) {
-                        out.push(h);
-                    }
-                }
+                super::sha1x::sha1_hash32_ranges(bytes, &pending[..n], &mut hashes);
+                insert_all(table, mask, &hashes[..n], out);
             }
+        }
+    }
+}
+
+/// Hint that `*p` will be read soon (no-op off x86-64).
+#[inline(always)]
+fn prefetch<T>(p: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching is a hint with no architectural effect; the address is a valid reference.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(p).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// Insert a batch of hashes into the per-document set (slots prefetched first), appending the new
+/// ones to `out` in order.
+#[inline(always)]
+fn insert_all(table: &mut [u64], mask: usize, hashes: &[u32], out: &mut Vec<u32>) {
+    for &h in hashes {
+        prefetch(&table[ShingleScratch::slot(h, mask)]);
+    }
+    for &h in hashes {
+        if ShingleScratch::insert(table, mask, h) {
+            out.push(h);
         }
     }
 }
@@ -289,10 +414,10 @@ pub fn shingle_hashes_unsorted(
             }
             let windows = n_tokens + 1 - ngram;
             let mask = scratch.reset_table(windows);
-            let (norm, tokens, table) = (&scratch.norm, &scratch.tokens, &mut scratch.table);
+            let (norm, tokens, table, strings) = (&scratch.norm, &scratch.tokens, &mut scratch.table, &mut scratch.strings);
             out.reserve(windows);
             let ranges = (0..windows).map(|i| (tokens[i].0 as usize, tokens[i + ngram - 1].1 as usize));
-            hash_windows(norm, ranges, hash, table, mask, out);
+            hash_windows(norm, ranges, hash, table, strings, mask, out);
         }
         ShingleKind::Chars => {
             let chars = &mut scratch.chars;
@@ -305,11 +430,11 @@ pub fn shingle_hashes_unsorted(
             }
             let windows = n_chars + 1 - ngram;
             let mask = scratch.reset_table(windows);
-            let (chars, table) = (&scratch.chars, &mut scratch.table);
+            let (chars, table, strings) = (&scratch.chars, &mut scratch.table, &mut scratch.strings);
             let bytes = text.as_bytes();
             out.reserve(windows);
             let ranges = (0..windows).map(|i| (chars[i] as usize, chars[i + ngram] as usize));
-            hash_windows(bytes, ranges, hash, table, mask, out);
+            hash_windows(bytes, ranges, hash, table, strings, mask, out);
         }
     }
 }
@@ -415,6 +540,70 @@ mod tests {
         assert!(out.is_empty());
         shingle_hashes("h\u{e9}llo!", ShingleKind::Chars, 5, ShingleHash::Xxh3, &mut s, &mut out);
         assert_eq!(out.len(), 2);
+    }
+
+    /// Deterministic xorshift generator for the randomised comparisons below.
+    fn rng(seed: &mut u64) -> u64 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    }
+
+    /// Random text mixing identifiers, punctuation runs, whitespace, non-ASCII characters and
+    /// occasional very long tokens (so some shingles exceed one SHA-1 block).
+    fn random_text(seed: &mut u64) -> String {
+        let pieces = ["def", "x", "_y1", "(", ")", ":", " ", "  ", "\n", "\t", "é", "€", "\u{1F600}", "ß9", ";", "==", "a"];
+        let n = (rng(seed) % 60) as usize;
+        let mut t = String::new();
+        for _ in 0..n {
+            let r = rng(seed);
+            if r % 23 == 0 {
+                let len = 20 + (r >> 8) as usize % 90;
+                t.extend((0..len).map(|i| char::from(b'a' + ((r >> (i % 40)) % 26) as u8)));
+            } else {
+                t.push_str(pieces[(r >> 5) as usize % pieces.len()]);
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn branchless_normalise_equals_reference() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut texts: Vec<String> = ["", "a", "é", "a€b", "  ", "x_1\u{1F600}", "abc", "(((("].iter().map(|s| (*s).to_string()).collect();
+        texts.extend((0..500).map(|_| random_text(&mut seed)));
+        for text in &texts {
+            let (mut n1, mut t1, mut n2, mut t2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            normalise_tokens(text, true, &mut n1, &mut t1);
+            normalise_tokens_reference(text, true, &mut n2, &mut t2);
+            assert_eq!((n1, t1), (n2, t2), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn sha1_shingles_equal_scalar_reference() {
+        let mut seed = 0x0123_4567_89AB_CDEFu64;
+        let mut texts: Vec<String> = ["", "a b c d", "a b c d e", "é é é é é é", "a€b€c€d€e€f"].iter().map(|s| (*s).to_string()).collect();
+        texts.extend((0..400).map(|_| random_text(&mut seed)));
+        let mut sc = ShingleScratch::default();
+        let mut got = Vec::new();
+        for text in &texts {
+            for kind in [ShingleKind::BigCode, ShingleKind::Words, ShingleKind::Chars] {
+                shingle_hashes(text, kind, 5, ShingleHash::Sha1, &mut sc, &mut got);
+                // Brute force: join the tokens / take the characters, hash each shingle one by one.
+                let mut expect: Vec<u32> = if kind == ShingleKind::Chars {
+                    let ch: Vec<char> = text.chars().collect();
+                    ch.windows(5).map(|w| sha1_hash32(w.iter().collect::<String>().as_bytes())).collect()
+                } else {
+                    let tk = toks(text, kind == ShingleKind::BigCode);
+                    tk.windows(5).map(|w| sha1_hash32(w.join(" ").as_bytes())).collect()
+                };
+                expect.sort_unstable();
+                expect.dedup();
+                assert_eq!(got, expect, "{text:?} {kind:?}");
+            }
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@
 
 use rayon::prelude::*;
 
-use super::permutations::{permute, Permutations, MAX_HASH};
+use super::permutations::{permute, Permutations, MAX_HASH, MERSENNE_PRIME};
 use super::shingle::{shingle_hashes_unsorted, ShingleHash, ShingleKind, ShingleScratch};
 use crate::error::{CoreError, Result};
 
@@ -78,15 +78,26 @@ fn kernel_generic(hashes: &[u32], perms: &Permutations, out: &mut [u32]) {
         let a: &[u64; LANES] = perms.a[start..start + LANES].try_into().expect("block size");
         let b: &[u64; LANES] = perms.b[start..start + LANES].try_into().expect("block size");
         let mut acc = [MAX_HASH; LANES];
+        let mut top = [0u64; LANES];
         for &h in hashes {
             let h = u64::from(h);
             for l in 0..LANES {
-                let v = permute(h, a[l], b[l]);
-                acc[l] = if v < acc[l] { v } else { acc[l] };
+                let x = h.wrapping_mul(a[l]).wrapping_add(b[l]);
+                // Low 32 bits of (x mod 2^61) + (x >> 61), i.e. of the folded value before the
+                // conditional subtract of P; exact unless that fold reached P, which needs the
+                // low 61 bits of x to be at least P − 7 (tracked in `top`, fixed up below).
+                acc[l] = acc[l].min(x.wrapping_add(x >> 61) & MAX_HASH);
+                top[l] = top[l].max(x << 3);
             }
         }
         for l in 0..LANES {
-            out[start + l] = acc[l] as u32;
+            out[start + l] = if top[l] >= (MERSENNE_PRIME - 7) << 3 {
+                // Astronomically rare (probability ~2^-58 per value): recompute exactly.
+                let (a, b) = (a[l], b[l]);
+                hashes.iter().map(|&h| permute(u64::from(h), a, b)).min().unwrap_or(MAX_HASH) as u32
+            } else {
+                acc[l] as u32
+            };
         }
         start += LANES;
     }
@@ -263,6 +274,33 @@ mod tests {
             kernel_generic(&hashes, &perms, &mut out2);
             assert_eq!(out2, out);
         }
+    }
+
+    #[test]
+    fn kernel_fixes_up_folds_that_reach_p() {
+        // Parameters whose h·a + b lands on, just below and just past the fold edge, so the
+        // kernel's exactness fix-up runs (random parameters essentially never reach it).
+        let p = MERSENNE_PRIME;
+        let two61 = 1u64 << 61;
+        let specials = [p - 1, p - 7, p - 8, p, two61 + p - 2, 7 * two61 + p - 8, u64::MAX, u64::MAX - 1];
+        for num_perm in [16usize, 33, 256] {
+            let mut perms = Permutations::new(num_perm, 7);
+            for (i, &b) in specials.iter().cycle().take(num_perm / 2).enumerate() {
+                perms.a[2 * i] = 1 + (i as u64 % 3);
+                perms.b[2 * i] = b;
+            }
+            for hashes in [vec![0u32], vec![1], vec![0, 1, 2, 3, 5, 9], (0..300u32).map(|i| i.wrapping_mul(2_654_435_761)).collect()] {
+                let mut out = vec![0u32; num_perm];
+                signature_from_hashes(&hashes, &perms, &mut out);
+                assert_eq!(out, signature_reference(&hashes, &perms), "{num_perm} {hashes:?}");
+                let mut g = vec![0u32; num_perm];
+                kernel_generic(&hashes, &perms, &mut g);
+                assert_eq!(g, out);
+            }
+        }
+        // The edge itself: x = 2^61 + P − 1 folds to exactly P, whose residue is 0.
+        let x = two61 + p - 1;
+        assert_eq!(permute(1, 1, x - 1), 0);
     }
 
     #[test]
