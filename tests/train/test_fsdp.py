@@ -185,3 +185,51 @@ def test_fsdp_two_processes_match_one_process_and_resume_on_one(tmp_path, synth_
     b, _ = model_state_from_checkpoint(single.run_dir)
     for k, v in b.items():
         assert torch.allclose(a[k], v, atol=1e-5), k
+
+
+def _shard_from_rank0_worker(rank: int, port: int, out: str) -> None:
+    """One rank of ``test_sharding_hands_every_rank_rank0s_weights_and_buffers``."""
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+
+    from sctool.model import GPT, ModelConfig
+    from sctool.train.strategy import init_context, shard_gpt
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        mesh = init_device_mesh("cpu", (2,))
+        torch.manual_seed(0)
+        cfg = ModelConfig(vocab_size=64, n_positions=16, n_embd=16, n_layer=2, n_head=2, **NO_DROPOUT)
+        with init_context(mesh):  # real on rank 0, meta on rank 1
+            model = GPT(cfg)
+            model.register_buffer("extra", torch.full((3,), 7.0), persistent=False)
+        assert any(p.is_meta for p in model.parameters()) == (rank == 1)
+        shard_gpt(model, mesh, from_rank0=True)
+        state = {k: _full(v) for k, v in model.state_dict().items()}
+        torch.save({"state": state, "extra": model.get_buffer("extra").clone()}, f"{out}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_sharding_hands_every_rank_rank0s_weights_and_buffers(tmp_path):
+    """Rank 1 starts on the meta device; after ``shard_gpt`` it holds rank 0's weights and also its
+    non-persistent buffers, which no state dict carries."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    from sctool.model import GPT, ModelConfig
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_shard_from_rank0_worker, args=(port, str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    torch.manual_seed(0)
+    ref = GPT(ModelConfig(vocab_size=64, n_positions=16, n_embd=16, n_layer=2, n_head=2, **NO_DROPOUT)).state_dict()
+    assert set(r0["state"]) == set(r1["state"]) == set(ref)
+    for k, v in ref.items():
+        assert torch.equal(r0["state"][k], v) and torch.equal(r1["state"][k], v), k
+    assert torch.equal(r0["extra"], torch.full((3,), 7.0)) and torch.equal(r1["extra"], torch.full((3,), 7.0))

@@ -552,32 +552,28 @@ class GPT(nn.Module):
                 raise ValueError("compute_logits=False cannot be combined with labels")
             return CausalLMOutput(loss=None, logits=None, past_key_values=cache if use_cache else None,
                                   hidden_states=x)
-        if labels is not None and labels.shape != input_ids.shape:
-            raise ValueError(f"labels shape {tuple(labels.shape)} != input_ids shape {tuple(input_ids.shape)}")
-        if labels is not None and self._use_fused_loss():
-            # Training: the head and the loss in row chunks; the (B, T, V) logits never exist.
-            targets = F.pad(labels[:, 1:], (0, 1), value=-100)  # (B, T)
+        targets = n_tok = None
+        if labels is not None:
+            if labels.shape != input_ids.shape:
+                raise ValueError(f"labels shape {tuple(labels.shape)} != input_ids shape {tuple(input_ids.shape)}")
+            # Position t predicts labels[t + 1]; the last position has no target.
+            targets = F.pad(labels[:, 1:], (0, 1), value=-100).reshape(-1)  # (B*T,)
             n_tok = (targets != -100).sum()
+        past_out = cache if use_cache else None
+        if targets is not None and self._use_fused_loss():
+            # Training: the head and the loss in row chunks; the (B, T, V) logits never exist.
             loss_sum = linear_cross_entropy(
-                x.reshape(-1, x.shape[-1]), self.lm_head.weight, targets.reshape(-1),
+                x.reshape(-1, x.shape[-1]), self.lm_head.weight, targets,
                 ignore_index=-100, chunk_rows=self.config.loss_chunk_rows,
             )
-            loss = loss_sum / n_tok.clamp(min=1)
-            return CausalLMOutput(loss=loss, logits=None, past_key_values=cache if use_cache else None,
+            return CausalLMOutput(loss=loss_sum / n_tok.clamp(min=1), logits=None, past_key_values=past_out,
                                   num_tokens=n_tok)
         logits = self.lm_head(x)  # (B, T, V)
-
         loss = None
-        n_tok = None
-        if labels is not None:
-            # Position t predicts labels[t + 1]; the last position has no target.
-            targets = F.pad(labels[:, 1:], (0, 1), value=-100)  # (B, T)
-            n_tok = (targets != -100).sum()
-            loss_sum = F.cross_entropy(
-                logits.view(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100, reduction="sum"
-            )
+        if targets is not None:
+            loss_sum = F.cross_entropy(logits.view(-1, logits.shape[-1]), targets, ignore_index=-100, reduction="sum")
             loss = loss_sum / n_tok.clamp(min=1)
-        return CausalLMOutput(loss=loss, logits=logits, past_key_values=cache if use_cache else None, num_tokens=n_tok)
+        return CausalLMOutput(loss=loss, logits=logits, past_key_values=past_out, num_tokens=n_tok)
 
     def _use_fused_loss(self) -> bool:
         """The chunked loss serves training steps; evaluation and compiled graphs keep the plain head.

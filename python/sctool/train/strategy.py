@@ -203,10 +203,6 @@ def shard_gpt(model: GPT, mesh: DeviceMesh, from_rank0: bool) -> GPT:
     fully_shard(model, mesh=mesh)
     if broadcast:
         if any(p.is_meta for p in model.parameters()):
-            kept = set(model.state_dict())
-            lost = [n for n, _ in model.named_buffers() if n not in kept]
-            if lost:  # non-persistent buffers are not broadcast: they would stay uninitialised
-                raise NotImplementedError(f"fsdp: cannot initialise non-persistent buffers {lost[:3]} from rank 0")
             device = torch.device("cpu") if mesh.device_type == "cpu" else torch.device(
                 mesh.device_type, torch.cuda.current_device()
             )
@@ -214,7 +210,26 @@ def shard_gpt(model: GPT, mesh: DeviceMesh, from_rank0: bool) -> GPT:
         set_model_state_dict(
             model, full, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True, strict=True)
         )
+        _broadcast_transient_buffers(model, mesh)
     return model
+
+
+def _broadcast_transient_buffers(model: torch.nn.Module, mesh: DeviceMesh) -> None:
+    """Rank 0's non-persistent buffers to every rank (the state dict, and so the broadcast above,
+    leaves them out: on the ranks built on the meta device they would hold uninitialised memory).
+
+    Every rank calls this (it is a collective); the buffer names are the same on all of them.
+    """
+    import torch.distributed as dist
+
+    kept = set(model.state_dict())
+    names = [n for n, _ in model.named_buffers() if n not in kept]
+    if not names:
+        return
+    group = mesh.get_group()
+    src = dist.get_global_rank(group, 0)
+    for name in names:
+        dist.broadcast(model.get_buffer(name), src=src, group=group)
 
 
 __all__ = [

@@ -505,44 +505,13 @@ pub(crate) fn code_tokens_with(text: &str, cls: &ByteClasses, out: &mut Vec<Code
                     CodeTok { hash: h, prev: prev.map(|q| q as u32), next: u32::MAX, is_ident: true }
                 }
             } else if c.is_ascii_digit() {
-                let mut e = i;
-                while e < n && (b[e].is_ascii_alphanumeric() || b[e] == b'_' || b[e] == b'.') {
-                    e += 1;
-                }
+                let e = number_end(b, i);
                 resume = Some(e);
                 CodeTok { hash: bytes_hash(&b[i..e]), prev: None, next: u32::MAX, is_ident: false }
             } else if c == b'"' || c == b'\'' {
-                // String literal (single or triple quoted); its content with whitespace runs collapsed.
-                let triple = i + 2 < n && b[i + 1] == c && b[i + 2] == c;
-                let (start, end, next) = if triple {
-                    let close = [c, c, c];
-                    match memchr::memmem::find(&b[i + 3..], &close) {
-                        Some(p) => (i + 3, i + 3 + p, i + 3 + p + 3),
-                        None => (i + 3, n, n),
-                    }
-                } else {
-                    let mut j = i + 1;
-                    while j < n && b[j] != c && b[j] != b'\n' {
-                        j += if b[j] == b'\\' { 2 } else { 1 };
-                    }
-                    let j = j.min(n);
-                    (i + 1, j, (j + 1).min(n))
-                };
-                let mut h = 0x5354_5249_4E47u64; // "STRING": string tokens hash apart from names
-                let mut in_ws = false;
-                for &x in &b[start..end] {
-                    if x.is_ascii_whitespace() {
-                        in_ws = true;
-                    } else {
-                        if in_ws {
-                            h = (h ^ u64::from(b' ')).wrapping_mul(0x100_0000_01B3);
-                            in_ws = false;
-                        }
-                        h = (h ^ u64::from(x)).wrapping_mul(0x100_0000_01B3);
-                    }
-                }
+                let (hash, next) = string_literal(b, i);
                 resume = Some(next);
-                CodeTok { hash: finish(h), prev: None, next: u32::MAX, is_ident: false }
+                CodeTok { hash, prev: None, next: u32::MAX, is_ident: false }
             } else {
                 CodeTok { hash: punct[c as usize], prev: None, next: u32::MAX, is_ident: false }
             };
@@ -628,42 +597,12 @@ pub(crate) fn code_tokens_bytewise(text: &str, out: &mut Vec<CodeTok>, max_back:
             }
         } else if c.is_ascii_digit() {
             let s = i;
-            while i < n && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'.') {
-                i += 1;
-            }
+            i = number_end(b, i);
             CodeTok { hash: bytes_hash(&b[s..i]), prev: None, next: u32::MAX, is_ident: false }
         } else if c == b'"' || c == b'\'' {
-            // String literal (single or triple quoted); its content with whitespace runs collapsed.
-            let triple = i + 2 < n && b[i + 1] == c && b[i + 2] == c;
-            let (start, end, next) = if triple {
-                let close = [c, c, c];
-                match memchr::memmem::find(&b[i + 3..], &close) {
-                    Some(p) => (i + 3, i + 3 + p, i + 3 + p + 3),
-                    None => (i + 3, n, n),
-                }
-            } else {
-                let mut j = i + 1;
-                while j < n && b[j] != c && b[j] != b'\n' {
-                    j += if b[j] == b'\\' { 2 } else { 1 };
-                }
-                let j = j.min(n);
-                (i + 1, j, (j + 1).min(n))
-            };
-            let mut h = 0x5354_5249_4E47u64; // "STRING": string tokens hash apart from names
-            let mut in_ws = false;
-            for &x in &b[start..end] {
-                if x.is_ascii_whitespace() {
-                    in_ws = true;
-                } else {
-                    if in_ws {
-                        h = (h ^ u64::from(b' ')).wrapping_mul(0x100_0000_01B3);
-                        in_ws = false;
-                    }
-                    h = (h ^ u64::from(x)).wrapping_mul(0x100_0000_01B3);
-                }
-            }
+            let (hash, next) = string_literal(b, i);
             i = next;
-            CodeTok { hash: finish(h), prev: None, next: u32::MAX, is_ident: false }
+            CodeTok { hash, prev: None, next: u32::MAX, is_ident: false }
         } else {
             i += 1;
             CodeTok { hash: punct[c as usize], prev: None, next: u32::MAX, is_ident: false }
@@ -672,6 +611,53 @@ pub(crate) fn code_tokens_bytewise(text: &str, out: &mut Vec<CodeTok>, max_back:
         after_dot = c == b'.';
         out.push(tok);
     }
+}
+
+/// End of a number token starting at `i`: digits, letters, `_` and `.` (`0x1F`, `1e-3` splits at `-`).
+fn number_end(b: &[u8], i: usize) -> usize {
+    let mut e = i;
+    while e < b.len() && (b[e].is_ascii_alphanumeric() || b[e] == b'_' || b[e] == b'.') {
+        e += 1;
+    }
+    e
+}
+
+/// A string literal opening at `i` (single, double or triple quoted): the hash of its content with
+/// whitespace runs collapsed to one space, and the index after its closing quote(s).
+// Byte scanners read best with the usual short names (b: bytes, i: index, c: byte).
+#[allow(clippy::many_single_char_names)]
+fn string_literal(b: &[u8], i: usize) -> (u64, usize) {
+    let n = b.len();
+    let c = b[i];
+    let triple = i + 2 < n && b[i + 1] == c && b[i + 2] == c;
+    let (start, end, next) = if triple {
+        let close = [c, c, c];
+        match memchr::memmem::find(&b[i + 3..], &close) {
+            Some(p) => (i + 3, i + 3 + p, i + 3 + p + 3),
+            None => (i + 3, n, n),
+        }
+    } else {
+        let mut j = i + 1;
+        while j < n && b[j] != c && b[j] != b'\n' {
+            j += if b[j] == b'\\' { 2 } else { 1 };
+        }
+        let j = j.min(n);
+        (i + 1, j, (j + 1).min(n))
+    };
+    let mut h = 0x5354_5249_4E47u64; // "STRING": string tokens hash apart from names
+    let mut in_ws = false;
+    for &x in &b[start..end] {
+        if x.is_ascii_whitespace() {
+            in_ws = true;
+        } else {
+            if in_ws {
+                h = (h ^ u64::from(b' ')).wrapping_mul(0x100_0000_01B3);
+                in_ws = false;
+            }
+            h = (h ^ u64::from(x)).wrapping_mul(0x100_0000_01B3);
+        }
+    }
+    (finish(h), next)
 }
 
 /// Identity hasher for keys that are already uniformly distributed 64-bit hashes.
