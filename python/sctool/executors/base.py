@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from sctool.errors import DatasetError, InternalError, SctoolError
 from sctool.io.atomic import write_json, write_parquet
-from sctool.io.dataset import PART, DatasetWriter, PartStats, part_stats
+from sctool.io.dataset import PART, DatasetWriter, PartStats, check_part, part_stats
 from sctool.io.jsonl import LineErrors
 from sctool.io.sources import Batch, InputFile, InputReader
 
@@ -168,6 +168,7 @@ def part_done(staging: Path, index: int) -> bool:
 def write_part(staging: Path, index: int, kept: pl.DataFrame, removed: pl.DataFrame | None,
                stats: PartStats) -> None:
     """``DatasetWriter.write`` for a process that only knows the staging directory (a Ray worker)."""
+    check_part(str(staging), index, kept, removed, stats)
     write_parquet(staging / PART.format(index), kept)
     if removed is not None and removed.height:
         write_parquet(staging / "removed" / PART.format(index), removed)

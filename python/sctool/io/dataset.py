@@ -97,6 +97,16 @@ def text_bytes(frame: pl.DataFrame, text_column: str) -> int:
     return int(frame.get_column(text_column).str.len_bytes().sum() or 0)
 
 
+def check_part(where: str, index: int, kept: pl.DataFrame, removed: pl.DataFrame | None, stats: PartStats) -> None:
+    """Every part write checks kept + removed = input: a stage that loses or invents rows fails loudly."""
+    n_removed = removed.height if removed is not None else 0
+    if kept.height != stats.docs_out or kept.height + n_removed != stats.docs_in:
+        from sctool.errors import InternalError
+
+        raise InternalError(f"{where}: part {index} has {stats.docs_in} input documents but kept "
+                            f"{kept.height} (counted {stats.docs_out}) + removed {n_removed}")
+
+
 def part_stats(
     batch: pl.DataFrame, kept: pl.DataFrame, removed: pl.DataFrame | None, text_column: str
 ) -> PartStats:
@@ -277,6 +287,7 @@ class DatasetWriter:
     def write(
         self, index: int, kept: pl.DataFrame, removed: pl.DataFrame | None, stats: PartStats
     ) -> None:
+        check_part(f"stage {self.stage}", index, kept, removed, stats)
         write_parquet(self.staging / PART.format(index), kept)
         if removed is not None and removed.height:
             write_parquet(self.staging / "removed" / PART.format(index), removed)

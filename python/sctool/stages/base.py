@@ -8,11 +8,13 @@ PipelineStep + executor split).
 
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import polars as pl
 
@@ -21,6 +23,11 @@ from sctool.errors import ConfigError
 from sctool.io.dataset import DatasetWriter, Manifest, PartStats
 from sctool.io.sources import InputReader, resolve_inputs
 from sctool.progress import progress
+
+
+#: ``--threads`` above this many times the CPU count is capped (with a warning): more threads than
+#: that only add scheduling and memory cost, and 100,000 of them never finish starting.
+MAX_THREADS_PER_CPU = 4
 
 
 @dataclass(frozen=True)
@@ -32,18 +39,29 @@ class Runtime:
     batch_rows: int = field(default=10_000, metadata={"help": "documents per batch / output part"})
     overwrite: bool = field(default=False, metadata={"help": "replace an existing output"})
     quiet: bool = field(default=False, metadata={"help": "no progress bar"})
-    executor: str = field(
+    executor: Literal["local", "ray"] = field(
         default="local",
-        metadata={"help": "where batches run: local (this process) or ray (tasks on a Ray cluster)"},
+        metadata={"help": "where batches run: local (this process) or ray (tasks on a Ray cluster; "
+                          "pip install 'sctool[ray]')"},
     )
     ray_address: str | None = field(
         default=None,
-        metadata={"help": "Ray cluster to join with executor=ray (default: $RAY_ADDRESS, else a new local one)"},
+        metadata={"help": "Ray cluster to join with executor=ray (default: $RAY_ADDRESS, else a new local one)",
+                  "metavar": "ADDR"},
     )
 
     def __post_init__(self) -> None:
         if self.executor not in ("local", "ray"):
             raise ConfigError(f"executor must be 'local' or 'ray', got {self.executor!r}")
+        if self.threads < 0:
+            raise ConfigError(f"threads must be >= 0 (0 = all cores), got {self.threads}")
+        if self.batch_rows < 1:
+            raise ConfigError(f"batch_rows must be >= 1, got {self.batch_rows}")
+        cap = MAX_THREADS_PER_CPU * (os.cpu_count() or 1)
+        if self.threads > cap:
+            warnings.warn(f"threads={self.threads} capped at {cap} ({MAX_THREADS_PER_CPU} x {os.cpu_count()} CPUs)",
+                          stacklevel=3)
+            object.__setattr__(self, "threads", cap)
 
 
 @dataclass
@@ -106,4 +124,60 @@ def empty_removed(batch: pl.DataFrame, **detail: pl.DataType) -> pl.DataFrame:
     return batch.head(0).with_columns([pl.lit(None, dtype=t).alias(n) for n, t in cols.items()])
 
 
-__all__ = ["Manifest", "PartStats", "Runtime", "StageOutput", "empty_removed", "run_map_stage"]
+C = TypeVar("C")
+
+
+class Stage(Generic[C]):
+    """The contract every stage implements; the CLI, recipes and the Python API all run stages this way.
+
+    A stage is a class with a typed ``Config`` (a frozen dataclass whose field metadata also
+    generates its command-line flags and checks its recipe keys), built once per run with that
+    config and a :class:`Runtime`. Per-document stages implement ``map`` (one batch in, kept +
+    removed out) and inherit ``run``, which streams the inputs through the shared runner: resume of
+    finished parts, the kept + removed = input check, atomic output, the manifest. Global stages
+    (dedup, tokenize, train-tokenizer) override ``run`` and split their work into steps of their own
+    (``plan`` → ``map`` per part → ``reduce``), but still write through ``DatasetWriter`` or the
+    packed-token writer.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    #: One line for ``sctool --help``; the class docstring is the command's description.
+    summary: ClassVar[str] = ""
+    #: Whether inputs must carry the text column (ingest reads source trees instead).
+    require_text: ClassVar[bool] = True
+
+    def __init__(self, config: C | None = None, runtime: Runtime | None = None) -> None:
+        self.config: C = config if config is not None else self.Config()
+        self.runtime = runtime or Runtime()
+
+    def setup(self) -> None:
+        """Per-run preparation (load rules, benchmarks, models) before the first batch."""
+
+    def map(self, batch: pl.DataFrame) -> StageOutput:
+        raise NotImplementedError(f"stage {self.name!r} has no per-batch step; it overrides run()")
+
+    def manifest_extra(self) -> dict[str, Any]:
+        """Stage-level facts recorded in the manifest besides the summed counters."""
+        return {}
+
+    def run(self, inputs: Sequence[str | Path], output: str | Path) -> Manifest:
+        self.setup()
+        return run_map_stage(stage=self.name, config=self.config, inputs=inputs, output=output,
+                             runtime=self.runtime, process=self.map, manifest_extra=self.manifest_extra(),
+                             require_text=self.require_text)
+
+
+STAGES: dict[str, type[Stage[Any]]] = {}
+
+
+def register_stage(cls: type[Stage[Any]]) -> type[Stage[Any]]:
+    """Class decorator: make a stage known to recipes (``stage: NAME``) under its ``name``."""
+    if cls.name in STAGES and STAGES[cls.name] is not cls:
+        raise ValueError(f"two stages named {cls.name!r}: {STAGES[cls.name]} and {cls}")
+    STAGES[cls.name] = cls
+    return cls
+
+
+__all__ = ["STAGES", "Manifest", "PartStats", "Runtime", "Stage", "StageOutput", "empty_removed",
+           "register_stage", "run_map_stage"]
