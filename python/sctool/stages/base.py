@@ -24,7 +24,6 @@ from sctool.io.dataset import DatasetWriter, Manifest, PartStats
 from sctool.io.sources import InputReader, resolve_inputs
 from sctool.progress import progress
 
-
 #: ``--threads`` above this many times the CPU count is capped (with a warning): more threads than
 #: that only add scheduling and memory cost, and 100,000 of them never finish starting.
 MAX_THREADS_PER_CPU = 4

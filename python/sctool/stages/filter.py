@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from sctool.filters.engine import evaluate
 from sctool.filters.rules import RuleSet, load_rules, with_enabled
 from sctool.io.dataset import Manifest
-from sctool.stages.base import Runtime, StageOutput, run_map_stage
+from sctool.stages.base import Runtime, Stage, StageOutput, register_stage
 
 
 @dataclass(frozen=True)
@@ -68,13 +68,26 @@ def filter_batch(batch: pl.DataFrame, rules: RuleSet, runtime: Runtime) -> Stage
 
 
 def run_filter(inputs: Sequence[str | Path], output: str | Path, config: FilterConfig, runtime: Runtime) -> Manifest:
-    rules = config.rule_set()
-    return run_map_stage(
-        stage="filter",
-        config=config,
-        inputs=inputs,
-        output=output,
-        runtime=runtime,
-        process=partial(filter_batch, rules=rules, runtime=runtime),
-        manifest_extra={"rules": rules.to_dict()},
-    )
+    return FilterStage(config, runtime).run(inputs, output)
+
+
+@register_stage
+class FilterStage(Stage[FilterConfig]):
+    """Quality filtering with rules as data. Presets: starcoder (default: long lines, average line
+    length, alphanumeric and alphabetic fractions per extension, XML header, HTML visible text,
+    JSON/YAML size), autogen (generated-file markers, minified files), santacoder (stars, comment
+    ratio, tokenizer fertility). Removed documents go to removed/ with reason = the first rule that
+    fired and fired = every rule that fired."""
+
+    name = "filter"
+    Config = FilterConfig
+    summary = "drop low-quality documents by rules (StarCoder's per-extension table by default)"
+
+    def setup(self) -> None:
+        self.rules = self.config.rule_set()
+
+    def map(self, batch: pl.DataFrame) -> StageOutput:
+        return filter_batch(batch, self.rules, self.runtime)
+
+    def manifest_extra(self) -> dict[str, Any]:
+        return {"rules": self.rules.to_dict()}

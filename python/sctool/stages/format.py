@@ -28,7 +28,7 @@ from sctool.formatting.issues import IssueConfig, IssueError, format_issue
 from sctool.formatting.metadata import MetadataConfig, metadata_prefixes
 from sctool.formatting.notebooks import NotebookError, notebook_to_script, notebook_to_structured
 from sctool.io.dataset import Manifest
-from sctool.stages.base import Runtime, StageOutput, run_map_stage
+from sctool.stages.base import Runtime, Stage, StageOutput, register_stage
 
 REPO_COLUMNS = ("repo", "max_stars_repo_name", "repo_name")
 PATH_COLUMNS = ("path", "max_stars_repo_path", "new_file", "old_file")
@@ -171,15 +171,23 @@ def run_format(
     inputs: Sequence[str | Path], output: str | Path, config: FormatConfig, runtime: Runtime
 ) -> Manifest:
     """Format ``inputs`` into the dataset ``output``."""
-    return run_map_stage(
-        stage="format",
-        config=config,
-        inputs=inputs,
-        output=output,
-        runtime=runtime,
-        process=lambda batch: format_batch(batch, config, runtime.text_column),
-        require_text=False,
-    )
+    return FormatStage(config, runtime).run(inputs, output)
 
 
-__all__ = ["FormatConfig", "format_batch", "run_format"]
+@register_stage
+class FormatStage(Stage[FormatConfig]):
+    """The training text of each document: <reponame>/<filename>/<gh_stars> prefixes (each with
+    probability 0.2, keyed by document id); notebooks as jupytext scripts or the <jupyter_start>
+    structured form; GitHub issues (an 'events' column) and commits (old_contents/new_contents
+    columns) in their token layouts. Rows that cannot be formatted go to removed/ with a reason."""
+
+    name = "format"
+    Config = FormatConfig
+    summary = "build StarCoder's training text (metadata, notebooks, issues, commits)"
+    require_text = False
+
+    def map(self, batch: pl.DataFrame) -> StageOutput:
+        return format_batch(batch, self.config, self.runtime.text_column)
+
+
+__all__ = ["FormatConfig", "FormatStage", "format_batch", "run_format"]
