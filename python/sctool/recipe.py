@@ -17,6 +17,7 @@ and an interrupted stage resumes its finished parts.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,8 +30,8 @@ from sctool.config import config_from_dict, config_to_dict
 from sctool.errors import ConfigError
 from sctool.io.dataset import Manifest, read_manifest
 from sctool.report import format_summary
-from sctool.stages.base import Runtime
-from sctool.stages.registry import STAGES
+from sctool.stages.base import Runtime, Stage
+from sctool.stages.registry import stages
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,96 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
     return dict(data)
 
 
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_STEP_KEYS = {"stage", "name", "config", "inputs", "text_column"}
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One recipe stage with everything resolved: checked before any stage runs."""
+
+    position: int
+    name: str
+    stage: type[Stage[Any]]
+    config: Any
+    inputs: list[str]
+    output: Path
+    runtime: Runtime
+
+
+def plan_recipe(path: str | Path, *, workdir: str | Path | None = None,
+                runtime_overrides: Mapping[str, Any] | None = None, quiet: bool = False) -> list[PlannedStep]:
+    """Validate the whole recipe (stage names, keys, every stage's config, ``@refs``) up front.
+
+    A mistake in the last stage is reported before the first one spends an hour: nothing runs
+    until every stage has been checked.
+    """
+    recipe = load_recipe(path)
+    unknown_top = set(recipe) - {"workdir", "runtime", "stages"}
+    if unknown_top:
+        raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown_top)}; known: runtime, stages, workdir")
+    base = Path(path).resolve().parent
+    wd = Path(workdir) if workdir else Path(recipe.get("workdir", Path(path).stem))
+    rt_dict = {**dict(recipe.get("runtime") or {}), **dict(runtime_overrides or {})}
+    if quiet:
+        rt_dict["quiet"] = True
+    runtime_base = config_from_dict(Runtime, rt_dict, "runtime")
+    known = stages()
+    outputs: dict[str, Path] = {}
+    previous: list[str] = []
+    plan: list[PlannedStep] = []
+    for i, step in enumerate(recipe["stages"]):
+        where = f"{path}: stage #{i + 1}"
+        if not isinstance(step, Mapping) or "stage" not in step:
+            raise ConfigError(f"{where} needs a 'stage' key")
+        unknown = set(step) - _STEP_KEYS
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(_STEP_KEYS)}")
+        kind = step["stage"]
+        if kind not in known:
+            raise ConfigError(f"{where}: unknown stage {kind!r}; known: {sorted(known)}")
+        name = step.get("name", kind)
+        if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+            raise ConfigError(f"{where}: stage name {name!r} must be letters, digits, '_', '-' or '.' "
+                              "(no path separators or '..'), starting with a letter or digit")
+        if name in outputs:
+            raise ConfigError(f"{where}: duplicate stage name {name!r} (give each stage a unique 'name')")
+        cls = known[kind]
+        raw_config = step.get("config") or {}
+        if not isinstance(raw_config, Mapping):
+            raise ConfigError(f"{where} ({name}): 'config' must be a mapping")
+        raw = {k: _resolve_ref(v, outputs, path, name) for k, v in dict(raw_config).items()}
+        config = config_from_dict(cls.Config, raw, f"{name}.config")
+        raw_inputs = step.get("inputs", [])
+        if isinstance(raw_inputs, str):
+            raw_inputs = [raw_inputs]
+        inputs = [str(_resolve_ref(p, outputs, path, name)) if str(p).startswith("@")
+                  else str((base / p) if not Path(p).is_absolute() and (base / p).exists() else p)
+                  for p in raw_inputs] or previous
+        if kind != "ingest" and not inputs:
+            raise ConfigError(f"{where}: stage {name!r} has no inputs (first stages need 'inputs')")
+        text_column = step.get("text_column", runtime_base.text_column)
+        runtime = Runtime(**{**config_to_dict(runtime_base), "overwrite": True, "text_column": text_column})
+        out = wd / f"{i + 1:02d}-{name}"
+        plan.append(PlannedStep(i + 1, name, cls, config, inputs, out, runtime))
+        outputs[name] = out
+        previous = [str(out)]
+    return plan
+
+
+def _up_to_date(step: PlannedStep) -> Manifest | None:
+    """The finished output of an earlier run with the same stage and config, if there is one."""
+    if not (step.output / "manifest.json").exists():
+        return None
+    try:
+        old = read_manifest(step.output)
+    except Exception:  # unreadable manifest: rerun the stage
+        return None
+    if old.stage != step.stage.name or old.config != config_to_dict(step.config):
+        return None
+    return old
+
+
 def run_recipe(
     path: str | Path,
     *,
@@ -75,57 +166,22 @@ def run_recipe(
     quiet: bool = False,
     echo: bool = True,
 ) -> list[StepResult]:
-    recipe = load_recipe(path)
-    base = Path(path).resolve().parent
-    wd = Path(workdir) if workdir else Path(recipe.get("workdir", Path(path).stem))
-    rt_dict = {**dict(recipe.get("runtime") or {}), **dict(runtime_overrides or {})}
-    if quiet:
-        rt_dict["quiet"] = True
-    runtime_base = config_from_dict(Runtime, rt_dict, "runtime")
+    plan = plan_recipe(path, workdir=workdir, runtime_overrides=runtime_overrides, quiet=quiet)
     results: list[StepResult] = []
-    previous: list[str] = []
-    outputs: dict[str, Path] = {}
     upstream_rerun = False
-    for i, step in enumerate(recipe["stages"]):
-        if not isinstance(step, Mapping) or "stage" not in step:
-            raise ConfigError(f"{path}: stage #{i + 1} needs a 'stage' key")
-        unknown = set(step) - {"stage", "name", "config", "inputs", "text_column"}
-        if unknown:
-            raise ConfigError(f"{path}: stage #{i + 1}: unknown key(s) {sorted(unknown)}")
-        kind = step["stage"]
-        if kind not in STAGES:
-            raise ConfigError(f"{path}: unknown stage {kind!r}; known: {sorted(STAGES)}")
-        name = step.get("name", kind)
-        config_cls, run = STAGES[kind].load()
-        raw_config = {k: _resolve_ref(v, outputs, path, name) for k, v in dict(step.get("config") or {}).items()}
-        config = config_from_dict(config_cls, raw_config, f"{name}.config")
-        inputs = [str(_resolve_ref(p, outputs, path, name)) if str(p).startswith("@")
-                  else str((base / p) if not Path(p).is_absolute() and (base / p).exists() else p)
-                  for p in step.get("inputs", [])] or previous
-        out = wd / f"{i + 1:02d}-{name}"
-        runtime = Runtime(**{**config_to_dict(runtime_base), "overwrite": True,
-                             "text_column": step.get("text_column", runtime_base.text_column)})
-        if not upstream_rerun and (out / "manifest.json").exists():
-            try:
-                old = read_manifest(out)
-            except Exception:  # unreadable manifest: rerun the stage
-                old = None
-            if old is not None and old.stage == kind and old.config == config_to_dict(config):
-                results.append(StepResult(name, out, old, skipped=True))
-                outputs[name] = out
-                if echo:
-                    print(f"[{i + 1}/{len(recipe['stages'])}] {name}: up to date ({out})", file=sys.stderr)
-                previous = [str(out)]
-                continue
+    for step in plan:
+        tag = f"[{step.position}/{len(plan)}] {step.name}"
+        old = None if upstream_rerun else _up_to_date(step)
+        if old is not None:
+            results.append(StepResult(step.name, step.output, old, skipped=True))
+            if echo:
+                print(f"{tag}: up to date ({step.output})", file=sys.stderr)
+            continue
         if echo:
-            print(f"[{i + 1}/{len(recipe['stages'])}] {name} -> {out}", file=sys.stderr)
-        if kind != "ingest" and not inputs:
-            raise ConfigError(f"{path}: stage {name!r} has no inputs (first stages need 'inputs')")
-        manifest = run(inputs, out, config, runtime)
+            print(f"{tag} -> {step.output}", file=sys.stderr)
+        manifest = step.stage(step.config, step.runtime).run(step.inputs, step.output)
         upstream_rerun = True
         if echo:
             print(format_summary(manifest))
-        results.append(StepResult(name, out, manifest, skipped=False))
-        outputs[name] = out
-        previous = [str(out)]
+        results.append(StepResult(step.name, step.output, manifest, skipped=False))
     return results

@@ -20,7 +20,7 @@ from sctool.decontam.benchmarks import BenchmarkItem, load_benchmarks
 from sctool.decontam.index import DecontamIndex, NormalisedParams
 from sctool.io.atomic import write_json
 from sctool.io.dataset import Manifest
-from sctool.stages.base import Runtime, StageOutput, run_map_stage
+from sctool.stages.base import Runtime, Stage, StageOutput, register_stage, run_map_stage
 
 
 @dataclass(frozen=True)
@@ -117,3 +117,19 @@ def run_decontam(inputs: Sequence[str | Path], output: str | Path, config: Decon
     }
     write_json(Path(manifest.output) / "manifest.json", manifest.to_dict())
     return manifest
+
+
+@register_stage
+class DecontamStage(Stage[DecontamConfig]):
+    """Benchmark decontamination. 'exact' is StarCoder's rule (case-insensitive substring of any
+    benchmark docstring, solution, description or question); 'normalised' adds n-gram containment
+    that survives reformatting, moved docstrings, renamed identifiers and partial copies. Removed
+    documents carry reason=contaminated and the items matched."""
+
+    name = "decontam"
+    Config = DecontamConfig
+    summary = "remove documents containing benchmark items (HumanEval, MBPP, GSM8K, APPS, DS-1000, ...)"
+
+    def run(self, inputs: Sequence[str | Path], output: str | Path) -> Manifest:
+        # The benchmark index is built once and shared by every batch (see DecontamProcess).
+        return run_decontam(inputs, output, self.config, self.runtime)

@@ -34,7 +34,7 @@ from sctool.io.dataset import DatasetWriter, Manifest, part_stats
 from sctool.io.sources import InputReader, resolve_inputs
 from sctool.native import hash_content
 from sctool.progress import progress
-from sctool.stages.base import Runtime
+from sctool.stages.base import Runtime, Stage, register_stage
 
 
 @dataclass(frozen=True)
@@ -240,3 +240,20 @@ def run_near_dedup(
             writer.write(batch.index, kept, removed, part_stats(batch.frame, kept, removed, runtime.text_column))
     extra = near_manifest_extra(config, plan)
     return writer.finalize(extra)
+
+
+@register_stage
+class DedupStage(Stage[DedupConfig]):
+    """Exact deduplication keeps the first of each group of identical documents; near
+    deduplication is MinHash-LSH as StarCoder ran it (5-grams of [^A-Za-z_0-9] tokens, 256
+    permutations, seed 42, Jaccard 0.7 -> 25 bands x 10 rows, the lowest id of each cluster kept).
+    The default (both) runs exact first, then near. Removed documents go to removed/ with reason
+    (exact_duplicate / near_duplicate), dup_of (the id kept), cluster_id and jaccard (estimate)."""
+
+    name = "dedup"
+    Config = DedupConfig
+    summary = "remove exact and near-duplicate documents"
+
+    def run(self, inputs: Sequence[str | Path], output: str | Path) -> Manifest:
+        # Global: every document's fate depends on the whole corpus (plan, then write per part).
+        return run_dedup(inputs, output, self.config, self.runtime)

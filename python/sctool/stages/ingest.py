@@ -26,7 +26,7 @@ from sctool.io.sources import InputReader, input_kind, is_dataset_dir, resolve_i
 from sctool.languages import detect_language
 from sctool.parallel import resolve_threads
 from sctool.progress import progress
-from sctool.stages.base import Runtime
+from sctool.stages.base import Runtime, Stage, register_stage
 
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".tox", ".venv", ".mypy_cache"})
 BINARY_SNIFF = 8192
@@ -246,3 +246,19 @@ def run_ingest(
         extra["malformed_line_samples"] = [f"{p}:{n}: {m}" for p, n, m in errs.samples]
     m = writer.finalize(extra)
     return m
+
+
+@register_stage
+class IngestStage(Stage[IngestConfig]):
+    """Walk source directories (skipping binary, non-UTF-8, empty and oversized files, each counted
+    by reason) and/or read JSONL/Parquet tables into a dataset with columns id, content, path, repo,
+    lang, size_bytes (+ stars, license when present)."""
+
+    name = "ingest"
+    Config = IngestConfig
+    summary = "read source trees, JSONL or Parquet into an sctool dataset"
+    require_text = False
+
+    def run(self, inputs: Sequence[str | Path], output: str | Path) -> Manifest:
+        # Its inputs are files and trees rather than datasets, so it drives the writer itself.
+        return run_ingest(inputs, output, self.config, self.runtime)

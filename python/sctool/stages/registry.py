@@ -1,42 +1,76 @@
-"""Name -> stage function table used by ``sctool run RECIPE.yaml``.
+"""Every stage class, by the name recipes use (``stage: dedup``).
 
-Each entry's ``run(inputs, output, config, runtime) -> Manifest`` is the same function the CLI
-subcommand and the Python API call. Stage modules are imported lazily so a recipe only imports what
-it uses.
+Stage modules register their class with ``@register_stage`` when imported; this module imports
+them on first use (``stages()``), so ``import sctool`` stays light and a CLI command imports only
+its own stage.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from sctool.errors import ConfigError
+from sctool.stages.base import STAGES, Runtime, Stage
 
-@dataclass(frozen=True)
-class StageEntry:
-    name: str
-    module: str
-    config_cls: str
-    run: str
+#: Modules that define stage classes, in pipeline order (the order ``sctool --help`` lists them).
+STAGE_MODULES: list[str] = [
+    "sctool.stages.ingest",
+    "sctool.stages.dedup",
+    "sctool.stages.filter",
+    "sctool.stages.decontam",
+    "sctool.stages.redact",
+    "sctool.stages.format",
+    "sctool.tokenizer.train",
+    "sctool.stages.tokenize",
+]
 
-    def load(self) -> tuple[type, Callable[..., Any]]:
-        mod = importlib.import_module(self.module)
-        return getattr(mod, self.config_cls), getattr(mod, self.run)
+
+def stages() -> dict[str, type[Stage[Any]]]:
+    """Name -> stage class, importing every stage module once."""
+    for mod in list(STAGE_MODULES):
+        importlib.import_module(mod)
+    _wrap_function_stages()
+    return STAGES
 
 
-STAGES: dict[str, StageEntry] = {}
+def get_stage(name: str) -> type[Stage[Any]]:
+    known = stages()
+    if name not in known:
+        raise ConfigError(f"unknown stage {name!r}; known: {sorted(known)}")
+    return known[name]
 
 
 def register(name: str, module: str, config_cls: str, run: str) -> None:
-    STAGES[name] = StageEntry(name, module, config_cls, run)
+    """Register a stage written as a plain ``run(inputs, output, config, runtime)`` function.
+
+    The function is wrapped in a ``Stage`` subclass when its module is first imported, so recipes
+    and the CLI treat it like every other stage.
+    """
+    if module not in STAGE_MODULES:
+        STAGE_MODULES.append(module)
+    _FUNCTION_STAGES[name] = (module, config_cls, run)
 
 
-register("ingest", "sctool.stages.ingest", "IngestConfig", "run_ingest")
-register("dedup", "sctool.stages.dedup", "DedupConfig", "run_dedup")
-register("filter", "sctool.stages.filter", "FilterConfig", "run_filter")
-register("decontam", "sctool.stages.decontam", "DecontamConfig", "run_decontam")
-register("redact", "sctool.stages.redact", "RedactConfig", "run_redact")
-register("format", "sctool.stages.format", "FormatConfig", "run_format")
-register("train-tokenizer", "sctool.tokenizer.train", "TokenizerConfig", "run_train_tokenizer")
-register("tokenize", "sctool.stages.tokenize", "TokenizeConfig", "run_tokenize_stage")
+_FUNCTION_STAGES: dict[str, tuple[str, str, str]] = {}
+
+
+def _wrap_function_stages() -> None:
+    for name, (module, config_cls, run) in list(_FUNCTION_STAGES.items()):
+        if name in STAGES:
+            continue
+        mod = importlib.import_module(module)
+        fn: Callable[..., Any] = getattr(mod, run)
+        cfg: type = getattr(mod, config_cls)
+
+        def _run(self: Stage[Any], inputs: Any, output: Any, _fn: Callable[..., Any] = fn) -> Any:
+            return _fn(inputs, output, self.config, self.runtime)
+
+        cls = type(f"{cfg.__name__.removesuffix('Config')}Stage", (Stage,),
+                   {"name": name, "Config": cfg, "summary": (mod.__doc__ or "").strip().splitlines()[0],
+                    "run": _run, "__doc__": mod.__doc__})
+        STAGES[name] = cls
+
+
+__all__ = ["STAGE_MODULES", "Runtime", "get_stage", "register", "stages"]

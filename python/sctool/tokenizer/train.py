@@ -13,7 +13,7 @@ from sctool.io.atomic import write_json
 from sctool.io.dataset import Manifest, PartStats
 from sctool.io.sources import InputReader, resolve_inputs
 from sctool.progress import progress
-from sctool.stages.base import Runtime
+from sctool.stages.base import Runtime, Stage, register_stage
 from sctool.tokenizer import TokenizerConfig, save_tokenizer, special_token_ids, train_tokenizer
 
 
@@ -71,3 +71,18 @@ def run_train_tokenizer(
     )
     write_json(Path(f"{out}.manifest.json") if is_file else out / "manifest.json", manifest.to_dict())
     return manifest
+
+
+@register_stage
+class TrainTokenizerStage(Stage[TokenizerConfig]):
+    """Byte-level BPE with StarCoder's settings: vocabulary 49152 including the 19 special tokens
+    at ids 0-18, every digit split, no prefix space. -o NAME.json writes the tokenizer file; any
+    other path becomes a directory that transformers' AutoTokenizer.from_pretrained loads."""
+
+    name = "train-tokenizer"
+    Config = TokenizerConfig
+    summary = "train StarCoder's byte-level BPE tokenizer"
+
+    def run(self, inputs: Sequence[str | Path], output: str | Path) -> Manifest:
+        # Reads the text once into the BPE trainer; its output is a tokenizer, not a dataset.
+        return run_train_tokenizer(inputs, output, self.config, self.runtime)
