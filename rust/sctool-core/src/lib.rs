@@ -7,6 +7,7 @@
 //! Kernels take `&[Option<&str>]` batches (a null document is `None`) and run on a rayon pool sized by
 //! [`parallel::with_threads`], so callers choose the thread count once per batch.
 
+pub mod attribution;
 pub mod decontam;
 pub mod error;
 pub mod hash;

@@ -11,6 +11,7 @@
 use pyo3::prelude::*;
 
 mod arrow_input;
+mod attribution;
 mod decontam;
 mod detach;
 mod errors;
@@ -23,6 +24,7 @@ mod textstats;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
+    attribution::register(m)?;
     hash::register(m)?;
     minhash::register(m)?;
     pii::register(m)?;

@@ -1,0 +1,351 @@
+//! Membership and provenance of code snippets in a training corpus.
+//!
+//! The Data Portraits scheme (Marone and Van Durme, "Data Portraits: Recording Foundation Model
+//! Training Data", 2023) as StarCoder used it: the corpus is whitespace-normalised and cut into
+//! `window`-character windows at stride `window`; their fingerprints go into a Bloom filter. A query
+//! is cut at stride 1, so a copied passage hits at every position aligned with the corpus grid, and
+//! a run of hits `window` apart (a chain) is strong evidence of copying.
+//!
+//! Beyond StarCoder's tool, a sorted table fingerprint -> document ids names the documents a hit
+//! comes from, and [`verify_batch`] re-checks windows against the documents' text so a reported
+//! source is never a Bloom false positive.
+
+pub mod bloom;
+pub mod normalise;
+
+use std::collections::HashSet;
+
+use rayon::prelude::*;
+
+pub use bloom::BloomParams;
+pub use normalise::{Normalised, FINGERPRINT_SEED, NORMALISATION};
+
+use crate::error::{CoreError, Result};
+
+/// Fingerprints of the windows of `text` at `stride`, sorted and without repeats.
+pub fn doc_fingerprints(text: &str, window: usize, stride: usize) -> Vec<u64> {
+    let norm = Normalised::new(text, false);
+    let n = norm.chars();
+    let mut out = Vec::with_capacity(n / stride.max(1) + 1);
+    let mut i = 0;
+    while i + window <= n {
+        out.push(norm.fingerprint(i, window));
+        i += stride;
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+fn check_window(window: usize, stride: usize) -> Result<()> {
+    if window == 0 || stride == 0 || window > 1 << 16 {
+        return Err(CoreError::InvalidConfig(format!(
+            "window must be in 1..=65536 and stride >= 1, got window={window} stride={stride}"
+        )));
+    }
+    Ok(())
+}
+
+/// (fingerprint, document) pairs of a batch; document ids are `first_doc + position in batch`.
+pub fn build_pairs(
+    texts: &[Option<&str>],
+    first_doc: u32,
+    window: usize,
+    stride: usize,
+) -> Result<(Vec<u64>, Vec<u32>)> {
+    check_window(window, stride)?;
+    let per_doc: Vec<Vec<u64>> =
+        texts.par_iter().map(|t| t.map_or_else(Vec::new, |t| doc_fingerprints(t, window, stride))).collect();
+    let total: usize = per_doc.iter().map(Vec::len).sum();
+    let mut fps = Vec::with_capacity(total);
+    let mut docs = Vec::with_capacity(total);
+    for (i, v) in per_doc.into_iter().enumerate() {
+        docs.extend(std::iter::repeat_n(first_doc + i as u32, v.len()));
+        fps.extend(v);
+    }
+    Ok((fps, docs))
+}
+
+/// Sort pairs by (fingerprint, document) and drop repeats; returns the table and the number of
+/// distinct fingerprints (the Bloom filter's item count).
+pub fn finish_table(fps: &[u64], docs: &[u32]) -> Result<(Vec<u64>, Vec<u32>, u64)> {
+    if fps.len() != docs.len() {
+        return Err(CoreError::InvalidInput(format!(
+            "fingerprint and document arrays differ in length ({} vs {})",
+            fps.len(),
+            docs.len()
+        )));
+    }
+    let mut pairs: Vec<(u64, u32)> = fps.iter().copied().zip(docs.iter().copied()).collect();
+    pairs.par_sort_unstable();
+    pairs.dedup();
+    let mut distinct = 0u64;
+    let mut last = None;
+    for &(f, _) in &pairs {
+        if last != Some(f) {
+            distinct += 1;
+            last = Some(f);
+        }
+    }
+    let (f, d) = pairs.into_iter().unzip();
+    Ok((f, d, distinct))
+}
+
+/// XXH3-64 of a byte buffer: the integrity checksum of index files.
+pub fn checksum(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
+}
+
+/// Distinct values of a sorted fingerprint array.
+pub fn distinct_sorted(fps: &[u64]) -> Vec<u64> {
+    let mut out = fps.to_vec();
+    out.dedup();
+    out
+}
+
+/// A read-only view of a built index (slices may be memory-mapped).
+pub struct IndexView<'a> {
+    pub bloom: BloomParams,
+    pub words: &'a [u64],
+    pub table_fps: &'a [u64],
+    pub table_docs: &'a [u32],
+    pub window: usize,
+}
+
+impl IndexView<'_> {
+    /// Check the slices agree with each other and with the parameters.
+    pub fn validate(&self) -> Result<()> {
+        self.bloom.check_words(self.words)?;
+        check_window(self.window, 1)?;
+        if self.table_fps.len() != self.table_docs.len() {
+            return Err(CoreError::InvalidInput("index table columns differ in length".into()));
+        }
+        Ok(())
+    }
+
+    /// Range of table rows holding `fp`.
+    #[inline]
+    pub fn lookup(&self, fp: u64) -> (usize, usize) {
+        let lo = self.table_fps.partition_point(|&x| x < fp);
+        let hi = lo + self.table_fps[lo..].partition_point(|&x| x == fp);
+        (lo, hi)
+    }
+}
+
+/// What one query text hit.
+#[derive(Debug, Default, Clone)]
+pub struct TextHits {
+    /// Code points of the normalised text.
+    pub chars: u32,
+    /// Windows the Bloom filter accepted.
+    pub bloom_hits: u32,
+    /// (window position, first table row, end table row) of every Bloom hit found in the table.
+    pub hits: Vec<(u32, u32, u32)>,
+}
+
+/// Probe every stride-1 window of `text`.
+pub fn query_text(index: &IndexView<'_>, text: &str) -> TextHits {
+    let norm = Normalised::new(text, false);
+    let n = norm.chars();
+    let w = index.window;
+    let mut out = TextHits { chars: n as u32, ..TextHits::default() };
+    if n < w {
+        return out;
+    }
+    // Hash a chunk first, then probe: the probes are independent loads the CPU can overlap.
+    const CHUNK: usize = 64;
+    let mut fps = [0u64; CHUNK];
+    let last = n - w;
+    let mut start = 0;
+    while start <= last {
+        let m = CHUNK.min(last + 1 - start);
+        for (j, slot) in fps.iter_mut().take(m).enumerate() {
+            *slot = norm.fingerprint(start + j, w);
+        }
+        for (j, &fp) in fps.iter().take(m).enumerate() {
+            if index.bloom.contains(index.words, fp) {
+                out.bloom_hits += 1;
+                let (lo, hi) = index.lookup(fp);
+                if hi > lo {
+                    out.hits.push(((start + j) as u32, lo as u32, hi as u32));
+                }
+            }
+        }
+        start += m;
+    }
+    out
+}
+
+/// [`query_text`] over a batch, in parallel; a null text gives an empty result.
+pub fn query_batch(index: &IndexView<'_>, texts: &[Option<&str>]) -> Result<Vec<TextHits>> {
+    index.validate()?;
+    Ok(texts.par_iter().map(|t| t.map_or_else(TextHits::default, |t| query_text(index, t))).collect())
+}
+
+/// Bloom membership of raw fingerprints (for measuring the false-positive rate).
+pub fn bloom_contains_batch(index: &IndexView<'_>, fps: &[u64]) -> Result<Vec<bool>> {
+    index.bloom.check_words(index.words)?;
+    Ok(fps.par_iter().map(|&f| index.bloom.contains(index.words, f)).collect())
+}
+
+/// Coverage of one text by a set of hit windows.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Code points of the normalised text.
+    pub chars: u32,
+    /// Normalised code points inside at least one hit window.
+    pub covered: u32,
+    /// Longest chain (hits `window` apart) in normalised code points: hits x window.
+    pub longest_chain: u32,
+    /// The longest chain as original code-point offsets [start, end); (0, 0) when there is none.
+    pub chain_span: (u32, u32),
+    /// Maximal covered runs as original code-point offsets [start, end).
+    pub spans: Vec<(u32, u32)>,
+}
+
+/// Summarise hit positions (window starts in normalised code points, any order) of `text`.
+pub fn summarise(text: &str, window: usize, positions: &[u32]) -> Result<Summary> {
+    let norm = Normalised::new(text, true);
+    let n = norm.chars();
+    let mut pos: Vec<usize> = positions.iter().map(|&p| p as usize).collect();
+    pos.sort_unstable();
+    pos.dedup();
+    if let Some(&p) = pos.last() {
+        if p + window > n {
+            return Err(CoreError::InvalidInput(format!(
+                "hit position {p} + window {window} is past the text's {n} normalised characters"
+            )));
+        }
+    }
+    let mut s = Summary { chars: n as u32, ..Summary::default() };
+    let to_orig = |a: usize, b: usize| (norm.orig[a], norm.orig[b - 1] + 1);
+    // Union of [p, p + window).
+    let mut run: Option<(usize, usize)> = None;
+    for &p in &pos {
+        match run {
+            Some((a, b)) if p <= b => run = Some((a, b.max(p + window))),
+            _ => {
+                if let Some((a, b)) = run {
+                    s.covered += (b - a) as u32;
+                    s.spans.push(to_orig(a, b));
+                }
+                run = Some((p, p + window));
+            }
+        }
+    }
+    if let Some((a, b)) = run {
+        s.covered += (b - a) as u32;
+        s.spans.push(to_orig(a, b));
+    }
+    // Chains: chain[p] = chain[p - window] + 1.
+    let mut chain = vec![0u32; n + 1];
+    let mut best = (0u32, 0usize);
+    for &p in &pos {
+        let c = if p >= window { chain[p - window] + 1 } else { 1 };
+        chain[p] = c;
+        if c > best.0 {
+            best = (c, p);
+        }
+    }
+    if best.0 > 0 {
+        let end = best.1 + window;
+        let start = end - best.0 as usize * window;
+        s.longest_chain = best.0 * window as u32;
+        s.chain_span = to_orig(start, end);
+    }
+    Ok(s)
+}
+
+/// Which (query, document, position) hits are real: the query's window at `position` equals one
+/// of the document's windows at `stride`. Texts are the raw query and document texts.
+pub fn verify_batch(
+    queries: &[&str],
+    docs: &[&str],
+    pairs: &[(u32, u32, u32)],
+    window: usize,
+    stride: usize,
+) -> Result<Vec<bool>> {
+    check_window(window, stride)?;
+    for &(q, d, _) in pairs {
+        if q as usize >= queries.len() || d as usize >= docs.len() {
+            return Err(CoreError::InvalidInput(format!("verify pair ({q}, {d}) is out of range")));
+        }
+    }
+    let nq: Vec<Normalised> = queries.par_iter().map(|q| Normalised::new(q, false)).collect();
+    let mut order: Vec<usize> = (0..pairs.len()).collect();
+    order.sort_by_key(|&i| pairs[i].1);
+    let groups: Vec<&[usize]> = order.chunk_by(|&a, &b| pairs[a].1 == pairs[b].1).collect();
+    let results: Vec<Vec<(usize, bool)>> = groups
+        .par_iter()
+        .map(|g| {
+            let doc = Normalised::new(docs[pairs[g[0]].1 as usize], false);
+            let n = doc.chars();
+            let mut set: HashSet<&[u8]> = HashSet::new();
+            let mut i = 0;
+            while i + window <= n {
+                set.insert(doc.window(i, window));
+                i += stride;
+            }
+            g.iter()
+                .map(|&k| {
+                    let (q, _, p) = pairs[k];
+                    let qn = &nq[q as usize];
+                    let p = p as usize;
+                    let ok = p + window <= qn.chars() && set.contains(qn.window(p, window));
+                    (k, ok)
+                })
+                .collect()
+        })
+        .collect();
+    let mut out = vec![false; pairs.len()];
+    for (k, ok) in results.into_iter().flatten() {
+        out[k] = ok;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(docs: &[&str], window: usize) -> (BloomParams, Vec<u64>, Vec<u64>, Vec<u32>) {
+        let texts: Vec<Option<&str>> = docs.iter().map(|d| Some(*d)).collect();
+        let (f, d) = build_pairs(&texts, 0, window, window).unwrap();
+        let (f, d, n) = finish_table(&f, &d).unwrap();
+        let p = BloomParams::for_target(n, 1e-4).unwrap();
+        let words = p.build(&distinct_sorted(&f)).unwrap();
+        (p, words, f, d)
+    }
+
+    #[test]
+    fn copied_passage_hits_with_its_source_and_chain() {
+        let a = "def alpha(x):\n    return x * 2 + 1  # the first document, long enough\n".repeat(3);
+        let b = "class Beta:\n    pass\n".repeat(10);
+        let (p, words, f, d) = build(&[&a, &b], 10);
+        let idx = IndexView { bloom: p, words: &words, table_fps: &f, table_docs: &d, window: 10 };
+        let q = format!("zzz {}", a.replace("    ", "  "));
+        let hits = query_batch(&idx, &[Some(&q)]).unwrap();
+        let h = &hits[0];
+        assert!(!h.hits.is_empty());
+        for &(_, lo, hi) in &h.hits {
+            assert!((lo..hi).any(|r| d[r as usize] == 0));
+        }
+        let pos: Vec<u32> = h.hits.iter().map(|x| x.0).collect();
+        let s = summarise(&q, 10, &pos).unwrap();
+        assert!(s.longest_chain >= 100, "{s:?}");
+        assert!(s.covered >= s.longest_chain);
+        let pairs: Vec<(u32, u32, u32)> = pos.iter().map(|&x| (0, 0, x)).collect();
+        assert!(verify_batch(&[&q], &[&a], &pairs, 10, 10).unwrap().iter().all(|&x| x));
+        assert!(!verify_batch(&[&q], &[&b], &pairs, 10, 10).unwrap().iter().any(|&x| x));
+    }
+
+    #[test]
+    fn summary_spans_map_to_original_offsets() {
+        let s = summarise("ab cd ef gh", 2, &[0, 2]).unwrap();
+        assert_eq!(s.chars, 8);
+        assert_eq!(s.covered, 4);
+        assert_eq!(s.spans, vec![(0, 5)]);
+        assert_eq!(s.longest_chain, 4);
+        assert!(summarise("abc", 2, &[2]).is_err());
+    }
+}
