@@ -29,6 +29,7 @@ COMMANDS = [
     "export_hf",
     "import_hf",
     "run",
+    "report",
 ]
 
 

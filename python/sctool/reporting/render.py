@@ -1,0 +1,223 @@
+"""Draw a :class:`~sctool.reporting.model.Plot` as inline SVG with matplotlib.
+
+Figures are made with the object API (no pyplot state), text stays text (``svg.fonttype: none``)
+so files stay small and labels selectable, and every data artist gets an id beginning ``mark-`` so
+a browser test can check each plot drew something. Ids are prefixed per plot because several SVGs
+share one HTML document.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import numpy as np
+
+from sctool.errors import ConfigError
+from sctool.reporting.model import Plot
+
+PALETTE = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C",
+           "#CCB974", "#64B5CD", "#1B9E77", "#D95F02", "#7570B3", "#E7298A", "#66A61E", "#E6AB02",
+           "#A6761D", "#666666", "#1F78B4", "#B2DF8A"]
+
+
+def _mpl() -> Any:
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise ConfigError("sctool report draws with matplotlib, which is not installed: "
+                          "pip install 'sctool[report]'") from exc
+    matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "sctool-report",
+                                "font.size": 9, "axes.titlesize": 10, "axes.spines.top": False,
+                                "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3,
+                                "legend.fontsize": 8, "legend.frameon": False})
+    from matplotlib.figure import Figure
+
+    return Figure
+
+
+class _Marks:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def tag(self, artists: Any) -> None:
+        for a in artists if isinstance(artists, (list, tuple)) or hasattr(artists, "__iter__") else [artists]:
+            a.set_gid(f"mark-{self.n}")
+            self.n += 1
+
+
+def _short(x: float, _pos: Any = None) -> str:
+    """Tick labels as plain text (1k, 2.5M): mathtext labels cost more to lay out than the plot."""
+    if x == 0:
+        return "0"
+    a = abs(x)
+    for div, suf in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if a >= div:
+            return f"{x / div:.3g}{suf}"
+    return f"{x:.3g}"
+
+
+def _plain_ticks(axis: Any) -> None:
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    axis.set_major_formatter(FuncFormatter(_short))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _linthresh(values: list[float]) -> float:
+    """Linear range of a symlog axis: the smallest positive value, so every bar shows."""
+    pos = [v for v in values if v > 0]
+    return min(pos) if pos else 1.0
+
+
+def _num(v: Any) -> float:
+    return float(v) if isinstance(v, (int, float)) and v is not None else 0.0
+
+
+def _label(s: Any, width: int = 28) -> str:
+    s = str(s)
+    return s if len(s) <= width else s[: width - 1] + "…"
+
+
+def _bar(fig: Any, plot: Plot, marks: _Marks) -> None:
+    sp, t = plot.spec, plot.table
+    cats = [_label(c) for c in t.column(sp["x"])]
+    series = sp["series"]
+    horizontal = sp.get("horizontal", False)
+    stacked = sp.get("stacked", False)
+    ax = fig.add_subplot(111)
+    pos = np.arange(len(cats))
+    width = 0.8 if stacked or len(series) == 1 else 0.8 / len(series)
+    base = np.zeros(len(cats))
+    allvals: list[float] = []
+    for i, s in enumerate(series):
+        vals = np.array([_num(v) for v in t.column(s)])
+        allvals.extend(vals.tolist())
+        color = PALETTE[i % len(PALETTE)]
+        if stacked:
+            off, b = pos, base.copy()
+        else:
+            off, b = pos - 0.4 + width * (i + 0.5), None
+        if horizontal:
+            bars = ax.barh(off, vals, height=width, left=b, color=color, label=_label(s, 36))
+        else:
+            bars = ax.bar(off, vals, width=width, bottom=b, color=color, label=_label(s, 36))
+        marks.tag(list(bars))
+        if sp.get("dots"):  # scores of exactly 0 still show a mark
+            ends = base + vals if stacked else vals
+            dots = (ax.plot(ends, off, "o", color=color, markersize=4) if horizontal
+                    else ax.plot(off, ends, "o", color=color, markersize=4))
+            marks.tag(dots)
+        if stacked:
+            base += vals
+    if horizontal:
+        ax.set_yticks(pos, cats)
+        ax.invert_yaxis()
+        ax.set_xlabel(sp.get("xlabel", ""))
+        if sp.get("log") and not stacked:
+            ax.set_xscale("symlog", linthresh=_linthresh(allvals))
+        _plain_ticks(ax.xaxis)
+        if sp.get("xlim"):
+            ax.set_xlim(*sp["xlim"])
+        ax.grid(axis="y", visible=False)
+    else:
+        ax.set_xticks(pos, cats, rotation=30 if max((len(c) for c in cats), default=0) > 8 else 0,
+                      ha="right" if max((len(c) for c in cats), default=0) > 8 else "center")
+        ax.set_ylabel(sp.get("ylabel", ""))
+        if sp.get("log"):
+            ax.set_yscale("symlog", linthresh=_linthresh(allvals))
+        _plain_ticks(ax.yaxis)
+        ax.grid(axis="x", visible=False)
+    if len(series) > 1:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+
+
+def _hist(fig: Any, plot: Plot, marks: _Marks) -> None:
+    sp, t = plot.spec, plot.table
+    lo = np.array([float(v) for v in t.column(t.columns[0])])
+    hi = np.array([float(v) for v in t.column(t.columns[1])])
+    if sp.get("edges_inclusive"):  # integer bins [from, to]: draw them as [from, to + 1)
+        hi = hi + 1
+    ax = fig.add_subplot(111)
+    base = np.zeros(len(lo))
+    for i, s in enumerate(sp["series"]):
+        vals = np.array([_num(v) for v in t.column(s)])
+        if not vals.any():
+            continue
+        bars = ax.bar(lo, vals, width=hi - lo, bottom=base if sp.get("stacked") else None, align="edge",
+                      color=PALETTE[i % len(PALETTE)], alpha=1.0 if sp.get("stacked") else 0.75,
+                      label=_label(s, 36), linewidth=0)
+        marks.tag(list(bars))
+        if sp.get("stacked"):
+            base = base + vals
+    for k, thr in enumerate(sp.get("thresholds", [])):
+        ln = ax.axvline(thr, color="#222222", linestyle="--", linewidth=1.2,
+                        label="threshold" if k == 0 else None)
+        marks.tag([ln])
+    if sp.get("logx"):
+        ax.set_xscale("log")
+    if sp.get("xticks"):
+        ax.set_xticks(sp["xticks"])
+    if sp.get("logy"):
+        ax.set_yscale("symlog", linthresh=1)
+        ax.set_ylim(bottom=0)
+    _plain_ticks(ax.xaxis)
+    _plain_ticks(ax.yaxis)
+    ax.set_xlabel(sp.get("xlabel", ""))
+    ax.set_ylabel(sp.get("ylabel", ""))
+    ax.grid(axis="x", visible=False)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=4, borderaxespad=0.2)
+
+
+def _line(fig: Any, plot: Plot, marks: _Marks) -> None:
+    sp, t = plot.spec, plot.table
+    ax = fig.add_subplot(111)
+    xs = t.column(sp["x"])
+    for i, s in enumerate(sp["series"]):
+        ys = t.column(s)
+        pts = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None]
+        if not pts:
+            continue
+        x, y = zip(*pts)
+        style = {"marker": "o", "markersize": 3} if len(pts) <= 30 else {}
+        (ln,) = ax.plot(x, y, color=PALETTE[i % len(PALETTE)], linewidth=1.4, label=s, **style)
+        marks.tag([ln])
+    if sp.get("logy"):
+        ax.set_yscale("log")
+    ax.set_xlabel(sp.get("xlabel", ""))
+    ax.set_ylabel(sp.get("ylabel", ""))
+    _plain_ticks(ax.xaxis)
+    _plain_ticks(ax.yaxis)
+    if len(sp["series"]) > 1:
+        ax.legend(loc="best")
+
+
+DRAW = {"bar": _bar, "hist": _hist, "line": _line}
+_ID = re.compile(r'\bid="([^"]+)"')
+_REF = re.compile(r'(url\(#|xlink:href="#|href="#)([^")]+)')
+
+
+def render_svg(plot: Plot, prefix: str) -> str:
+    """The plot as an ``<svg>`` element string with ids prefixed by ``prefix``."""
+    Figure = _mpl()
+    if plot.kind not in DRAW:
+        raise ValueError(f"unknown plot kind {plot.kind!r}")
+    n = len(plot.table)
+    legend_right = (plot.kind == "bar" and len(plot.spec.get("series", [])) > 1)
+    if plot.kind == "bar" and plot.spec.get("horizontal"):
+        h = min(max(2.2, 0.8 + 0.2 * n * (1 if plot.spec.get("stacked") or len(plot.spec["series"]) == 1
+                                          else len(plot.spec["series"]) * 0.6)), 9.0)
+    else:
+        h = 3.0
+    fig = Figure(figsize=(6.8 if legend_right else 5.6, h), layout="constrained")
+    marks = _Marks()
+    DRAW[plot.kind](fig, plot, marks)
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]
+    svg = _ID.sub(lambda m: f'id="{prefix}-{m.group(1)}"', svg)
+    svg = _REF.sub(lambda m: f"{m.group(1)}{prefix}-{m.group(2)}", svg)
+    return svg
