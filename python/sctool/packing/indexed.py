@@ -29,6 +29,7 @@ The vocabulary decides the dtype: uint16 when every id fits (Megatron's rule: vo
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import tempfile
@@ -38,7 +39,7 @@ from typing import Any, BinaryIO, Union
 
 import numpy as np
 
-from sctool.errors import DatasetError, InvalidInputError
+from sctool.errors import DatasetError, InvalidInputError, OutputExistsError
 
 MAGIC = b"MMIDIDX\x00\x00"
 VERSION = 1
@@ -90,26 +91,155 @@ def _token_dtype(dtype: Any) -> np.dtype:
     return dt
 
 
+def _take_lock(path: Path) -> Any:
+    """An exclusive, non-blocking ``flock`` on ``path``; refuse clearly when another run holds it."""
+    import fcntl
+
+    fh = open(path, "a+")  # noqa: SIM115 - held for the writer's lifetime
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        fh.close()
+        raise OutputExistsError(
+            f"{path}: another run is writing this output right now (lock held); wait for it or choose another -o"
+        ) from exc
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()} {os.uname().nodename}\n")
+    fh.flush()
+    return fh
+
+
+def stale_temp_files(prefix: PathLike) -> list[Path]:
+    """Temporary files a killed writer of ``prefix`` left behind (random-named ``.bin``/``.idx`` parts)."""
+    prefix = Path(os.fspath(prefix))
+    parent, name = prefix.parent, prefix.name
+    if not parent.is_dir():
+        return []
+    out = []
+    for kind in ("bin", "idx"):
+        out.extend(p for p in parent.glob(f".tmp-{name}.{kind}.*") if not p.name.endswith(".resume"))
+    return sorted(out)
+
+
 class IndexedDatasetWriter:
     """Streams documents into ``PREFIX.bin`` and writes ``PREFIX.idx`` on :meth:`finalize`.
 
     Both files are written under temporary names in the target directory and renamed only when
     complete (``.bin`` first, then ``.idx``), so a crash never leaves a readable but truncated
     dataset; existing files under the final names are replaced at that moment.
+
+    With ``resume_key`` the writer is *resumable*: it holds an exclusive lock on the output
+    (``.tmp-PREFIX.lock``), removes what killed runs left (:func:`stale_temp_files`), writes under
+    fixed temporary names, and :meth:`checkpoint` records how far it got (token bytes, document
+    sizes and a caller-supplied state, all fsynced). A later writer with the *same* key truncates
+    the temporary files back to the last checkpoint and continues; :attr:`resumed` holds the
+    caller's state then. A different key (other inputs or settings) starts over.
     """
 
-    def __init__(self, prefix: PathLike, dtype: Any) -> None:
+    def __init__(self, prefix: PathLike, dtype: Any, *, resume_key: str | None = None) -> None:
         self.prefix = Path(os.fspath(prefix))
         self.dtype = _token_dtype(dtype)
         self._info = np.iinfo(self.dtype)
         self.prefix.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".tmp-{self.prefix.name}.bin.", dir=self.prefix.parent)
-        self._bin_tmp = Path(tmp)
-        self._bin: BinaryIO | None = os.fdopen(fd, "wb", buffering=1 << 20)
         self._sizes: list[np.ndarray] = []
         self._count = 0
         self._num_tokens = 0
+        self._pending = 0  # tokens written for the document still open
         self._finalized = False
+        self._lock: Any = None
+        self._resume_key = resume_key
+        self.resumed: dict[str, Any] | None = None
+        self.cleaned: list[Path] = []
+        if resume_key is None:
+            fd, tmp = tempfile.mkstemp(prefix=f".tmp-{self.prefix.name}.bin.", dir=self.prefix.parent)
+            self._bin_tmp = Path(tmp)
+            self._bin: BinaryIO | None = os.fdopen(fd, "wb", buffering=1 << 20)
+            return
+        base = self.prefix.parent / f".tmp-{self.prefix.name}"
+        self._lock_path = Path(f"{base}.lock")
+        self._lock = _take_lock(self._lock_path)
+        for p in stale_temp_files(self.prefix):
+            p.unlink(missing_ok=True)
+            self.cleaned.append(p)
+        self._bin_tmp = Path(f"{base}.bin.resume")
+        self._sizes_tmp = Path(f"{base}.sizes.resume")
+        self._state_tmp = Path(f"{base}.state.json")
+        self._sizes_saved = 0
+        state = self._load_state(resume_key)
+        if state is None:
+            for p in (self._bin_tmp, self._sizes_tmp, self._state_tmp):
+                p.unlink(missing_ok=True)
+            self._bin = open(self._bin_tmp, "wb", buffering=1 << 20)  # noqa: SIM115
+            return
+        sizes = np.fromfile(self._sizes_tmp, dtype="<i4", count=state["documents"]).astype(np.int32)
+        with open(self._bin_tmp, "r+b") as fh:
+            fh.truncate(state["bin_bytes"])
+        with open(self._sizes_tmp, "r+b") as fh:
+            fh.truncate(4 * state["documents"])
+        self._sizes = [sizes]
+        self._sizes_saved = self._count = int(sizes.size)
+        self._num_tokens = int(sizes.sum(dtype=np.int64))
+        self._bin = open(self._bin_tmp, "ab", buffering=1 << 20)  # noqa: SIM115
+        self.resumed = state["user"]
+
+    def _load_state(self, key: str) -> dict[str, Any] | None:
+        """The last checkpoint when it belongs to ``key`` and the files on disk still cover it."""
+        try:
+            state = json.loads(self._state_tmp.read_text(encoding="utf-8"))
+            if state.get("key") != key or state.get("dtype") != str(self.dtype):
+                return None
+            docs, nbytes = int(state["documents"]), int(state["bin_bytes"])
+            if self._bin_tmp.stat().st_size < nbytes or self._sizes_tmp.stat().st_size < 4 * docs:
+                return None
+            sizes = np.fromfile(self._sizes_tmp, dtype="<i4", count=docs)
+            if int(sizes.sum(dtype=np.int64)) * self.dtype.itemsize != nbytes:
+                return None
+            return state
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def checkpoint(self, user_state: dict[str, Any]) -> None:
+        """Make everything written so far durable and record ``user_state`` with it (resumable only)."""
+        if self._resume_key is None or self._bin is None:
+            raise InvalidInputError(f"{self.prefix}: checkpoint needs an open, resumable writer")
+        if self._pending:
+            raise InvalidInputError(f"{self.prefix}: cannot checkpoint inside a document")
+        self._bin.flush()
+        os.fsync(self._bin.fileno())
+        sizes = np.concatenate(self._sizes) if self._sizes else np.zeros(0, dtype=np.int32)
+        self._sizes = [sizes]
+        with open(self._sizes_tmp, "ab") as fh:
+            fh.write(sizes[self._sizes_saved :].astype("<i4").tobytes())
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._sizes_saved = int(sizes.size)
+        state = {
+            "key": self._resume_key,
+            "dtype": str(self.dtype),
+            "documents": self._count,
+            "bin_bytes": self._num_tokens * self.dtype.itemsize,
+            "user": user_state,
+        }
+        tmp = Path(f"{self._state_tmp}.new")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(state))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self._state_tmp)
+
+    def suspend(self) -> None:
+        """Stop without finalizing but keep the last checkpoint for a later run to resume."""
+        if self._bin is not None:
+            self._bin.close()
+            self._bin = None
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+            self._lock_path.unlink(missing_ok=True)
 
     @property
     def num_documents(self) -> int:
@@ -141,6 +271,34 @@ class IndexedDatasetWriter:
         """Append one document (one sequence)."""
         self.add_documents(tokens, np.array([len(tokens)], dtype=np.int64))
 
+    def write_tokens(self, tokens: Any) -> None:
+        """Append tokens to the token stream; :meth:`end_documents` later says where documents end.
+
+        Lets a caller stream a document far larger than memory, a window at a time.
+        """
+        if self._bin is None:
+            raise InvalidInputError(f"{self.prefix}: writer already finalized or closed")
+        flat = self._checked(tokens)
+        self._bin.write(memoryview(flat.astype(self.dtype.newbyteorder("<"), copy=False)).cast("B"))
+        self._pending += int(flat.size)
+        self._num_tokens += int(flat.size)
+
+    def end_documents(self, lengths: Any) -> None:
+        """Close documents of these token counts, in order, out of the tokens written and not yet assigned."""
+        lens = np.asarray(lengths, dtype=np.int64)
+        if lens.ndim != 1 or (lens.size and int(lens.min()) < 0):
+            raise InvalidInputError(f"{self.prefix}: lengths must be a 1-D array of non-negative integers")
+        total = int(lens.sum())
+        if total > self._pending:
+            raise InvalidInputError(
+                f"{self.prefix}: lengths sum to {total} but only {self._pending} tokens were written for them"
+            )
+        if lens.size and int(lens.max()) > np.iinfo(np.int32).max:
+            raise InvalidInputError(f"{self.prefix}: a document longer than 2^31-1 tokens cannot be indexed")
+        self._pending -= total
+        self._sizes.append(lens.astype(np.int32))
+        self._count += int(lens.size)
+
     def add_documents(self, flat_tokens: np.ndarray, lengths: Any) -> None:
         """Append many documents given as one concatenated array and their lengths (one write per batch)."""
         if self._bin is None:
@@ -153,12 +311,10 @@ class IndexedDatasetWriter:
             raise InvalidInputError(
                 f"{self.prefix}: lengths sum to {int(lens.sum())} but {flat.size} tokens were given"
             )
-        if lens.size and int(lens.max()) > np.iinfo(np.int32).max:
-            raise InvalidInputError(f"{self.prefix}: a document longer than 2^31-1 tokens cannot be indexed")
-        self._bin.write(memoryview(flat.astype(self.dtype.newbyteorder("<"), copy=False)).cast("B"))
-        self._sizes.append(lens.astype(np.int32))
-        self._count += int(lens.size)
-        self._num_tokens += int(flat.size)
+        if self._pending:
+            raise InvalidInputError(f"{self.prefix}: a streamed document is still open (call end_documents)")
+        self.write_tokens(flat)
+        self.end_documents(lens)
 
     def finalize(self) -> None:
         """Write the index and move both files into place."""
@@ -166,6 +322,8 @@ class IndexedDatasetWriter:
             return
         if self._bin is None:
             raise InvalidInputError(f"{self.prefix}: writer was closed without finalizing")
+        if self._pending:
+            raise InvalidInputError(f"{self.prefix}: {self._pending} tokens written after the last document end")
         sizes = np.concatenate(self._sizes) if self._sizes else np.zeros(0, dtype=np.int32)
         pointers = np.zeros(sizes.size, dtype=np.int64)
         if sizes.size > 1:
@@ -195,6 +353,10 @@ class IndexedDatasetWriter:
             for p in (idx_tmp, self._bin_tmp):
                 if p.exists():
                     p.unlink()
+        if self._resume_key is not None:
+            for p in (self._sizes_tmp, self._state_tmp):
+                p.unlink(missing_ok=True)
+            self._release_lock()
         self._finalized = True
 
     def abort(self) -> None:
@@ -204,6 +366,10 @@ class IndexedDatasetWriter:
             self._bin = None
         if self._bin_tmp.exists():
             self._bin_tmp.unlink()
+        if self._resume_key is not None:
+            for p in (self._sizes_tmp, self._state_tmp):
+                p.unlink(missing_ok=True)
+            self._release_lock()
 
     def __enter__(self) -> IndexedDatasetWriter:
         return self
@@ -219,8 +385,10 @@ class IndexedDatasetWriter:
     def __del__(self) -> None:
         # A writer dropped without finalize() must not leave its temporary file behind.
         try:
-            if not self._finalized:
+            if not self._finalized and self._resume_key is None:
                 self.abort()
+            elif not self._finalized:
+                self.suspend()
         except Exception:
             pass
 
@@ -376,4 +544,5 @@ __all__ = [
     "data_path",
     "dtype_for_vocab",
     "index_path",
+    "stale_temp_files",
 ]

@@ -1,10 +1,16 @@
 """``sctool tokenize``: documents → packed token files in Megatron's indexed-dataset layout.
 
-Each document is encoded (HF tokenizers, all cores, one call per batch), followed by
+Each document is encoded (HF tokenizers on exactly ``--threads`` threads), followed by
 ``<|endoftext|>``, and appended to ``PREFIX.bin``; ``PREFIX.idx`` indexes one sequence per document
-(:mod:`sctool.packing.indexed`). Input batches are read on a background thread while the previous
-batch encodes (tokenizers releases the GIL), so reading costs little next to encoding. Documents
-are written in the inputs' deterministic batch order, so reruns give byte-identical files.
+(:mod:`sctool.packing.indexed`). Encoding streams: documents are cut into bounded windows
+(:class:`sctool.tokenizer.encode.StreamEncoder`) whose tokens go straight to disk, so memory stays
+flat for any batch or document size. With more than one thread the next input batch is read on a
+background thread while this one encodes. Documents are written in the inputs' deterministic batch
+order, so reruns give byte-identical files.
+
+After every batch the writer checkpoints (fsynced tokens, sizes and counters, keyed by a hash of
+inputs, tokenizer and settings). A killed run leaves its temporary files; the next run of the same
+command removes stale ones, truncates to the checkpoint and resumes with the next batch.
 
 Several sources can be tokenized together from a data-mix YAML (:func:`run_tokenize_mix`): each
 source gets its own prefix, and the blend (weights, prefixes, token counts) is written as
@@ -13,7 +19,9 @@ source gets its own prefix, and the blend (weights, prefixes, token counts) is w
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import queue
 import threading
 import time
@@ -32,17 +40,19 @@ from sctool.io.dataset import Manifest, PartStats
 from sctool.io.sources import Batch, InputReader, resolve_inputs
 from sctool.packing.indexed import IndexedDatasetWriter, data_path, dtype_for_vocab, index_path
 from sctool.progress import progress
-from sctool.stages.base import Runtime
+from sctool.stages.base import Runtime, Stage, register_stage
 from sctool.tokenizer import EOD_TOKEN, load_tokenizer
-from sctool.tokenizer.encode import EncodeStats, encode_documents
+from sctool.tokenizer.encode import EncodeStats, StreamEncoder, resolve_threads, tokenizers_pool_off
 
 
 @dataclass(frozen=True)
 class TokenizeConfig:
     """How `sctool tokenize` encodes and packs documents."""
 
-    tokenizer: str = field(default="", metadata={"help": "tokenizer.json (or a directory holding one)"})
-    append_eod: bool = field(default=True, metadata={"help": "append <|endoftext|> after every document"})
+    tokenizer: str = field(default="", metadata={"help": "tokenizer.json (or a directory holding one)",
+                                                   "required": True, "metavar": "PATH"})
+    append_eod: bool = field(default=True, metadata={"help": "append <|endoftext|> after every document",
+                                                     "negate": "--no-eod"})
     dtype: Literal["auto", "uint16", "int32"] = field(
         default="auto", metadata={"help": "token dtype: auto = uint16 when the vocabulary fits (< 65500), else int32"}
     )
@@ -108,6 +118,12 @@ def _prefetch(it: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
                 t.join(timeout=0.05)
 
 
+def _iter_texts(col: Any, rows: int = 256) -> Iterator[str]:
+    """The column's strings a slice at a time, so only the ones being encoded exist as Python objects."""
+    for off in range(0, col.len(), rows):
+        yield from col.slice(off, rows).to_list()
+
+
 def tokenize_to_prefix(
     inputs: Sequence[str | Path],
     prefix: str | Path,
@@ -143,13 +159,39 @@ def tokenize_to_prefix(
     stats = EncodeStats()
     st = PartStats()
     skipped = {"null_text": 0, "empty_text": 0}
-    writer = IndexedDatasetWriter(prefix, dtype)
+    input_desc = [f.describe() for f in files]
+    tok_sha = _file_digest(tok_file)
+    resume_key = hashlib.sha256(json.dumps(
+        [config_to_dict(config), tok_sha, input_desc, runtime.text_column, runtime.batch_rows, str(dtype),
+         config.append_eod], sort_keys=True, default=str,
+    ).encode()).hexdigest()
+    writer = IndexedDatasetWriter(prefix, dtype, resume_key=resume_key)
+    done_batches = 0
+    resumed_from = 0
+    if writer.resumed is not None:
+        r = writer.resumed
+        done_batches = resumed_from = int(r["batches"])
+        st = PartStats(docs_in=r["docs_in"], docs_out=r["docs_out"], bytes_in=r["bytes_in"], bytes_out=r["bytes_out"])
+        skipped = {k: int(v) for k, v in r["skipped"].items()}
+        stats = EncodeStats(**r["encode"])
+    threads = resolve_threads(runtime.threads)
+    encoder = StreamEncoder(
+        tok, eod_id=eod if config.append_eod else None, max_chunk_chars=config.max_chunk_chars, dtype=dtype,
+        specials=specials, threads=threads, stats=stats,
+    )
     bar = progress(reader.total_rows(), f"sctool {stage}", quiet=runtime.quiet)
+    # One thread means one: batches are then read inline rather than on a prefetch thread.
+    batches = reader.batches() if threads == 1 else _prefetch(reader.batches(), depth=1)
     try:
-        with bar:
-            for batch in _prefetch(reader.batches()):
+        with bar, tokenizers_pool_off():
+            for batch in batches:
+                if batch.index < done_batches:  # written by the run this one resumes
+                    bar.update(batch.frame.height)
+                    continue
                 col = batch.frame.get_column(runtime.text_column)
-                st.docs_in += batch.frame.height
+                height = batch.frame.height
+                del batch
+                st.docs_in += height
                 n_null = col.null_count()
                 lens = col.str.len_bytes()
                 n_empty = int((lens == 0).sum())
@@ -158,20 +200,26 @@ def tokenize_to_prefix(
                     skipped["null_text"] += n_null
                     skipped["empty_text"] += n_empty
                     col = col.filter(lens > 0)
-                texts = col.to_list()
                 te = time.perf_counter()
-                flat, doc_lens = encode_documents(
-                    tok, texts, eod_id=eod if config.append_eod else None,
-                    max_chunk_chars=config.max_chunk_chars, dtype=dtype, specials=specials, stats=stats,
-                )
+                tokens_before = writer.num_tokens
+                for flat, ended in encoder.encode(_iter_texts(col)):
+                    writer.write_tokens(flat)
+                    writer.end_documents(ended)
                 enc_seconds += time.perf_counter() - te
-                writer.add_documents(flat, doc_lens)
-                st.docs_out += len(texts)
-                st.bytes_out += flat.nbytes
-                bar.update(batch.frame.height)
+                st.docs_out += col.len()
+                st.bytes_out += (writer.num_tokens - tokens_before) * dtype.itemsize
+                del col, lens
+                done_batches += 1
+                writer.checkpoint({
+                    "batches": done_batches, "docs_in": st.docs_in, "docs_out": st.docs_out,
+                    "bytes_in": st.bytes_in, "bytes_out": st.bytes_out, "skipped": skipped,
+                    "encode": dataclasses.asdict(stats),
+                })
+                bar.update(height)
         writer.finalize()
     except BaseException:
-        writer.abort()
+        # Keep the last checkpoint: rerunning the same command resumes from it.
+        writer.suspend()
         raise
     seconds = time.perf_counter() - t0
     st.removed = {k: v for k, v in skipped.items() if v}
@@ -187,19 +235,25 @@ def tokenize_to_prefix(
         "dtype": str(dtype),
         "vocab_size": vocab,
         "eod_id": eod,
-        "tokenizer_sha256": _file_digest(tok_file),
+        "tokenizer_sha256": tok_sha,
         "tokens": writer.num_tokens,
         "tokens_per_second": round(writer.num_tokens / max(seconds, 1e-9)),
         "encode_seconds": round(enc_seconds, 3),
         "skipped": st.removed,
+        "encoder_threads": threads,
+        "max_window_chars": encoder.max_window_chars_seen,
     }
+    if resumed_from:
+        extra["resumed_from_batch"] = resumed_from
+    if writer.cleaned:
+        extra["stale_temp_files_removed"] = len(writer.cleaned)
     if reader.line_errors.count:
         extra["malformed_lines"] = reader.line_errors.count
         extra["malformed_line_samples"] = [f"{p}:{n}: {m}" for p, n, m in reader.line_errors.samples]
     manifest = Manifest(
         stage=stage,
         config=config_to_dict(config),
-        inputs=[f.describe() for f in files],
+        inputs=input_desc,
         stats=st,
         parts=1,
         seconds=seconds,
@@ -366,6 +420,21 @@ def run_tokenize_mix(
     )
     write_json(out / "manifest.json", manifest.to_dict())
     return manifest
+
+
+@register_stage
+class TokenizeStage(Stage[TokenizeConfig]):
+    """Encode every document, append <|endoftext|>, and write PREFIX.bin + PREFIX.idx in
+    Megatron-LM's indexed-dataset layout (uint16 when the vocabulary fits) with PREFIX.manifest.json.
+    In a recipe the output is a directory."""
+
+    name = "tokenize"
+    Config = TokenizeConfig
+    summary = "encode documents into Megatron .bin/.idx token files"
+
+    def run(self, inputs: Sequence[str | Path], output: str | Path) -> Manifest:
+        # Its output is a packed token file, not a dataset of parts.
+        return run_tokenize_stage(inputs, output, self.config, self.runtime)
 
 
 __all__ = [
