@@ -123,6 +123,7 @@ def field_help(cls: type, name: str) -> str:
 #   consts    {flag: value} switches that set the field (``--exact`` sets mode=exact)
 #   cli       False keeps a field out of the command line (positional inputs, nested tables)
 #   metavar   the placeholder shown in --help
+#   required  the command line must give it (a recipe must too, checked by the stage)
 # Flags default to "not given", so a command line only overrides what it names: the layers are
 # the dataclass defaults, an optional ``--config FILE``, then the flags; the result goes through
 # ``config_from_dict`` like a recipe, so the CLI and recipes validate identically.
@@ -177,6 +178,8 @@ def add_config_arguments(parser: Any, cls: type, *, title: str | None = None) ->
         help_text = str(md.get("help", "")).replace("%", "%%")
         flag = md.get("flag") or "--" + f.name.replace("_", "-")
         common: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS}
+        if md.get("required"):
+            common["required"] = True
         scalar = _scalar_type(tp)
         if md.get("consts"):
             excl = group.add_mutually_exclusive_group()

