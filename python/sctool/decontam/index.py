@@ -36,6 +36,8 @@ class NormalisedParams:
     min_ngrams: int = field(default=5, metadata={"help": "pieces with fewer distinct n-grams are not used"})
     max_items_per_ngram: int = field(default=4, metadata={"help": "n-grams shared by more items are ignored"})
     min_matched: int = field(default=12, metadata={"help": "a partial match must share at least this many n-grams"})
+    decode: bool = field(default=True, metadata={"help": "also match decoded views: JSON and program strings, HTML, "
+                                                          "diffs, commented-out lines"})
 
 
 class DecontamIndex:
@@ -69,6 +71,7 @@ class DecontamIndex:
         self._native = _native.DecontamIndex(
             exact, pieces, prose_ngram=p.prose_ngram, code_ngram=p.code_ngram, threshold=p.threshold,
             min_ngrams=p.min_ngrams, max_items_per_ngram=p.max_items_per_ngram, min_matched=p.min_matched,
+            decode=p.decode,
             threads=threads,
         )
         if len(self._native.exact_items()) != len(exact):
@@ -98,7 +101,7 @@ class DecontamIndex:
 
     def scan(self, texts: TextColumn, threads: int = 0) -> pl.Series:
         """Per document, the list of matches (empty for a clean document)."""
-        doc, item, method, source, score = self._native.scan(as_arrow_text(texts), threads=threads)
+        doc, item, method, source, score, _view = self._native.scan(as_arrow_text(texts), threads=threads)
         n = len(texts)
         if len(doc) == 0:
             # Built by repeating one empty list in Polars: a Python list of n empty lists costs ~0.5 s

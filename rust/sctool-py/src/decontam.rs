@@ -18,13 +18,13 @@ struct PyDecontamIndex {
 #[pymethods]
 impl PyDecontamIndex {
     /// DecontamIndex(exact, pieces, *, prose_ngram=8, code_ngram=12, threshold=0.5, min_ngrams=5,
-    ///               max_items_per_ngram=4, min_matched=12, threads=0)
+    ///               max_items_per_ngram=4, min_matched=12, decode=True, threads=0)
     ///
     /// `exact`: list of (item, pattern); `pieces`: list of (item, channel, text) with channel
     /// "prose" or "code".
     #[new]
     #[pyo3(signature = (exact, pieces, *, prose_ngram = 8, code_ngram = 12, threshold = 0.5, min_ngrams = 5,
-                        max_items_per_ngram = 4, min_matched = 12, threads = 0))]
+                        max_items_per_ngram = 4, min_matched = 12, decode = true, threads = 0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -36,6 +36,7 @@ impl PyDecontamIndex {
         min_ngrams: usize,
         max_items_per_ngram: usize,
         min_matched: usize,
+        decode: bool,
         threads: usize,
     ) -> PyResult<Self> {
         let mut ps = Vec::with_capacity(pieces.len());
@@ -48,12 +49,12 @@ impl PyDecontamIndex {
             ps.push(Piece { item: *item, channel, text: text.as_str() });
         }
         let ex: Vec<(u32, &str)> = exact.iter().map(|(i, p)| (*i, p.as_str())).collect();
-        let cfg = NormalisedConfig { prose_ngram, code_ngram, threshold, min_ngrams, max_items_per_ngram, min_matched };
+        let cfg = NormalisedConfig { prose_ngram, code_ngram, threshold, min_ngrams, max_items_per_ngram, min_matched, decode };
         let inner = detach::run(py, threads, || DecontamIndex::build(&ex, &ps, cfg))?.map_err(to_py)?;
         Ok(PyDecontamIndex { inner })
     }
 
-    /// scan(column, threads=0) -> (doc, item, method, source, score) arrays, one entry per hit.
+    /// scan(column, threads=0) -> (doc, item, method, source, score, view) arrays, one entry per hit.
     ///
     /// method: 0 exact, 1 normalised; source: the pattern (exact) or piece (normalised) index.
     #[pyo3(signature = (column, threads = 0))]
@@ -69,11 +70,13 @@ impl PyDecontamIndex {
         Bound<'py, PyArray1<u8>>,
         Bound<'py, PyArray1<u32>>,
         Bound<'py, PyArray1<f32>>,
+        Bound<'py, PyArray1<u16>>,
     )> {
         let col = TextColumn::from_py(column)?;
         let docs = col.strs();
         let results = detach::run(py, threads, || self.inner.scan_batch(&docs))?;
         let (mut d, mut it, mut me, mut so, mut sc) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut vw: Vec<u16> = Vec::new();
         for (i, hits) in results.iter().enumerate() {
             for h in hits.iter().flatten() {
                 d.push(i as u32);
@@ -81,9 +84,24 @@ impl PyDecontamIndex {
                 me.push(u8::from(h.method == Method::Normalised));
                 so.push(h.source);
                 sc.push(h.score);
+                vw.push(h.view);
             }
         }
-        Ok((d.into_pyarray(py), it.into_pyarray(py), me.into_pyarray(py), so.into_pyarray(py), sc.into_pyarray(py)))
+        Ok((d.into_pyarray(py), it.into_pyarray(py), me.into_pyarray(py), so.into_pyarray(py), sc.into_pyarray(py), vw.into_pyarray(py)))
+    }
+
+    /// views(text) -> [(path, text, [(view_start, doc_start, doc_end), ...])]: the decoded views the
+    /// scan matches besides the document (hit view k is element k - 1); path names the decoders.
+    fn views(&self, text: &str) -> Vec<(String, String, Vec<(u32, u32, u32)>)> {
+        self.inner
+            .views(text)
+            .into_iter()
+            .map(|v| {
+                let path = v.path.iter().map(|k| k.name()).collect::<Vec<_>>().join("/");
+                let segs = v.segments.iter().map(|g| (g.view_start, g.doc_start, g.doc_end)).collect();
+                (path, v.text, segs)
+            })
+            .collect()
     }
 
     /// Item of each piece and its number of indexed n-grams (0 = too short to be used).

@@ -17,6 +17,7 @@
 //!   it copied. N-grams that occur in many benchmark items (boilerplate such as "write a function
 //!   to") are dropped from the index because they identify nothing.
 
+pub mod decode;
 pub mod exact;
 pub mod tokens;
 
@@ -58,6 +59,9 @@ pub struct NormalisedConfig {
     /// A partial match (containment below 1) must also share at least this many n-grams: a few
     /// n-grams of a short, idiomatic solution are common in unrelated code.
     pub min_matched: usize,
+    /// Also match the decoded views of each document ([`decode`]): JSON and program strings, HTML,
+    /// diffs and commented-out lines.
+    pub decode: bool,
 }
 
 impl Default for NormalisedConfig {
@@ -69,6 +73,7 @@ impl Default for NormalisedConfig {
             min_ngrams: 5,
             max_items_per_ngram: 4,
             min_matched: 12,
+            decode: true,
         }
     }
 }
@@ -117,6 +122,8 @@ pub struct Hit {
     pub source: u32,
     /// Exact: 1.0; normalised: the containment of the piece in the document.
     pub score: f32,
+    /// Where it was found: 0 for the document as stored, k for the k-th decoded view.
+    pub view: u16,
 }
 
 /// Facts about a built index, for the stage's manifest.
@@ -151,6 +158,7 @@ pub struct Scratch {
     code: Vec<CodeTok>,
     hits: Vec<u64>,
     found: Vec<u32>,
+    views: Vec<decode::View>,
 }
 
 fn piece_ngrams(piece: &Piece<'_>, cfg: &NormalisedConfig, scratch: &mut Scratch) -> Vec<u64> {
@@ -255,9 +263,40 @@ impl DecontamIndex {
         &self.exact_items
     }
 
-    /// Every benchmark item found in `text`, sorted by item, exact hits before normalised ones.
+    /// Every benchmark item found in `text` or in one of its decoded views, sorted by item, exact
+    /// hits before normalised ones; a piece found in several views is reported once, where it
+    /// scored highest (the earliest view on ties).
     pub fn scan(&self, text: &str, s: &mut Scratch) -> Vec<Hit> {
         let mut out = Vec::new();
+        self.scan_view(text, 0, s, &mut out);
+        if self.config.decode && (!self.prose.is_empty() || !self.code.is_empty()) {
+            let mut views = std::mem::take(&mut s.views);
+            decode::decode_views(text, &mut views);
+            for (k, v) in views.iter().enumerate() {
+                self.scan_view(&v.text, (k + 1).min(usize::from(u16::MAX)) as u16, s, &mut out);
+            }
+            s.views = views;
+        }
+        out.sort_by(|a, b| {
+            (a.item, a.method == Method::Normalised, a.source)
+                .cmp(&(b.item, b.method == Method::Normalised, b.source))
+                .then(b.score.total_cmp(&a.score))
+                .then(a.view.cmp(&b.view))
+        });
+        out.dedup_by(|b, a| a.item == b.item && a.method == b.method && a.source == b.source);
+        out
+    }
+
+    /// The decoded views [`scan`](Self::scan) matched for `text` (view k of a hit is element k - 1).
+    pub fn views(&self, text: &str) -> Vec<decode::View> {
+        let mut v = Vec::new();
+        if self.config.decode {
+            decode::decode_views(text, &mut v);
+        }
+        v
+    }
+
+    fn scan_view(&self, text: &str, view: u16, s: &mut Scratch, out: &mut Vec<Hit>) {
         let normalised = !self.prose.is_empty() || !self.code.is_empty();
         if normalised {
             // One classification pass serves both token streams and tells whether the text is ASCII.
@@ -275,7 +314,7 @@ impl DecontamIndex {
             ex.find_all(hay, &mut s.found);
             s.found.sort_unstable();
             for &pid in &s.found {
-                out.push(Hit { item: self.exact_items[pid as usize], method: Method::Exact, source: pid, score: 1.0 });
+                out.push(Hit { item: self.exact_items[pid as usize], method: Method::Exact, source: pid, score: 1.0, view });
             }
         }
         if normalised {
@@ -308,12 +347,10 @@ impl DecontamIndex {
                 let score = f64::from(c) / f64::from(info.ngrams.max(1));
                 let whole = c >= info.ngrams;
                 if score >= self.config.threshold && (whole || c as usize >= self.config.min_matched) {
-                    out.push(Hit { item: info.item, method: Method::Normalised, source: pid, score: score as f32 });
+                    out.push(Hit { item: info.item, method: Method::Normalised, source: pid, score: score as f32, view });
                 }
             }
         }
-        out.sort_by_key(|h| (h.item, h.method == Method::Normalised, h.source));
-        out
     }
 
     /// [`scan`](Self::scan) over a batch, in parallel; None for a null document.

@@ -1,0 +1,645 @@
+//! Decoded views of a document: the code and prose that other formats' escaping hides.
+//!
+//! A benchmark solution copied into a JSON string (an instruction-tuning dump, a notebook cell), a
+//! string literal of a program, an HTML page (`&lt;`, `<span>` highlighting) or a unified diff is
+//! invisible to token n-grams as stored: the code stream sees one string token, and `\n`, `&quot;`
+//! or a `+` at every line start break each n-gram. Before matching, each document is therefore
+//! decoded into a few transient *views*, each a plain text plus a map back to the document:
+//!
+//! * **strings** — every quoted string (`"…"`, `'…'`, triple-quoted) whose content spans lines or
+//!   carries escapes, with the escapes of JSON, Python, C, Java and JavaScript undone (`\n`, `\t`,
+//!   `\"`, `\\`, `\uXXXX` with surrogate pairs, `\xHH`, ...). This covers whole-document JSON,
+//!   JSONL lines and notebook cells (whose `source` is a list of such strings) without parsing.
+//! * **html** — tags dropped (`<br>`, `</p>` and `</div>` become line breaks) and character
+//!   references decoded, when the text carries HTML entities or tags.
+//! * **diff** — the added and context lines of unified-diff hunks, their first column removed.
+//! * **prefixed** — runs of three or more lines behind the same line prefix (`# `, `// `, `>>> `,
+//!   `... `, `> `), the prefix removed: commented-out code, doctests, e-mail quotes.
+//!
+//! Markdown fences need no view: their content is plain text already, and the fence markers are
+//! punctuation the n-gram streams step over. Views are decoded again, down to [`MAX_DEPTH`], so a
+//! notebook cell holding an HTML-escaped string is found too. Every decoder is one forward pass,
+//! and the bytes decoded per document are capped at [`MAX_EXPANSION`] times its length, so the
+//! whole is linear-time. Views are never written anywhere.
+
+/// Levels of decoding below the document (a JSON string holding a program holding a string).
+pub const MAX_DEPTH: usize = 3;
+/// All views of a document together hold at most this many times its bytes.
+pub const MAX_EXPANSION: usize = 3;
+/// Strings shorter than this (decoded) cannot carry an n-gram worth matching.
+const MIN_STRING: usize = 24;
+
+/// Which decoder produced a view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum ViewKind {
+    Document = 0,
+    Strings = 1,
+    Html = 2,
+    Diff = 3,
+    Prefixed = 4,
+}
+
+impl ViewKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ViewKind::Document => "document",
+            ViewKind::Strings => "strings",
+            ViewKind::Html => "html",
+            ViewKind::Diff => "diff",
+            ViewKind::Prefixed => "prefixed",
+        }
+    }
+}
+
+/// A stretch of a view that came from one stretch of the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    /// Start of the stretch in the view (it runs to the next segment's start or the view's end).
+    pub view_start: u32,
+    /// Where its source lies in the document.
+    pub doc_start: u32,
+    pub doc_end: u32,
+}
+
+/// One decoded view: its text, the decoders that led to it, and its map to the document.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    pub text: String,
+    /// The decoders applied, outermost first (empty for the document itself).
+    pub path: Vec<ViewKind>,
+    pub segments: Vec<Segment>,
+}
+
+impl View {
+    /// The kind of the innermost decoder (`Document` for the document itself).
+    pub fn kind(&self) -> ViewKind {
+        self.path.last().copied().unwrap_or(ViewKind::Document)
+    }
+
+    /// Document byte range that the view range `[s, e)` came from.
+    pub fn doc_range(&self, s: usize, e: usize) -> (usize, usize) {
+        if self.segments.is_empty() {
+            return (s, e);
+        }
+        let find = |p: usize| self.segments.partition_point(|g| g.view_start as usize <= p).saturating_sub(1);
+        let a = self.segments[find(s)];
+        let b = self.segments[find(e.saturating_sub(1).max(s))];
+        (a.doc_start as usize, (b.doc_end as usize).max(a.doc_start as usize))
+    }
+}
+
+/// A view under construction: text plus segments in its parent's coordinates.
+struct Builder {
+    text: String,
+    segs: Vec<(u32, u32, u32)>,
+}
+
+impl Builder {
+    fn new() -> Self {
+        Builder { text: String::new(), segs: Vec::new() }
+    }
+
+    fn begin(&mut self, src_start: usize, src_end: usize) {
+        self.segs.push((self.text.len() as u32, src_start as u32, src_end as u32));
+    }
+
+    /// End a segment with a line break, so n-grams of neighbouring pieces do not join mid-line.
+    fn end_line(&mut self) {
+        if !self.text.is_empty() && !self.text.ends_with('\n') {
+            self.text.push('\n');
+        }
+    }
+}
+
+/// Every view of `text` (not the text itself), decoded recursively.
+pub fn decode_views(text: &str, out: &mut Vec<View>) {
+    out.clear();
+    let mut budget = text.len().saturating_mul(MAX_EXPANSION);
+    let root = View { text: String::new(), path: Vec::new(), segments: Vec::new() };
+    // Work list of (index into `out`, or None for the document) and its depth.
+    let mut queue: Vec<(Option<usize>, usize)> = vec![(None, 0)];
+    while let Some((at, depth)) = queue.pop() {
+        if depth >= MAX_DEPTH {
+            continue;
+        }
+        let (src, parent) = match at {
+            None => (text, &root),
+            Some(i) => (out[i].text.as_str(), &out[i]),
+        };
+        let mut fresh: Vec<View> = Vec::new();
+        for kind in [ViewKind::Strings, ViewKind::Html, ViewKind::Diff, ViewKind::Prefixed] {
+            // A decoder is not applied to its own output: a diff holds no diff, and strings of
+            // strings would be the same strings again.
+            if parent.kind() == kind {
+                continue;
+            }
+            let Some(b) = (match kind {
+                ViewKind::Strings => strings_view(src),
+                ViewKind::Html => html_view(src),
+                ViewKind::Diff => diff_view(src),
+                ViewKind::Prefixed => prefixed_view(src),
+                ViewKind::Document => None,
+            }) else {
+                continue;
+            };
+            if b.text.len() < MIN_STRING || b.text.len() > budget {
+                continue;
+            }
+            budget -= b.text.len();
+            let mut path = parent.path.clone();
+            path.push(kind);
+            let segments = b
+                .segs
+                .iter()
+                .map(|&(vs, ps, pe)| {
+                    let (ds, de) = parent.doc_range(ps as usize, pe as usize);
+                    Segment { view_start: vs, doc_start: ds as u32, doc_end: de as u32 }
+                })
+                .collect();
+            fresh.push(View { text: b.text, path, segments });
+        }
+        for v in fresh {
+            out.push(v);
+            queue.push((Some(out.len() - 1), depth + 1));
+        }
+    }
+}
+
+fn hex_val(c: u8) -> Option<u32> {
+    (c as char).to_digit(16)
+}
+
+fn hex_at(b: &[u8], i: usize, n: usize) -> Option<u32> {
+    if i + n > b.len() {
+        return None;
+    }
+    b[i..i + n].iter().try_fold(0u32, |v, &c| Some(v * 16 + hex_val(c)?))
+}
+
+/// Undo backslash escapes of `b` (the content of one literal) into `out`; whether any was undone.
+#[allow(clippy::many_single_char_names)]
+pub(crate) fn unescape_into(b: &[u8], out: &mut String) -> bool {
+    let mut any = false;
+    let mut i = 0;
+    let mut run = 0;
+    let n = b.len();
+    while i < n {
+        let Some(p) = memchr::memchr(b'\\', &b[i..]) else { break };
+        let k = i + p;
+        if k + 1 >= n {
+            break;
+        }
+        // SAFETY of the slice: `b` is a slice of a `str` between ASCII delimiters, and `k` is at an
+        // ASCII backslash, so `b[run..k]` lies on character boundaries.
+        out.push_str(std::str::from_utf8(&b[run..k]).unwrap_or(""));
+        let c = b[k + 1];
+        let mut next = k + 2;
+        match c {
+            b'n' => out.push('\n'),
+            b't' => out.push('\t'),
+            b'r' => out.push('\r'),
+            b'b' => out.push('\u{8}'),
+            b'f' => out.push('\u{c}'),
+            b'0' => out.push('\0'),
+            b'"' | b'\'' | b'\\' | b'/' | b'`' => out.push(c as char),
+            b'\n' => {} // a line continuation inside a literal
+            b'x' => match hex_at(b, k + 2, 2) {
+                Some(v) => {
+                    out.push(char::from_u32(v).unwrap_or('\u{fffd}'));
+                    next = k + 4;
+                }
+                None => out.push_str("\\x"),
+            },
+            b'u' => match hex_at(b, k + 2, 4) {
+                Some(hi) => {
+                    next = k + 6;
+                    let ch = if (0xD800..0xDC00).contains(&hi)
+                        && b.get(k + 6) == Some(&b'\\')
+                        && b.get(k + 7) == Some(&b'u')
+                    {
+                        match hex_at(b, k + 8, 4) {
+                            Some(lo) if (0xDC00..0xE000).contains(&lo) => {
+                                next = k + 12;
+                                char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                            }
+                            _ => None,
+                        }
+                    } else {
+                        char::from_u32(hi)
+                    };
+                    out.push(ch.unwrap_or('\u{fffd}'));
+                }
+                None => out.push_str("\\u"),
+            },
+            _ => {
+                // Unknown escape: kept as written (Python keeps `\d` in a normal string). A non-ASCII
+                // character after the backslash is copied whole by the next run.
+                out.push('\\');
+                next = k + 1;
+            }
+        }
+        any |= next != k + 1;
+        i = next;
+        run = next;
+    }
+    out.push_str(std::str::from_utf8(&b[run.min(n)..]).unwrap_or(""));
+    any
+}
+
+/// Quoted strings holding more than one line, or escapes, decoded.
+///
+/// Neighbouring strings separated only by blanks, `,` or `+` form one group (a notebook cell is a
+/// list of one-line strings, a long literal is often split and concatenated); a group is kept when
+/// it holds an escape or code in a triple-quoted string and is long enough to carry an n-gram.
+/// Members joined by a comma get a line break between them unless the first ends with one.
+#[allow(clippy::many_single_char_names)]
+fn strings_view(text: &str) -> Option<Builder> {
+    let b = text.as_bytes();
+    let n = b.len();
+    // Cheap refusal: no quote, no string.
+    memchr::memchr2(b'"', b'\'', b)?;
+    let mut out = Builder::new();
+    let mut group = Group::default();
+    let mut i = 0;
+    let mut prev_end = usize::MAX;
+    while i < n {
+        let Some(p) = memchr::memchr2(b'"', b'\'', &b[i..]) else { break };
+        let q = i + p;
+        let c = b[q];
+        let triple = q + 2 < n && b[q + 1] == c && b[q + 2] == c;
+        let (start, end, next) = if triple {
+            match memchr::memmem::find(&b[q + 3..], &[c, c, c]) {
+                Some(p) => (q + 3, q + 3 + p, q + 6 + p),
+                None => (q + 3, n, n),
+            }
+        } else {
+            let mut j = q + 1;
+            loop {
+                match memchr::memchr3(c, b'\\', b'\n', &b[j.min(n)..]) {
+                    None => {
+                        j = n;
+                        break;
+                    }
+                    Some(p) => {
+                        j += p;
+                        if b[j] == b'\\' {
+                            j += 2;
+                            if j >= n {
+                                j = n;
+                                break;
+                            }
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+            let j = j.min(n);
+            if j >= n || b[j] == b'\n' {
+                // An unterminated one-line "string" (an apostrophe in prose): not a literal.
+                i = q + 1;
+                continue;
+            }
+            (q + 1, j, j + 1)
+        };
+        // Does this string continue the previous one's group?
+        let joiner = if prev_end <= q { &b[prev_end..q] } else { &b[..0] };
+        let joined = prev_end <= q && joiner.iter().all(|x| x.is_ascii_whitespace() || *x == b',' || *x == b'+');
+        if !joined {
+            group.flush(&mut out);
+        }
+        let comma = joined && joiner.contains(&b',');
+        group.push(&b[start..end], start, end, triple, comma);
+        prev_end = next;
+        i = next.max(q + 1);
+    }
+    group.flush(&mut out);
+    (!out.text.is_empty()).then_some(out)
+}
+
+/// A run of neighbouring string literals, decoded, waiting to be kept or dropped.
+#[derive(Default)]
+struct Group {
+    text: String,
+    segs: Vec<(u32, u32, u32)>,
+    escaped: bool,
+    code: bool,
+}
+
+impl Group {
+    fn push(&mut self, content: &[u8], start: usize, end: usize, triple: bool, comma: bool) {
+        if comma && !self.text.is_empty() && !self.text.ends_with('\n') {
+            self.text.push('\n');
+        }
+        self.segs.push((self.text.len() as u32, start as u32, end as u32));
+        let from = self.text.len();
+        self.escaped |= unescape_into(content, &mut self.text);
+        // A docstring stays where it is (prose n-grams see it already, and docstrings are most of
+        // a Python file's strings); a triple-quoted string holding code is decoded.
+        self.code |= triple && looks_like_code(&self.text[from..]);
+    }
+
+    fn flush(&mut self, out: &mut Builder) {
+        if (self.escaped || self.code) && self.text.len() >= MIN_STRING {
+            let base = out.text.len() as u32;
+            out.segs.extend(self.segs.iter().map(|&(v, s, e)| (base + v, s, e)));
+            out.text.push_str(&self.text);
+            out.end_line();
+        }
+        self.text.clear();
+        self.segs.clear();
+        self.escaped = false;
+        self.code = false;
+    }
+}
+
+/// Whether a multi-line string holds program text rather than prose.
+fn looks_like_code(s: &str) -> bool {
+    let b = s.as_bytes();
+    memchr::memmem::find(b, b"return ").is_some()
+        || memchr::memmem::find(b, b"def ").is_some()
+        || memchr::memmem::find(b, b"):\n").is_some()
+        || memchr::memmem::find(b, b"){").is_some()
+        || memchr::memmem::find(b, b") {").is_some()
+}
+
+/// Named character references common in escaped code.
+fn entity(name: &[u8]) -> Option<char> {
+    Some(match name {
+        b"lt" | b"LT" => '<',
+        b"gt" | b"GT" => '>',
+        b"amp" | b"AMP" => '&',
+        b"quot" | b"QUOT" => '"',
+        b"apos" | b"#39" => '\'',
+        b"nbsp" => ' ',
+        _ => {
+            let (digits, radix) = match name {
+                [b'#', b'x' | b'X', rest @ ..] => (rest, 16),
+                [b'#', rest @ ..] => (rest, 10),
+                _ => return None,
+            };
+            if digits.is_empty() || digits.len() > 7 || !digits.iter().all(|d| (*d as char).is_digit(radix)) {
+                return None;
+            }
+            let v = u32::from_str_radix(std::str::from_utf8(digits).ok()?, radix).ok()?;
+            char::from_u32(v)?
+        }
+    })
+}
+
+/// HTML or XML with its tags dropped and character references decoded.
+#[allow(clippy::many_single_char_names)]
+fn html_view(text: &str) -> Option<Builder> {
+    let b = text.as_bytes();
+    let n = b.len();
+    let has_entity = ["&lt;", "&gt;", "&amp;", "&quot;", "&#"]
+        .iter()
+        .any(|e| memchr::memmem::find(b, e.as_bytes()).is_some());
+    let has_tags = ["<pre", "<code", "<span", "<br", "<div", "<p>", "<td"]
+        .iter()
+        .any(|e| memchr::memmem::find(b, e.as_bytes()).is_some());
+    if !has_entity && !has_tags {
+        return None;
+    }
+    let mut out = Builder::new();
+    out.begin(0, n);
+    let mut i = 0;
+    let mut run = 0;
+    let flush = |out: &mut Builder, run: usize, to: usize| out.text.push_str(&text[run..to]);
+    while i < n {
+        let Some(p) = memchr::memchr2(b'<', b'&', &b[i..]) else { break };
+        let k = i + p;
+        if b[k] == b'<' {
+            let opens_tag = b.get(k + 1).is_some_and(|&x| x.is_ascii_alphabetic() || x == b'/' || x == b'!');
+            let close = memchr::memchr(b'>', &b[k..(k + 512).min(n)]);
+            if let (true, Some(e)) = (opens_tag, close) {
+                flush(&mut out, run, k);
+                let tag = &b[k + 1..k + e];
+                let name: Vec<u8> = tag
+                    .iter()
+                    .take_while(|x| x.is_ascii_alphanumeric() || **x == b'/')
+                    .map(u8::to_ascii_lowercase)
+                    .collect();
+                if matches!(name.as_slice(), b"br" | b"br/" | b"/p" | b"/div" | b"/li" | b"/tr" | b"/pre" | b"/h1" | b"/h2" | b"/h3") {
+                    out.text.push('\n');
+                }
+                i = k + e + 1;
+                run = i;
+                continue;
+            }
+            i = k + 1;
+            continue;
+        }
+        // '&': a character reference ends with ';' within a few bytes.
+        let semi = memchr::memchr(b';', &b[k + 1..(k + 10).min(n)]);
+        if let Some(s) = semi {
+            if let Some(ch) = entity(&b[k + 1..k + 1 + s]) {
+                flush(&mut out, run, k);
+                out.text.push(ch);
+                i = k + s + 2;
+                run = i;
+                continue;
+            }
+        }
+        i = k + 1;
+    }
+    flush(&mut out, run, n);
+    Some(out)
+}
+
+/// Iterate over lines as (start, end without the line break).
+fn lines(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let b = text.as_bytes();
+    let mut s = 0;
+    std::iter::from_fn(move || {
+        if s >= b.len() {
+            return None;
+        }
+        let e = memchr::memchr(b'\n', &b[s..]).map_or(b.len(), |p| s + p);
+        let r = (s, e);
+        s = e + 1;
+        Some(r)
+    })
+}
+
+/// Added and context lines of a unified diff's hunks, without their first column.
+fn diff_view(text: &str) -> Option<Builder> {
+    let b = text.as_bytes();
+    if !(b.starts_with(b"@@ ") || memchr::memmem::find(b, b"\n@@ ").is_some()) {
+        return None;
+    }
+    let mut out = Builder::new();
+    let mut in_hunk = false;
+    for (s, e) in lines(text) {
+        let line = &b[s..e];
+        if line.starts_with(b"@@ ") {
+            in_hunk = true;
+            continue;
+        }
+        if !in_hunk {
+            continue;
+        }
+        match line.first() {
+            Some(b'+') if !line.starts_with(b"+++ ") => {}
+            Some(b' ') | None => {}
+            Some(b'-') if !line.starts_with(b"--- ") => continue,
+            Some(b'\\') => continue, // "\ No newline at end of file"
+            _ => {
+                in_hunk = false;
+                continue;
+            }
+        }
+        let from = (s + 1).min(e);
+        out.begin(from, e.max(from));
+        out.text.push_str(&text[from..e.max(from)]);
+        out.text.push('\n');
+    }
+    (!out.text.is_empty()).then_some(out)
+}
+
+const PREFIXES: [&[u8]; 5] = [b"# ", b"// ", b">>> ", b"... ", b"> "];
+
+/// Runs of at least three lines behind one prefix (after indentation), the prefix removed.
+fn prefixed_view(text: &str) -> Option<Builder> {
+    let b = text.as_bytes();
+    // Cheap refusal: every prefix starts with one of these bytes.
+    if memchr::memchr3(b'#', b'/', b'>', b).is_none() && memchr::memmem::find(b, b"... ").is_none() {
+        return None;
+    }
+    let mut out = Builder::new();
+    let mut run: Vec<(usize, usize)> = Vec::new();
+    let mut run_prefix: Option<&[u8]> = None;
+    let flush = |out: &mut Builder, run: &mut Vec<(usize, usize)>| {
+        if run.len() >= 3 {
+            for &(s, e) in run.iter() {
+                out.begin(s, e);
+                out.text.push_str(&text[s..e]);
+                out.text.push('\n');
+            }
+        }
+        run.clear();
+    };
+    for (s, e) in lines(text) {
+        let line = &b[s..e];
+        let indent = line.iter().take_while(|x| **x == b' ' || **x == b'\t').count();
+        let rest = &line[indent..];
+        // A bare "#" (an empty comment line) continues a "# " run; "... " continues a doctest.
+        let (pre, skip) = match PREFIXES.iter().copied().find(|p| rest.starts_with(p)) {
+            Some(p) => (Some(p), p.len()),
+            None if rest == b"#" => (Some(&b"# "[..]), 1),
+            None => (None, 0),
+        };
+        let same = match (pre, run_prefix) {
+            (Some(p), Some(r)) => p == r || (p == b"... " && r == b">>> "),
+            _ => false,
+        };
+        if !same {
+            flush(&mut out, &mut run);
+            run_prefix = pre;
+        }
+        if pre.is_some() {
+            let from = (s + indent + skip).min(e);
+            run.push((from, e));
+        }
+    }
+    flush(&mut out, &mut run);
+    (!out.text.is_empty()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn views(t: &str) -> Vec<View> {
+        let mut v = Vec::new();
+        decode_views(t, &mut v);
+        v
+    }
+
+    const CODE: &str = "def add(a, b):\n    \"\"\"Add two numbers.\"\"\"\n    return a + b\n";
+
+    #[test]
+    fn json_string_is_decoded() {
+        let doc = format!("{{\"text\": {}}}", json_quote(CODE));
+        let v = views(&doc);
+        let s = v.iter().find(|v| v.kind() == ViewKind::Strings).expect("a strings view");
+        assert!(s.text.contains(CODE), "{:?}", s.text);
+        let at = s.text.find("return").unwrap();
+        let (ds, de) = s.doc_range(at, at + 6);
+        assert!(ds < de && de <= doc.len());
+        assert!(doc[ds..de].contains("return a + b"));
+    }
+
+    fn json_quote(s: &str) -> String {
+        let mut o = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '"' => o.push_str("\\\""),
+                '\\' => o.push_str("\\\\"),
+                '\n' => o.push_str("\\n"),
+                c => o.push(c),
+            }
+        }
+        o.push('"');
+        o
+    }
+
+    #[test]
+    fn notebook_lines_join_into_the_cell() {
+        let cell: Vec<String> = CODE.split_inclusive('\n').map(json_quote).collect();
+        let doc = format!("{{\"cells\": [{{\"source\": [{}]}}]}}", cell.join(",\n    "));
+        let v = views(&doc);
+        let s = v.iter().find(|v| v.kind() == ViewKind::Strings).unwrap();
+        assert!(s.text.contains("def add(a, b):\n    \"\"\"Add two numbers.\"\"\"\n    return a + b\n"), "{:?}", s.text);
+    }
+
+    #[test]
+    fn html_entities_and_tags() {
+        let doc = "<pre><code><span class=\"k\">if</span> a &lt; b &amp;&amp; c &gt;= &#39;x&#x27;:<br>  pass</code></pre>";
+        let v = views(doc);
+        let h = v.iter().find(|v| v.kind() == ViewKind::Html).unwrap();
+        assert!(h.text.contains("if a < b && c >= 'x':\n  pass"), "{:?}", h.text);
+    }
+
+    #[test]
+    fn diff_keeps_added_and_context_lines() {
+        let doc = "--- a/x.py\n+++ b/x.py\n@@ -1,3 +1,3 @@\n def f(x):\n-    return 1\n+    return x + 1\n \n";
+        let v = views(doc);
+        let d = v.iter().find(|v| v.kind() == ViewKind::Diff).unwrap();
+        assert_eq!(d.text, "def f(x):\n    return x + 1\n\n");
+    }
+
+    #[test]
+    fn prefixed_runs() {
+        let doc = "x = 1\n# def f(a):\n#     b = a\n#     return b\ny = 2\n# lone comment\n";
+        let v = views(doc);
+        let p = v.iter().find(|v| v.kind() == ViewKind::Prefixed).unwrap();
+        assert_eq!(p.text, "def f(a):\n    b = a\n    return b\n");
+    }
+
+    #[test]
+    fn nested_html_in_json_is_reached() {
+        let html = "<pre>def f(a):\n    return a &lt; 3 and a &gt; 1 or a == 99\n</pre>";
+        let doc = format!("{{\"page\": {}}}", json_quote(html));
+        let v = views(&doc);
+        let inner = v.iter().find(|v| v.path == [ViewKind::Strings, ViewKind::Html]).expect("nested view");
+        assert!(inner.text.contains("return a < 3 and a > 1 or a == 99"));
+    }
+
+    #[test]
+    fn expansion_is_bounded_and_no_panic_on_odd_input() {
+        let nasty = ["\"\\", "'''", "\\u12", "&#xFFFFFFFF;", "<", "@@ \n+", "\"\\ud800\\u0041\"", "é\"\\é\""];
+        for a in nasty {
+            for b in nasty {
+                let t = format!("{a}{b}{a}\n{b}");
+                let v = views(&t);
+                let total: usize = v.iter().map(|x| x.text.len()).sum();
+                assert!(total <= t.len() * MAX_EXPANSION);
+            }
+        }
+        let deep = format!("\"{}\"", "\\\\\\\"".repeat(200));
+        let v = views(&deep);
+        assert!(v.iter().map(|x| x.text.len()).sum::<usize>() <= deep.len() * MAX_EXPANSION);
+    }
+}
