@@ -35,6 +35,8 @@ COMMANDS = [
     "import_hf",
     "index",
     "attribute",
+    "index",
+    "attribute",
     "run",
     "report",
 ]

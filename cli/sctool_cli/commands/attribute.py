@@ -89,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {s['samples']:>4} samples  {s['source']}")
         return 0
     if args.file:
-        text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8", errors="replace").read()
+        from pathlib import Path
+
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8", errors="replace")
     else:
         text = args.snippet
     (a,) = index.attribute([text], exact=args.exact, top=args.top, threads=args.threads)

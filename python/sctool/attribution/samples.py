@@ -1,0 +1,83 @@
+"""Attribution of many generated samples at once (``sctool attribute --jsonl``, ``--attribute`` of
+``sctool generate`` and ``sctool eval``): one column per sample, one summary per run, so
+memorisation can be measured across a whole benchmark."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sctool.attribution.membership import Attribution, MembershipIndex
+from sctool.errors import InvalidInputError
+
+#: Fields tried, in order, for the generated text of a sample record.
+TEXT_FIELDS = ("completion", "generation", "output", "text", "content")
+#: Chains at least this many windows long count as "copied" in run summaries.
+COPIED_WINDOWS = 2
+
+
+def compact(a: Attribution, top: int = 3) -> dict[str, Any]:
+    """The per-sample column: small enough to sit in every JSONL line."""
+    return {
+        "covered_fraction": a.covered_fraction,
+        "longest_chain": a.longest_chain,
+        "spans": [list(s) for s in a.spans],
+        "sources": [{k: v for k, v in s.to_dict().items() if k in ("id", "repo", "path", "license", "windows")}
+                    for s in a.sources[:top]],
+    }
+
+
+def pick_field(record: dict[str, Any], field: str | None) -> str:
+    if field:
+        if field not in record:
+            raise InvalidInputError(f"sample has no field {field!r}; fields are {sorted(record)}")
+        return field
+    for f in TEXT_FIELDS:
+        if isinstance(record.get(f), str):
+            return f
+    raise InvalidInputError(f"sample has none of the text fields {TEXT_FIELDS}; pass --field")
+
+
+def read_samples(path: str | Path) -> list[dict[str, Any]]:
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError as exc:
+                raise InvalidInputError(f"{path}:{n}: not JSON ({exc})") from exc
+            if not isinstance(rec, dict):
+                raise InvalidInputError(f"{path}:{n}: expected a JSON object per line")
+            out.append(rec)
+    return out
+
+
+def attribute_texts(index: MembershipIndex, texts: Sequence[str], *, exact: bool = False, top: int = 3,
+                    threads: int = 0, batch: int = 2048) -> list[dict[str, Any]]:
+    cols: list[dict[str, Any]] = []
+    for i in range(0, len(texts), batch):
+        cols.extend(compact(a, top) for a in index.attribute(texts[i: i + batch], exact=exact, top=top,
+                                                             threads=threads))
+    return cols
+
+
+def run_summary(cols: Sequence[dict[str, Any]], window: int) -> dict[str, Any]:
+    """Mean covered fraction, share of samples with a chain of >= COPIED_WINDOWS windows, top sources."""
+    n = len(cols)
+    copied = sum(1 for c in cols if c["longest_chain"] >= COPIED_WINDOWS * window)
+    top: Counter[str] = Counter()
+    for c in cols:
+        for s in c["sources"]:
+            top[f"{s.get('repo') or '?'}/{s.get('path') or s.get('id')}"] += 1
+    return {
+        "samples": n,
+        "mean_covered_fraction": round(sum(c["covered_fraction"] for c in cols) / n, 6) if n else 0.0,
+        "copied_samples": copied,
+        "copied_min_chars": COPIED_WINDOWS * window,
+        "top_sources": [{"source": k, "samples": v} for k, v in top.most_common(10)],
+    }
