@@ -35,8 +35,6 @@ COMMANDS = [
     "import_hf",
     "index",
     "attribute",
-    "index",
-    "attribute",
     "run",
     "report",
 ]
