@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from sctool.errors import ConfigError
+from sctool.errors import ConfigError, DatasetError
 from sctool.model.gpt import GPT, KVCache
 
 EOS_TOKEN = "<|endoftext|>"
@@ -373,6 +374,82 @@ def generate_completions(
     return generate_ids(model, [tok.encode(p) for p in prompts], cfg, tok)
 
 
+@dataclass
+class PromptRecord:
+    """One prompt of a prompts file and where it came from (for the output row and for errors)."""
+
+    line: int
+    id: str
+    prompt: str
+
+
+def read_prompts(path: str | Path, key: str = "prompt") -> list[PromptRecord]:
+    """Prompts from a JSONL file: one object per line with the prompt under ``key`` (and an optional
+    ``id``), or a bare JSON string. Blank lines are skipped; anything else is an error naming the line.
+    """
+    import json
+
+    p = Path(path)
+    out: list[PromptRecord] = []
+    try:
+        fh = open(p, encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise DatasetError(f"{p}: cannot read prompts file ({exc.strerror or exc})") from exc
+    with fh:
+        try:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DatasetError(f"{p}:{n}: not valid JSON ({exc.msg})") from exc
+                if isinstance(rec, str):
+                    out.append(PromptRecord(n, str(len(out)), rec))
+                    continue
+                if not isinstance(rec, dict) or not isinstance(rec.get(key), str):
+                    raise DatasetError(f"{p}:{n}: expected an object with a string {key!r} field or a JSON string")
+                rid = rec.get("id", len(out))
+                out.append(PromptRecord(n, str(rid), rec[key]))
+        except UnicodeDecodeError as exc:
+            raise DatasetError(f"{p}: not UTF-8 text ({exc.reason})") from exc
+    return out
+
+
+@dataclass
+class BatchRun:
+    """What :func:`generate_file` did: the completions in input order and the decoding rate."""
+
+    records: list[PromptRecord]
+    completions: list[Completion]
+    seconds: float
+
+    @property
+    def generated_tokens(self) -> int:
+        return sum(len(c.token_ids) for c in self.completions)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.generated_tokens / self.seconds if self.seconds > 0 else 0.0
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        for r, c in zip(self.records, self.completions):
+            yield {"id": r.id, "completion": c.text, "finish_reason": c.finish_reason,
+                   "prompt_tokens": c.prompt_tokens, "generated_tokens": len(c.token_ids),
+                   "truncated_prompt": c.truncated_prompt}
+
+
+def generate_file(
+    model: GPT, tokenizer: Any, records: Sequence[PromptRecord], config: GenerationConfig
+) -> BatchRun:
+    """Decode every prompt, ``config.batch_size`` at a time (prompts of similar length together)."""
+    import time
+
+    t0 = time.perf_counter()
+    completions = generate_completions(model, tokenizer, [r.prompt for r in records], config)
+    return BatchRun(list(records), completions, time.perf_counter() - t0)
+
+
 def generate(
     model: GPT, tokenizer: Any, prompts: Sequence[str] | str, config: GenerationConfig | None = None
 ) -> list[str]:
@@ -383,12 +460,16 @@ def generate(
 
 
 __all__ = [
+    "BatchRun",
     "Completion",
     "GenerationConfig",
+    "PromptRecord",
     "ScreenedArgmax",
     "TokenizerAdapter",
     "generate",
     "generate_completions",
+    "generate_file",
     "generate_ids",
+    "read_prompts",
     "sample_next",
 ]
