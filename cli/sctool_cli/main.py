@@ -15,6 +15,7 @@ import errno
 import importlib
 import os
 import sys
+from typing import NoReturn
 
 # Subcommand modules under sctool_cli.commands, in --help order.
 COMMANDS = [
@@ -35,6 +36,7 @@ COMMANDS = [
     "import_hf",
     "index",
     "attribute",
+    "optout",
     "run",
     "report",
 ]
@@ -55,9 +57,16 @@ def _version() -> str:
         return __version__
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line plus a pointer to --help, not a screenful of usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n  (see `{self.prog} --help`)\n")
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The full parser, or (given ``argv``) one where only the chosen command is built in detail."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sctool",
         description="StarCoder-style code-data curation, tokenization, training and evaluation.",
     )

@@ -153,9 +153,10 @@ def config_flags(cls: type) -> dict[str, str]:
         md = f.metadata
         if md.get("cli", True) is False or dataclasses.is_dataclass(hints[f.name]):
             continue
+        if _scalar_type(hints[f.name]) is bool and f.default is True:
+            out[md.get("negate") or f"--no-{f.name.replace('_', '-')}"] = f.name
+            continue
         out[md.get("flag") or "--" + f.name.replace("_", "-")] = f.name
-        if md.get("negate"):
-            out[md["negate"]] = f.name
         for flag in md.get("consts") or {}:
             out[flag] = f.name
     return out
