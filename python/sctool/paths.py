@@ -1,7 +1,9 @@
 """Where shipped data and configuration presets are found.
 
-Presets live in the repository's ``configs/`` (the place users read and copy them from). A source
-checkout or editable install finds them there; ``SCTOOL_CONFIGS`` points elsewhere.
+Presets (model sizes, training runs, data mixes, recipes) ship inside the package
+(``sctool/configs/``), so a wheel install finds ``--model tiny`` like a checkout does; the
+repository's top-level ``configs/`` is a link to the same directory, the copy users read.
+``SCTOOL_CONFIGS`` points elsewhere.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from pathlib import Path
 from sctool.errors import ConfigError
 
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+PACKAGE_CONFIGS = Path(__file__).resolve().parent / "configs"
 
 
 def configs_dir() -> Path:
     env = os.environ.get("SCTOOL_CONFIGS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "configs"
+    return PACKAGE_CONFIGS
 
 
 def find_config(kind: str, name: str) -> Path:
