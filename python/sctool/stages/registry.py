@@ -17,6 +17,7 @@ from sctool.stages.base import STAGES, Runtime, Stage
 #: Modules that define stage classes, in pipeline order (the order ``sctool --help`` lists them).
 STAGE_MODULES: list[str] = [
     "sctool.stages.ingest",
+    "sctool.stages.optout",
     "sctool.stages.dedup",
     "sctool.stages.filter",
     "sctool.stages.decontam",
