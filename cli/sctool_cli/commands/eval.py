@@ -1,4 +1,4 @@
-"""sctool eval humaneval|mbpp|infill|ppl"""
+"""sctool eval humaneval|mbpp|infill|multipl-e|fim|ppl"""
 
 from __future__ import annotations
 
@@ -110,6 +110,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         _add_code_args(tp, task)
         _add_common_output(tp)
         tp.set_defaults(func=run_code, eval_task=task)
+    _register_multipl_e(tasks)
     pp = tasks.add_parser("ppl", help="perplexity and bits per byte on a packed dataset",
                           description="Perplexity and bits per byte on a held-out packed dataset (PREFIX.bin/.idx).")
     _add_model_args(pp)
@@ -214,3 +215,104 @@ def run_ppl(args: argparse.Namespace) -> int:
                           dtype=args.dtype, quiet=args.quiet)
     output = Path(args.output) if args.output else Path("eval-ppl.json")
     return _emit(result, output, args)
+
+
+def _register_multipl_e(tasks: argparse._SubParsersAction) -> None:
+    from sctool.eval.protocol import GenerationSettings
+
+    d = GenerationSettings()
+    help_text = "MultiPL-E: HumanEval in 18 languages, MultiPL-E's compile/run commands and pass rules"
+    p = tasks.add_parser(
+        "multipl-e", help=help_text,
+        description=help_text + ". Programs (and their compile steps) run in the sandbox; "
+                                "--language all scores every language whose toolchain is installed and lists the rest.",
+    )
+    p.add_argument("--language", action="append", default=None,
+                   help="language key (cpp, java, js, ts, rs, go, php, rb, lua, r, sh, pl, jl, scala, swift, cs, d, rkt), "
+                        "a comma list, or 'all'; repeatable")
+    p.add_argument("--problems", help="humaneval-<lang>.jsonl, or the directory holding them (MultiPL-E's files)")
+    p.add_argument("--samples", help="samples JSONL (one language) or a directory of <lang>.jsonl; "
+                                     "with --model, generated into it (resuming)")
+    p.add_argument("--toolchains", action="store_true",
+                   help="only report which languages can run here (tools, versions, Debian packages) and exit")
+    _add_model_args(p)
+    p.add_argument("--n-samples", type=int, default=d.n_samples, help=f"samples per problem (default {d.n_samples})")
+    p.add_argument("--temperature", type=float, default=d.temperature, help=f"default {d.temperature}; 0 = greedy")
+    p.add_argument("--top-p", type=float, default=d.top_p, help=f"default {d.top_p}")
+    p.add_argument("--top-k", type=int, default=d.top_k, help="default 0 (off)")
+    p.add_argument("--max-length", type=int, default=d.max_length, help=f"prompt + generated tokens (default {d.max_length})")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"prompts decoded together (default {d.batch_size})")
+    p.add_argument("--seed", type=int, default=d.seed, help="sampling seed (default 0)")
+    p.add_argument("--no-strip-prompt", dest="strip_prompt", action="store_false", default=True,
+                   help="give the prompt unchanged (default: prompt.strip(), as bigcode-evaluation-harness)")
+    p.add_argument("--generate-only", action="store_true", help="write the samples and stop (score them later)")
+    p.add_argument("--limit", type=int, help="only the first N problems per language (smoke runs; recorded)")
+    p.add_argument("--k", dest="ks", type=_ks, default=(1, 10, 100), help="pass@k values (default 1,10,100)")
+    p.add_argument("--details", help="also write each sample's verdict as JSONL (a directory for several languages)")
+    p.add_argument("--html", help="also write the language x pass@k table as an HTML fragment to this path")
+    s = p.add_argument_group("sandbox")
+    s.add_argument("--timeout", type=_positive_float,
+                   help="run-step wall seconds (default: MultiPL-E's per language, 5-30 s)")
+    s.add_argument("--compile-timeout", type=_positive_float,
+                   help="compile-step wall seconds (default: MultiPL-E's per language, 15-45 s)")
+    s.add_argument("--memory-mb", type=int,
+                   help="run-step address-space limit; raised to each runtime's minimum (JVM, node, go reserve a lot)")
+    s.add_argument("--workers", type=int, default=0, help="programs run in parallel (default: CPU count)")
+    s.add_argument("--no-namespaces", action="store_true", help="do not use Linux namespaces (guards and rlimits only)")
+    s.add_argument("--no-retry-starved", action="store_true",
+                   help="do not re-run programs that timed out while starved of CPU")
+    _add_common_output(p)
+    p.set_defaults(func=run_multipl_e, eval_task="multipl-e")
+
+
+def run_multipl_e(args: argparse.Namespace) -> int:
+    from sctool.errors import ConfigError
+    from sctool.eval.multipl_e import MultiPLEJob, format_table, html_table, run_multipl_e, toolchain_report
+    from sctool.eval.protocol import GenerationSettings
+    from sctool.eval.sandbox import SandboxConfig
+    from sctool.io.atomic import write_json
+
+    if args.toolchains:
+        report = toolchain_report()
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            for key, r in report.items():
+                state = f"ok   {r['version']}" if r["available"] else f"no   {r['reason']}"
+                print(f"{key:6} {r['name']:11} {state}")
+        return 0
+    if not args.language:
+        raise ConfigError("give --language L (or 'all'); --toolchains lists what this machine can run")
+    if not args.problems:
+        raise ConfigError("give --problems PATH: MultiPL-E's humaneval-<lang>.jsonl or the directory holding them")
+    if args.model is None and args.samples is None:
+        raise ConfigError("give --model DIR to generate, or --samples FILE|DIR to score existing samples")
+    if args.model is None and args.generate_only:
+        raise ConfigError("--generate-only needs --model")
+    samples = args.samples or "multipl-e-samples"
+    generation = GenerationSettings(
+        n_samples=args.n_samples, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+        max_length=args.max_length, strip_prompt=args.strip_prompt, batch_size=args.batch_size, seed=args.seed,
+    )
+    sandbox = SandboxConfig(
+        workers=args.workers, namespaces=not args.no_namespaces, retry_starved=not args.no_retry_starved,
+    )
+    job = MultiPLEJob(
+        languages=tuple(args.language), problems=args.problems, samples=samples, model=args.model,
+        tokenizer=args.tokenizer, generation=generation, sandbox=sandbox, ks=args.ks, limit=args.limit,
+        generate_only=args.generate_only, device=args.device, dtype=args.dtype, details=args.details,
+        run_timeout=args.timeout, compile_timeout=args.compile_timeout, memory_mb=args.memory_mb,
+        workers=args.workers or None,
+    )
+    result = run_multipl_e(job, quiet=args.quiet)
+    stem = samples[: -len(".jsonl")] if samples.endswith(".jsonl") else samples.rstrip("/")
+    output = Path(args.output) if args.output else Path(f"{stem}.result.json")
+    write_json(output, result)
+    if args.html:
+        Path(args.html).write_text(html_table(result), encoding="utf-8")
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(format_table(result))
+    print(f"sctool eval: result written to {output}", file=sys.stderr)
+    return 0
