@@ -16,11 +16,17 @@ class OutputExistsError(SctoolError, FileExistsError):
     """The output path already exists and ``--overwrite`` was not given."""
 
 
+class OutputError(SctoolError):
+    """The output cannot be written: a full disk, a read-only file system, an output that overlaps an
+    input, or another run writing the same output."""
+
+
 __all__ = [
     "ConfigError",
     "DatasetError",
     "InternalError",
     "InvalidInputError",
+    "OutputError",
     "OutputExistsError",
     "SctoolError",
 ]

@@ -269,6 +269,8 @@ def load_benchmarks(specs: Sequence[str]) -> list[BenchmarkItem]:
     items: list[BenchmarkItem] = []
     for p in parsed:
         loaded = load_benchmark(p)
+        if not loaded:  # decontaminating against nothing would pass every document silently
+            raise DatasetError(f"{p.path or p.name}: benchmark {p.name!r} has no items (empty file?)")
         for it in loaded:
             it.benchmark = p.name
         items.extend(loaded)

@@ -10,11 +10,18 @@ A dataset is a directory::
 While a stage runs, everything goes to a hidden staging directory next to ``OUT``; each finished part
 leaves a completion marker with its counts. A rerun after a crash with the same stage, config and
 inputs skips finished parts; the final rename makes ``OUT`` appear only when complete.
+
+What the writer guarantees (docs/reliability.md says it for users): one run at a time per output
+(an exclusive lock, see :mod:`sctool.io.lock`); a part is resumed only when the stage, config and the
+content of every input are unchanged; the output never equals, contains or lies inside an input;
+every part of a dataset has one schema, recorded in the manifest; a full or read-only disk is an
+:class:`~sctool.errors.OutputError` naming the path.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Mapping
@@ -26,8 +33,9 @@ from typing import Any
 import polars as pl
 
 from sctool._version import __version__
-from sctool.errors import DatasetError, OutputExistsError
-from sctool.io.atomic import write_json, write_parquet
+from sctool.errors import DatasetError, OutputError, OutputExistsError
+from sctool.io.atomic import output_errors, write_json, write_parquet
+from sctool.io.lock import OutputLock
 from sctool.io.sources import dataset_parts, is_dataset_dir
 
 PART = "part-{:05d}.parquet"
@@ -227,10 +235,71 @@ def read_dataset(path: str | Path, *, removed: bool = False, columns: list[str] 
 
 
 def _fingerprint(stage: str, config: Mapping[str, Any], inputs: list[dict[str, Any]]) -> str:
+    """The resume key: stage, config and what every input holds.
+
+    A file input's ``fingerprint`` is a hash of its whole content, so its ``mtime_ns`` (kept in the
+    manifest for the record) is left out: touching or copying an input does not discard finished
+    parts, editing it anywhere does. A source tree's ``tree_digest`` covers every file's path, size
+    and mtime.
+    """
     import hashlib
 
-    blob = json.dumps({"stage": stage, "config": config, "inputs": inputs}, sort_keys=True, default=str)
+    described = [{k: v for k, v in d.items() if k != "mtime_ns"} for d in inputs]
+    blob = json.dumps({"stage": stage, "config": config, "inputs": described}, sort_keys=True, default=str)
     return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+
+
+def check_output_vs_inputs(output: str | Path, inputs: list[str | Path]) -> None:
+    """Refuse an output that is, contains, or lies inside an input (real paths, links resolved).
+
+    Writing into an input would read the run's own staging files as documents; replacing an input
+    (``--overwrite``) would delete the user's data before it is read.
+    """
+    out = Path(os.path.realpath(output))
+    for given in inputs:
+        inp = Path(os.path.realpath(given))
+        if out == inp:
+            raise OutputError(f"{output}: output is the input {given}; choose another output")
+        if inp in out.parents:
+            raise OutputError(f"{output}: output lies inside the input {given}; choose an output outside it")
+        if out in inp.parents:
+            raise OutputError(f"{output}: output contains the input {given} (replacing it would delete the "
+                              "input); choose another output")
+
+
+def _supertype_schema(schemas: list[pl.Schema]) -> pl.Schema:
+    """Every column of every schema, in first-seen order, with the type all its parts cast to."""
+    return pl.concat([pl.DataFrame(schema=s) for s in schemas], how="diagonal_relaxed").schema
+
+
+def unify_part_schemas(directory: Path) -> dict[str, str]:
+    """Rewrite the parts of ``directory`` whose schema differs from the dataset's unified one.
+
+    Parts are written batch by batch, and a batch of JSONL infers its own types (``stars`` all
+    strings in one batch, all integers in the next), so without this step one dataset could not be
+    scanned as one table (``pl.scan_parquet("OUT/part-*.parquet")``). Only differing parts are
+    rewritten, atomically; returns the unified schema as ``{column: type name}``.
+    """
+    parts = dataset_parts(directory)
+    if not parts:
+        return {}
+    schemas = [pl.read_parquet_schema(p) for p in parts]
+    try:
+        unified = _supertype_schema([pl.Schema(s) for s in schemas])
+    except (pl.exceptions.PolarsError, TypeError) as exc:
+        raise DatasetError(f"{directory}: parts have column types that do not unify: {exc}") from exc
+    for part, schema in zip(parts, schemas):
+        if list(schema.items()) == list(unified.items()):
+            continue
+        frame = pl.read_parquet(part)
+        try:
+            frame = frame.select([
+                pl.col(c).cast(t) if c in frame.columns else pl.lit(None, dtype=t).alias(c) for c, t in unified.items()
+            ])
+        except pl.exceptions.PolarsError as exc:
+            raise DatasetError(f"{part}: cannot cast to the dataset's schema {dict(unified)}: {exc}") from exc
+        write_parquet(part, frame)
+    return {c: str(t) for c, t in unified.items()}
 
 
 class DatasetWriter:
@@ -259,6 +328,17 @@ class DatasetWriter:
         self.threads = threads
         self.started = time.time()
         self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        check_output_vs_inputs(self.output, [d["path"] for d in inputs if d.get("path")])
+        with output_errors(self.output):
+            self.lock = OutputLock(self.output).acquire()
+        try:
+            with output_errors(self.output):
+                self._prepare(stage, inputs, overwrite)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _prepare(self, stage: str, inputs: list[dict[str, Any]], overwrite: bool) -> None:
         if self.output.exists() and not overwrite:
             raise OutputExistsError(f"{self.output}: output exists (pass --overwrite to replace it)")
         if self.output.exists() and not self.output.is_dir():
@@ -293,7 +373,21 @@ class DatasetWriter:
             write_parquet(self.staging / "removed" / PART.format(index), removed)
         write_json(self.markers / f"{index:05d}.json", stats.to_dict())
 
+    def close(self) -> None:
+        """Give up the output's lock without finishing (the staging directory stays for a rerun)."""
+        self.lock.release()
+
     def finalize(self, extra: Mapping[str, Any] | None = None) -> Manifest:
+        """Write the manifest and move the finished dataset into place; releases the output's lock."""
+        try:
+            with output_errors(self.output):
+                return self._finalize(extra)
+        finally:
+            self.lock.release()
+
+    def _finalize(self, extra: Mapping[str, Any] | None) -> Manifest:
+        schema = unify_part_schemas(self.staging)
+        removed_schema = unify_part_schemas(self.staging / "removed")
         total = PartStats()
         markers = sorted(self.markers.glob("*.json"))
         for m in markers:
@@ -309,7 +403,8 @@ class DatasetWriter:
             started_at=self.started_at,
             finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             threads=self.threads,
-            extra={"resumed_parts": self.resumed, **(extra or {})},
+            extra={"resumed_parts": self.resumed, **(extra or {}), "schema": schema,
+                   **({"removed_schema": removed_schema} if removed_schema else {})},
             output=str(self.output),
         )
         write_json(self.staging / MANIFEST, manifest.to_dict())

@@ -4,11 +4,20 @@ Source files are read in parallel (I/O threads), checked and turned into rows wi
 ``id, content, path, repo, lang, size_bytes`` (+ ``stars``, ``license`` when a table source has them).
 Files that cannot be documents — binary, not UTF-8, too large, empty — are not silently dropped:
 each goes to ``removed/`` with its path and reason (content null), so kept + removed = files seen.
+
+The walk reads only regular files (a FIFO, socket or device is a ``not_regular_file`` row, never
+opened in a way that blocks), visits each ``(device, inode)`` once (symlink cycles end; a second name
+for a file read already is a ``duplicate_link`` row), reads at most ``max_file_size + 1`` bytes of
+any file, and turns a directory it cannot list into an ``unreadable`` row. A file name that is not
+UTF-8 is kept: ``path`` shows it with ``\\xNN`` escapes and ``path_bytes`` holds the exact bytes.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
+import stat
 import sysconfig
 import time
 from collections.abc import Iterator, Sequence
@@ -63,43 +72,201 @@ def stdlib_root() -> Path:
 
 @dataclass(frozen=True)
 class _SourceFile:
+    """One walked file; ``reason`` is set when the walk itself already decided (not a regular file,
+    a second link to a file, an unreadable directory). ``rel`` may hold surrogate escapes."""
+
     root: Path
     repo: str
     rel: str
+    reason: str | None = None
+    error: str | None = None
+    size: int = 0
+    mtime_ns: int = 0
+    explicit: bool = False  # named on the command line: a link is followed like any named file
+    inode: tuple[int, int] | None = None  # (device, inode) of a regular file
+    via_link: bool = False
 
 
-def _walk(root: Path, repo: str, follow: bool, exclude: frozenset[str]) -> Iterator[_SourceFile]:
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=follow):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and d not in exclude)
-        for name in sorted(filenames):
-            full = Path(dirpath) / name
-            if not follow and full.is_symlink():
+def _readable(name: str) -> str:
+    """A file name for display and ids: exact when it is UTF-8, ``\\xNN`` escapes where it is not."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _path_bytes(name: str) -> bytes | None:
+    """The exact bytes of a name that is not valid UTF-8 (None for ordinary names)."""
+    raw = name.encode("utf-8", "surrogateescape")
+    return raw if _readable(name) != name else None
+
+
+@dataclass
+class _WalkState:
+    follow: bool
+    seen_dirs: set[tuple[int, int]] = field(default_factory=set)
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def count(self, key: str) -> None:
+        self.counters[key] = self.counters.get(key, 0) + 1
+
+
+def _error_text(exc: OSError) -> str:
+    return f"{type(exc).__name__}: {exc.strerror or exc}"
+
+
+def _classify(root: Path, repo: str, rel: str, full: str, is_link: bool, ws: _WalkState,
+              explicit: bool = False) -> _SourceFile | None:
+    """The walk's decision for one non-directory entry (None: skipped, as unfollowed links are)."""
+    if is_link and not ws.follow and not explicit:
+        return None
+    try:
+        st = os.stat(full) if (is_link or explicit) else os.lstat(full)
+    except OSError as exc:  # dangling link, link loop (ELOOP), vanished file
+        return _SourceFile(root, repo, rel, "unreadable", _error_text(exc))
+    if not stat.S_ISREG(st.st_mode):
+        return _SourceFile(root, repo, rel, "not_regular_file", None, 0, st.st_mtime_ns)
+    return _SourceFile(root, repo, rel, None, None, st.st_size, st.st_mtime_ns, explicit,
+                       (st.st_dev, st.st_ino), is_link)
+
+
+def _mark_duplicate_links(trees: list[list[_SourceFile]]) -> list[list[_SourceFile]]:
+    """Read each file once: other names of an inode become ``duplicate_link`` rows.
+
+    The name that is not a symlink wins (the file's own place in the tree), else the first walked.
+    """
+    owner: dict[tuple[int, int], tuple[bool, int, int]] = {}
+    for t, files in enumerate(trees):
+        for i, f in enumerate(files):
+            if f.inode is None:
                 continue
-            yield _SourceFile(root, repo, full.relative_to(root).as_posix())
+            cur = owner.get(f.inode)
+            if cur is None or (cur[0] and not f.via_link):
+                owner[f.inode] = (f.via_link, t, i)
+    out: list[list[_SourceFile]] = []
+    for t, files in enumerate(trees):
+        marked = []
+        for i, f in enumerate(files):
+            if f.inode is not None and owner[f.inode][1:] != (t, i):
+                f = dataclasses.replace(f, reason="duplicate_link")
+            marked.append(f)
+        out.append(marked)
+    return out
+
+
+def _is_dir(entry: os.DirEntry, follow: bool) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=follow)
+    except OSError:  # a link loop: not a directory to descend; _classify reports it
+        return False
+
+
+def _walk(root: Path, repo: str, follow: bool, exclude: frozenset[str],
+          ws: _WalkState | None = None) -> Iterator[_SourceFile]:
+    """Files under ``root`` in a fixed order (a directory's files by name, then its subdirectories)."""
+    ws = ws or _WalkState(follow)
+    try:
+        st = os.stat(root)
+        ws.seen_dirs.add((st.st_dev, st.st_ino))
+    except OSError as exc:
+        yield _SourceFile(root, repo, ".", "unreadable", _error_text(exc))
+        return
+    stack: list[str] = [""]
+    while stack:
+        rel_dir = stack.pop()
+        full_dir = os.path.join(root, rel_dir) if rel_dir else str(root)
+        try:
+            with os.scandir(full_dir) as it:
+                entries = sorted((e.name, e.path, e.is_symlink(), _is_dir(e, follow)) for e in it)
+        except OSError as exc:  # a directory we may not list is a counted row, not a silent gap
+            yield _SourceFile(root, repo, rel_dir or ".", "unreadable", _error_text(exc))
+            continue
+        subdirs: list[str] = []
+        for name, full, is_link, is_dir in entries:
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            if is_dir:
+                if name in SKIP_DIRS or name in exclude or (is_link and not follow):
+                    continue
+                try:
+                    dst = os.stat(full)
+                except OSError as exc:
+                    yield _SourceFile(root, repo, rel, "unreadable", _error_text(exc))
+                    continue
+                key = (dst.st_dev, dst.st_ino)
+                if key in ws.seen_dirs:  # a cycle (a link to an ancestor) or a second link to a directory
+                    ws.count("directory_links_skipped")
+                    continue
+                ws.seen_dirs.add(key)
+                subdirs.append(rel)
+                continue
+            sf = _classify(root, repo, rel, full, is_link, ws)
+            if sf is not None:
+                yield sf
+        stack.extend(reversed(subdirs))
+
+
+def _tree_digest(files: list[_SourceFile]) -> str:
+    """What a source tree held: every walked file's path, size, mtime and walk decision."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.rel.encode("utf-8", "surrogateescape") + b"\0")
+        h.update(f"{f.size}:{f.mtime_ns}:{f.reason}\n".encode())
+    return h.hexdigest()
+
+
+def _read_capped(full: Path, limit: int, follow: bool) -> tuple[bytes | None, int, str | None]:
+    """(data, size, reason): at most ``limit + 1`` bytes of a regular file, whatever its stat said.
+
+    ``O_NONBLOCK`` keeps a FIFO swapped in after the walk from blocking the open; the type is checked
+    again on the open descriptor.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    fd = os.open(full, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None, 0, "not_regular_file"
+        if st.st_size > limit:
+            return None, st.st_size, "too_large"
+        chunks: list[bytes] = []
+        got = 0
+        while got <= limit:
+            chunk = os.read(fd, min(limit + 1 - got, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        if got > limit:  # grew since stat, or stat lies (procfs): never read more than the cap
+            return None, max(got, st.st_size), "too_large"
+        return b"".join(chunks), got, None
+    finally:
+        os.close(fd)
 
 
 def _read_source(sf: _SourceFile, cfg: IngestConfig) -> dict[str, Any]:
     full = sf.root / sf.rel
+    shown = _readable(sf.rel)
     row: dict[str, Any] = {
-        "id": f"{sf.repo}/{sf.rel}",
+        "id": f"{_readable(sf.repo)}/{shown}",
         "content": None,
-        "path": sf.rel,
-        "repo": sf.repo,
-        "lang": detect_language(sf.rel),
-        "size_bytes": 0,
-        "reason": None,
+        "path": shown,
+        "repo": _readable(sf.repo),
+        "lang": detect_language(shown),
+        "size_bytes": sf.size,
+        "reason": sf.reason,
+        "error": sf.error,
+        "path_bytes": _path_bytes(sf.rel),
     }
+    if sf.reason is not None:
+        return row
     try:
-        size = full.stat().st_size
-        row["size_bytes"] = size
-        if size > cfg.max_file_size:
-            row["reason"] = "too_large"
-            return row
-        data = full.read_bytes()
+        data, size, reason = _read_capped(full, cfg.max_file_size, cfg.follow_symlinks or sf.explicit)
     except OSError as exc:
         row["reason"] = "unreadable"
-        row["error"] = f"{type(exc).__name__}: {exc.strerror or exc}"
+        row["error"] = _error_text(exc)
         return row
+    row["size_bytes"] = size
+    if reason is not None:
+        row["reason"] = reason
+        return row
+    assert data is not None
     if not data and not cfg.keep_empty:
         row["reason"] = "empty"
     elif b"\x00" in data[:BINARY_SNIFF]:
@@ -117,6 +284,8 @@ def _read_source(sf: _SourceFile, cfg: IngestConfig) -> dict[str, Any]:
 
 def _rows_to_frames(rows: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
     schema = {**SCHEMA, "reason": pl.String, "error": pl.String}
+    if any(r.get("path_bytes") is not None for r in rows):
+        schema["path_bytes"] = pl.Binary  # only where some name is not UTF-8; the writer unifies parts
     df = pl.DataFrame(
         {k: [r.get(k) for r in rows] for k in schema}, schema=schema
     )
@@ -187,9 +356,8 @@ def run_ingest(
         p = Path(s)
         if p.is_dir() and not is_dataset_dir(p):
             trees.append((p, p.resolve().name, frozenset()))
-        elif p.is_file() and input_kind(p) is None:
-            trees.append((p.parent, p.parent.resolve().name, frozenset()))  # a single source file
-            tables.append(f"__single__:{p}")
+        elif p.exists() and not p.is_dir() and input_kind(p) is None:
+            tables.append(f"__single__:{p}")  # a single source file (or a FIFO/device: counted, not read)
         else:
             tables.append(s)
     if not trees and not tables:
@@ -198,7 +366,24 @@ def run_ingest(
     singles = {t.split(":", 1)[1] for t in tables if t.startswith("__single__:")}
     tables = [t for t in tables if not t.startswith("__single__:")]
     table_files = resolve_inputs(tables) if tables else []
-    input_desc: list[dict[str, Any]] = [{"path": str(r), "kind": "source_tree"} for r, _, _ in trees]
+    # Walk every tree before writing anything: the list of files, their sizes and mtimes is what the
+    # output is built from, so it goes into the resume key (an edited, added or deleted file means
+    # the parts of an interrupted run are not reused).
+    ws = _WalkState(config.follow_symlinks)
+    walked: list[list[_SourceFile]] = []
+    input_desc: list[dict[str, Any]] = []
+    for root, repo, exclude in trees:
+        files = list(_walk(root, repo, config.follow_symlinks, exclude, ws))
+        walked.append(files)
+        input_desc.append({"path": str(root), "kind": "source_tree", "files": len(files),
+                           "bytes": sum(f.size for f in files), "tree_digest": _tree_digest(files)})
+    for single in sorted(singles):
+        sp = Path(single)
+        sf = _classify(sp.parent, sp.parent.resolve().name, sp.name, single, False, ws, explicit=True)
+        files = [sf] if sf is not None else []
+        walked.append(files)
+        input_desc.append({"path": single, "kind": "source_file", "tree_digest": _tree_digest(files)})
+    walked = _mark_duplicate_links(walked)
     input_desc += [f.describe() for f in table_files]
     writer = DatasetWriter(output, stage="ingest", config=config_to_dict(config), inputs=input_desc,
                            overwrite=runtime.overwrite, threads=runtime.threads)
@@ -207,13 +392,7 @@ def run_ingest(
     workers = max(4, 2 * resolve_threads(runtime.threads))
     t0 = time.perf_counter()
     with bar, ThreadPoolExecutor(workers) as pool:
-        for root, repo, exclude in trees:
-            if singles and any(Path(s).parent == root for s in singles):
-                files: Iterator[_SourceFile] = (
-                    _SourceFile(root, repo, Path(s).name) for s in sorted(singles) if Path(s).parent == root
-                )
-            else:
-                files = _walk(root, repo, config.follow_symlinks, exclude)
+        for files in walked:
             chunk: list[_SourceFile] = []
             for sf in [*files, None]:
                 if sf is not None:
@@ -241,6 +420,8 @@ def run_ingest(
         else:
             errs = None
     extra: dict[str, Any] = {"kernel_seconds": round(time.perf_counter() - t0, 3)}
+    if ws.counters:
+        extra["walk"] = dict(sorted(ws.counters.items()))
     if errs is not None and errs.count:
         extra["malformed_lines"] = errs.count
         extra["malformed_line_samples"] = [f"{p}:{n}: {m}" for p, n, m in errs.samples]
