@@ -37,6 +37,7 @@ COMMANDS = [
     "index",
     "attribute",
     "optout",
+    "search",
     "run",
     "report",
 ]
