@@ -81,7 +81,10 @@ def _add_code_args(p: argparse.ArgumentParser, task: str) -> None:
                    help="let programs import installed packages (default: standard library only)")
     s.add_argument("--fresh-interpreter", action="store_true",
                    help="start a new interpreter per program instead of forking a clean pre-started one (slower)")
-    s.add_argument("--no-namespaces", action="store_true", help="do not use Linux namespaces (guards and rlimits only)")
+    s.add_argument("--no-namespaces", action="store_true",
+                   help="do not use Linux namespaces (Landlock + seccomp + rlimits instead; refused where Landlock is missing)")
+    s.add_argument("--unsafe-no-isolation", action="store_true",
+                   help="UNSAFE: run generated code even where neither namespaces nor Landlock can contain it")
     s.add_argument("--no-retry-starved", action="store_true",
                    help="do not re-run programs that timed out while starved of CPU")
     if task == "mbpp":
@@ -175,6 +178,7 @@ def run_code(args: argparse.Namespace) -> int:
         max_processes=args.max_processes,
         workers=args.workers,
         namespaces=not args.no_namespaces,
+        unsafe_no_isolation=args.unsafe_no_isolation,
         site_packages=args.site_packages,
         reuse_interpreter=not args.fresh_interpreter,
         retry_starved=not args.no_retry_starved,
@@ -258,7 +262,10 @@ def _register_multipl_e(tasks: argparse._SubParsersAction) -> None:
     s.add_argument("--memory-mb", type=int,
                    help="run-step address-space limit; raised to each runtime's minimum (JVM, node, go reserve a lot)")
     s.add_argument("--workers", type=int, default=0, help="programs run in parallel (default: CPU count)")
-    s.add_argument("--no-namespaces", action="store_true", help="do not use Linux namespaces (guards and rlimits only)")
+    s.add_argument("--no-namespaces", action="store_true",
+                   help="do not use Linux namespaces (Landlock + seccomp + rlimits instead; refused where Landlock is missing)")
+    s.add_argument("--unsafe-no-isolation", action="store_true",
+                   help="UNSAFE: run generated code even where neither namespaces nor Landlock can contain it")
     s.add_argument("--no-retry-starved", action="store_true",
                    help="do not re-run programs that timed out while starved of CPU")
     _add_common_output(p)
@@ -295,7 +302,7 @@ def run_multipl_e(args: argparse.Namespace) -> int:
         max_length=args.max_length, strip_prompt=args.strip_prompt, batch_size=args.batch_size, seed=args.seed,
     )
     sandbox = SandboxConfig(
-        workers=args.workers, namespaces=not args.no_namespaces, retry_starved=not args.no_retry_starved,
+        workers=args.workers, namespaces=not args.no_namespaces, unsafe_no_isolation=args.unsafe_no_isolation, retry_starved=not args.no_retry_starved,
     )
     job = MultiPLEJob(
         languages=tuple(args.language), problems=args.problems, samples=samples, model=args.model,
