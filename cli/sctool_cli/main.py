@@ -38,6 +38,7 @@ COMMANDS = [
     "attribute",
     "optout",
     "search",
+    "serve",
     "run",
     "report",
 ]
