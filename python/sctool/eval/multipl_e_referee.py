@@ -68,22 +68,6 @@ def _run(argv: list[str], cwd: str, timeout: float, env: dict[str, str] | None =
     return proc.returncode, out[:KEEP].decode("utf-8", "ignore"), err[:KEEP].decode("utf-8", "ignore")
 
 
-def _plain(rc: int | None, out: str, err: str) -> RefereeVerdict:
-    if rc is None:
-        return RefereeVerdict("Timeout", None, out, err)
-    return RefereeVerdict("OK" if rc == 0 else "Exception", rc, out, err)
-
-
-def _two_step(build: list[str], run: list[str], d: str, t_build: float, t_run: float,
-              env: dict[str, str] | None = None) -> RefereeVerdict:
-    rc, out, err = _run(build, d, t_build, env)
-    if rc is None:
-        return RefereeVerdict("Timeout", None, out, err)
-    if rc != 0:
-        return RefereeVerdict("SyntaxError", rc, out, err)
-    return _plain(*_run(run, d, t_run, env))
-
-
 def _javatuples() -> str:
     for j in ("/usr/multiple/javatuples-1.2.jar", "/usr/share/java/javatuples-1.2.jar", "/usr/share/java/javatuples.jar"):
         if Path(j).is_file():
@@ -91,81 +75,67 @@ def _javatuples() -> str:
     return "/usr/multiple/javatuples-1.2.jar"
 
 
+def _keep(text: str) -> str:
+    raw = text.encode("utf-8", "surrogatepass")
+    return raw[:KEEP].decode("utf-8", "ignore")
+
+
+def verdict_from_outputs(lang: str, rc: int | None, stdout: str, stderr: str) -> RefereeVerdict:
+    """MultiPL-E's verdict for a run step that ended with ``rc`` (None: killed at the time limit)."""
+    out, err = _keep(stdout), _keep(stderr)
+    if rc is None:
+        return RefereeVerdict("Timeout", None, out, err)
+    if lang == "go" and ("[setup failed]" in out or "[build failed]" in out or "FAIL" in out):
+        return RefereeVerdict("Exception", rc, out, err)
+    if lang == "php" and "PHP Parse error" in out:
+        return RefereeVerdict("SyntaxError", rc, out, err)
+    if lang == "pl" and ("ERROR" in out or "ERROR" in err):
+        return RefereeVerdict("Exception", rc, out, err)
+    if lang in ("rkt", "scala") and err:
+        return RefereeVerdict("Exception", rc, out, err)
+    if lang == "cs" and ("System.Diagnostics.DefaultTraceListener.Fail" in err or "Unhandled Exception" in err):
+        return RefereeVerdict("Exception", rc, out, err)
+    return RefereeVerdict("OK" if rc == 0 else "Exception", rc, out, err)
+
+
 def judge(lang: str, program: str) -> RefereeVerdict:
     """Compile and run ``program`` as MultiPL-E's evaluator for ``lang`` would, and give its verdict."""
-    with tempfile.TemporaryDirectory(prefix="sctool-referee-") as d:
-        def put(name: str) -> str:
-            Path(d, name).write_text(program, encoding="utf-8")
-            return name
-
-        if lang == "cpp":
-            put("p.cpp")
-            return _two_step([_which("g++") or "g++", "p.cpp", "-o", "p", "-std=c++17"], ["./p"], d, 15, 15)
-        if lang == "java":
-            put("Problem.java")
-            jar = _javatuples()
-            return _two_step([_which("javac") or "javac", "-encoding", "UTF8", "-d", d, "Problem.java"],
-                             [_which("java") or "java", "-ea", "-cp", f"{d}:{jar}", "Problem"], d, 15, 15,
-                             env={"CLASSPATH": jar})
-        if lang == "js":
-            put("p.js")
-            return _plain(*_run([_which("node", "nodejs") or "node", "p.js"], d, 5))
-        if lang == "ts":
-            put("p.ts")
-            return _two_step([_which("tsc") or "tsc", "--target", "esnext", "p.ts"],
-                             [_which("node", "nodejs") or "node", "p.js"], d, 15, 15)
-        if lang == "rs":
-            put("p.rs")
-            return _two_step([_which("rustc") or "rustc", "p.rs", "-o", "p"], ["./p"], d, 15, 5)
-        if lang == "go":
-            put("p_test.go")
-            rc, out, err = _run([_which("go") or "go", "test", "p_test.go"], d, 30,
-                                {"GOCACHE": os.path.join(d, "cache"), "GOPATH": os.path.join(d, "gopath")})
-            if rc is None:
-                return RefereeVerdict("Timeout", None, out, err)
-            bad = "[setup failed]" in out or "[build failed]" in out or "FAIL" in out
-            if bad:
-                return RefereeVerdict("Exception", rc, out, err)
-            return _plain(rc, out, err)
-        if lang == "php":
-            put("p.php")
-            rc, out, err = _run([_which("php") or "php", "p.php"], d, 15)
-            if rc is None:
-                return RefereeVerdict("Timeout", None, out, err)
-            if "PHP Parse error" in out:
-                return RefereeVerdict("SyntaxError", rc, out, err)
-            return _plain(rc, out, err)
-        if lang == "rb":
-            put("p.rb")
-            return _plain(*_run([_which("ruby") or "ruby", "p.rb"], d, 5))
-        if lang == "lua":
-            put("p.lua")
-            return _plain(*_run([_which("lua", "lua5.4", "lua5.3") or "lua", "p.lua"], d, 15))
-        if lang == "r":
-            put("p.r")
-            return _plain(*_run([_which("Rscript") or "Rscript", "p.r"], d, 5))
-        if lang == "sh":
-            put("p.sh")
-            return _plain(*_run([_which("bash") or "bash", "p.sh"], d, 15))
-        if lang == "pl":
-            put("p.pl")
-            rc, out, err = _run([_which("perl") or "perl", "p.pl"], d, 15)
-            if rc is None:
-                return RefereeVerdict("Timeout", None, out, err)
-            if "ERROR" in out or "ERROR" in err:
-                return RefereeVerdict("Exception", rc, out, err)
-            return _plain(rc, out, err)
-        if lang == "rkt":
-            put("p.rkt")
-            rc, out, err = _run([_which("racket") or "racket", "p.rkt"], d, 15)
-            if rc is None:
-                return RefereeVerdict("Timeout", None, out, err)
-            return RefereeVerdict("OK" if rc == 0 and not err else "Exception", rc, out, err)
-        if lang == "scala":
-            put("Problem.scala")
-            v = _two_step([_which("scalac") or "scalac", "-d", d, "Problem.scala"],
-                          [_which("scala") or "scala", "-cp", d, "Problem"], d, 45, 15)
-            if v.status == "OK" and v.stderr:
-                return RefereeVerdict("Exception", v.exit_code, v.stdout, v.stderr)
-            return v
+    node = _which("node", "nodejs") or "node"
+    steps: dict[str, tuple[str, list[str] | None, list[str], float, float, dict[str, str]]] = {
+        # lang: (file, build argv or None, run argv, build limit, run limit, extra env)
+        "cpp": ("p.cpp", [_which("g++") or "g++", "p.cpp", "-o", "p", "-std=c++17"], ["./p"], 15, 15, {}),
+        "java": ("Problem.java", [_which("javac") or "javac", "-encoding", "UTF8", "-d", "{d}", "Problem.java"],
+                 [_which("java") or "java", "-ea", "-cp", "{d}:" + _javatuples(), "Problem"], 15, 15,
+                 {"CLASSPATH": _javatuples()}),
+        "js": ("p.js", None, [node, "p.js"], 0, 5, {}),
+        "ts": ("p.ts", [_which("tsc") or "tsc", "--target", "esnext", "p.ts"], [node, "p.js"], 15, 15, {}),
+        "rs": ("p.rs", [_which("rustc") or "rustc", "p.rs", "-o", "p"], ["./p"], 15, 5, {}),
+        "go": ("p_test.go", None, [_which("go") or "go", "test", "p_test.go"], 0, 30,
+               {"GOCACHE": "{d}/cache", "GOPATH": "{d}/gopath"}),
+        "php": ("p.php", None, [_which("php") or "php", "p.php"], 0, 15, {}),
+        "rb": ("p.rb", None, [_which("ruby") or "ruby", "p.rb"], 0, 5, {}),
+        "lua": ("p.lua", None, [_which("lua", "lua5.4", "lua5.3") or "lua", "p.lua"], 0, 15, {}),
+        "r": ("p.r", None, [_which("Rscript") or "Rscript", "p.r"], 0, 5, {}),
+        "sh": ("p.sh", None, [_which("bash") or "bash", "p.sh"], 0, 15, {}),
+        "pl": ("p.pl", None, [_which("perl") or "perl", "p.pl"], 0, 15, {}),
+        "rkt": ("p.rkt", None, [_which("racket") or "racket", "p.rkt"], 0, 15, {}),
+        "scala": ("Problem.scala", [_which("scalac") or "scalac", "-d", "{d}", "Problem.scala"],
+                  [_which("scala") or "scala", "-cp", "{d}", "Problem"], 45, 15, {}),
+    }
+    if lang not in steps:
         raise ValueError(f"the referee does not know language {lang!r}")
+    name, build, run, t_build, t_run, env = steps[lang]
+    with tempfile.TemporaryDirectory(prefix="sctool-referee-") as d:
+        Path(d, name).write_text(program, encoding="utf-8")
+
+        def fill(argv: list[str]) -> list[str]:
+            return [a.replace("{d}", d) for a in argv]
+
+        env_d = {k: v.replace("{d}", d) for k, v in env.items()}
+        if build is not None:
+            rc, out, err = _run(fill(build), d, t_build, env_d)
+            if rc is None:
+                return RefereeVerdict("Timeout", None, out, err)
+            if rc != 0:
+                return RefereeVerdict("SyntaxError", rc, out, err)
+        return verdict_from_outputs(lang, *_run(fill(run), d, t_run, env_d))
