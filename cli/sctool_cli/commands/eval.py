@@ -71,6 +71,9 @@ def _add_code_args(p: argparse.ArgumentParser, task: str) -> None:
     p.add_argument("--limit", type=int, help="only the first N problems (smoke runs; recorded)")
     p.add_argument("--k", dest="ks", type=_ks, default=(1, 10, 100), help="pass@k values (default 1,10,100)")
     p.add_argument("--details", help="also write each sample's verdict to this JSONL")
+    p.add_argument("--attribute", metavar="INDEX",
+                   help="add an `attribution` column (covered fraction, top sources) to the samples JSONL "
+                   "from an `sctool index build` index, and a memorisation summary to the result")
     s = p.add_argument_group("sandbox")
     s.add_argument("--timeout", type=_positive_float, default=3.0, help="wall seconds per program (default 3.0)")
     s.add_argument("--cpu-time", type=_positive_float, help="CPU seconds per program (default: --timeout)")
@@ -114,6 +117,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         _add_common_output(tp)
         tp.set_defaults(func=run_code, eval_task=task)
     _register_multipl_e(tasks)
+    _register_fim(tasks)
     pp = tasks.add_parser("ppl", help="perplexity and bits per byte on a packed dataset",
                           description="Perplexity and bits per byte on a held-out packed dataset (PREFIX.bin/.idx).")
     _add_model_args(pp)
@@ -201,6 +205,11 @@ def run_code(args: argparse.Namespace) -> int:
         details=args.details,
     )
     result = run_code_eval(job, quiet=args.quiet)
+    if args.attribute:
+        from sctool.attribution.samples import attribute_samples_file, summary_line
+
+        result["attribution"] = attribute_samples_file(samples, args.attribute)
+        print("sctool eval: " + summary_line(result["attribution"]), file=sys.stderr)
     stem = samples[: -len(".jsonl")] if samples.endswith(".jsonl") else samples
     output = Path(args.output) if args.output else Path(f"{stem}.result.json")
     return _emit(result, output, args)
@@ -321,5 +330,55 @@ def run_multipl_e(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2, default=str))
     else:
         print(format_table(result))
+    print(f"sctool eval: result written to {output}", file=sys.stderr)
+    return 0
+
+
+def _register_fim(tasks: argparse._SubParsersAction) -> None:
+    help_text = "FIM infilling in PSM and SPM order: exact match and pass@k (HumanEval single/multi-line)"
+    p = tasks.add_parser("fim", help=help_text, description=help_text + ". Needs a FIM-trained model.")
+    p.add_argument("--problems", required=True, help="directory holding HumanEval-*Infilling.jsonl.gz")
+    p.add_argument("--samples", default="fim-samples",
+                   help="directory for the generated middles, one <benchmark>-<mode>.jsonl each (resumable)")
+    _add_model_args(p)
+    p.add_argument("--mode", action="append", choices=["psm", "spm"],
+                   help="sentinel order(s) to evaluate (default: both)")
+    p.add_argument("--benchmark", action="append", choices=["single-line", "multi-line"],
+                   help="benchmark(s) (default: both)")
+    p.add_argument("--n-samples", type=int, default=1, help="middles per problem (default 1)")
+    p.add_argument("--temperature", type=float, default=0.0, help="default 0 (greedy)")
+    p.add_argument("--top-p", type=float, default=0.95, help="default 0.95")
+    p.add_argument("--max-length", type=int, default=512, help="prompt + generated tokens (default 512)")
+    p.add_argument("--batch-size", type=int, default=8, help="prompts decoded together (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--limit", type=int, help="only the first N problems per benchmark (smoke runs; recorded)")
+    p.add_argument("--k", dest="ks", type=_ks, default=(1,), help="pass@k values (default 1)")
+    p.add_argument("--timeout", type=_positive_float, default=3.0, help="wall seconds per program (default 3.0)")
+    p.add_argument("--workers", type=int, default=0, help="programs run in parallel (default: CPU count)")
+    _add_common_output(p)
+    p.set_defaults(func=run_fim_cmd, eval_task="fim")
+
+
+def run_fim_cmd(args: argparse.Namespace) -> int:
+    from sctool.errors import ConfigError
+    from sctool.eval.fim_modes import BENCHMARKS, MODES, FimJob, format_fim_table, run_fim
+    from sctool.eval.protocol import GenerationSettings
+    from sctool.eval.sandbox import SandboxConfig
+    from sctool.io.atomic import write_json
+
+    if args.model is None:
+        raise ConfigError("fim needs --model DIR (score existing middles with 'sctool eval infill')")
+    generation = GenerationSettings(n_samples=args.n_samples, temperature=args.temperature, top_p=args.top_p,
+                                    max_length=args.max_length, stop_words=(), batch_size=args.batch_size,
+                                    seed=args.seed, strip_prompt=False)
+    job = FimJob(problems=args.problems, samples_dir=args.samples, model=args.model,
+                 modes=tuple(args.mode or MODES), benchmarks=tuple(args.benchmark or BENCHMARKS),
+                 tokenizer=args.tokenizer, generation=generation,
+                 sandbox=SandboxConfig(timeout_s=args.timeout, workers=args.workers), ks=args.ks, limit=args.limit,
+                 device=args.device, dtype=args.dtype)
+    result = run_fim(job, quiet=args.quiet)
+    output = Path(args.output) if args.output else Path(args.samples) / "fim.result.json"
+    write_json(output, result)
+    print(json.dumps(result, indent=2, default=str) if args.json else format_fim_table(result))
     print(f"sctool eval: result written to {output}", file=sys.stderr)
     return 0
