@@ -96,9 +96,9 @@ def test_bad_problem_files_name_the_file(tmp_path: Path, rows: list[dict], messa
 
 
 def test_missing_problems_file_and_unknown_language(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match="no humaneval-rs.jsonl"):
+    with pytest.raises(DatasetError, match=r"no humaneval-rs\.jsonl"):
         me.load_problems(tmp_path, "rs")
-    with pytest.raises(ConfigError, match="unknown MultiPL-E language 'cobol'"):
+    with pytest.raises(ConfigError, match=r"unknown MultiPL-E language 'cobol'"):
         me.load_problems(tmp_path, "cobol")
 
 
