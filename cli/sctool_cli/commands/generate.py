@@ -105,6 +105,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=8, metavar="B",
                    help="with --prompts: prompts decoded together (default 8; similar lengths are grouped)")
     p.add_argument("-o", "--output", metavar="PATH", help="with --prompts: write the JSONL rows here, not stdout")
+    p.add_argument("--attribute", metavar="INDEX",
+                   help="attribute each completion with an `sctool index build` index (covered fraction, top "
+                   "sources; an `attribution` column with --prompts, a summary on stderr)")
     add_sampling_args(p, default_max_new=128)
     p.set_defaults(func=run)
 
@@ -123,7 +126,12 @@ def run_many(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(generation_config(args), batch_size=args.batch_size)
     model, tok = load_for_inference(args)
     result = generate_file(model, tok, records, cfg)
-    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in result.rows())
+    rows = list(result.rows())
+    if args.attribute:
+        from sctool.attribution.samples import attribute_rows, summary_line
+
+        print("sctool generate: " + summary_line(attribute_rows(rows, args.attribute)), file=sys.stderr)
+    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     if args.output:
         from sctool.io.atomic import atomic_path
 
@@ -157,4 +165,12 @@ def run(args: argparse.Namespace) -> int:
               f"{completion.prompt_tokens} tokens to fit the context", file=sys.stderr)
     sys.stdout.write(completion.text)
     sys.stdout.flush()
+    if args.attribute:
+        from sctool.attribution.samples import attribute_rows, summary_line
+
+        row = {"completion": completion.text}
+        print("\nsctool generate: " + summary_line(attribute_rows([row], args.attribute)), file=sys.stderr)
+        for s in row["attribution"]["sources"]:
+            print(f"  source: {s.get('repo') or ''}/{s.get('path') or s.get('id')} ({s['windows']} windows"
+                  + (f", licence {s['license']}" if s.get("license") else "") + ")", file=sys.stderr)
     return 0

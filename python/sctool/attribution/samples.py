@@ -81,3 +81,52 @@ def run_summary(cols: Sequence[dict[str, Any]], window: int) -> dict[str, Any]:
         "copied_min_chars": COPIED_WINDOWS * window,
         "top_sources": [{"source": k, "samples": v} for k, v in top.most_common(10)],
     }
+
+
+def attribute_rows(rows: list[dict[str, Any]], index_dir: str | Path, *, field: str = "completion",
+                   exact: bool = False, top: int = 3, threads: int = 0) -> dict[str, Any]:
+    """Add an ``attribution`` column to each row (in place); returns the run summary."""
+    index = MembershipIndex(index_dir)
+    texts = [str(r.get(field) or "") for r in rows]
+    cols = attribute_texts(index, texts, exact=exact, top=top, threads=threads)
+    for r, c in zip(rows, cols):
+        r["attribution"] = c
+    return run_summary(cols, index.window)
+
+
+def attribute_samples_file(path: str | Path, index_dir: str | Path, *, exact: bool = False, top: int = 3,
+                           threads: int = 0) -> dict[str, Any]:
+    """Rewrite a samples JSONL (plain or .gz) with an ``attribution`` column; returns the run summary.
+
+    Other fields and the line order are kept, so readers that ignore unknown fields (the eval
+    scorer) read the file as before.
+    """
+    import gzip
+
+    from sctool.io.atomic import atomic_path
+
+    p = Path(path)
+    opener = gzip.open if p.name.endswith(".gz") else open
+    rows: list[dict[str, Any]] = []
+    with opener(p, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue  # a torn last line: the eval reader drops it too
+                if isinstance(rec, dict):
+                    rows.append(rec)
+    field = pick_field(rows[0], None) if rows else "completion"
+    summary = attribute_rows(rows, index_dir, field=field, exact=exact, top=top, threads=threads)
+    with atomic_path(p) as tmp, opener(tmp, "wt", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return summary
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    top = summary["top_sources"][0]["source"] if summary["top_sources"] else "none"
+    return (f"attribution: {summary['samples']} completions, mean covered fraction "
+            f"{summary['mean_covered_fraction']:.3f}, {summary['copied_samples']} with a copied chain of "
+            f">= {summary['copied_min_chars']} chars; top source: {top}")
