@@ -140,17 +140,25 @@ def _hist(fig: Any, plot: Plot, marks: _Marks) -> None:
     if sp.get("edges_inclusive"):  # integer bins [from, to]: draw them as [from, to + 1)
         hi = hi + 1
     ax = fig.add_subplot(111)
+    edges = np.append(lo, hi[-1]) if len(lo) else np.zeros(1)
+    contiguous = len(lo) and np.allclose(lo[1:], hi[:-1])
     base = np.zeros(len(lo))
     for i, s in enumerate(sp["series"]):
         vals = np.array([_num(v) for v in t.column(s)])
         if not vals.any():
             continue
-        bars = ax.bar(lo, vals, width=hi - lo, bottom=base if sp.get("stacked") else None, align="edge",
-                      color=PALETTE[i % len(PALETTE)], alpha=1.0 if sp.get("stacked") else 0.75,
-                      label=_label(s, 36), linewidth=0)
-        marks.tag(list(bars))
+        color = PALETTE[i % len(PALETTE)]
+        top = base + vals if sp.get("stacked") else vals
+        if contiguous:  # one filled outline per series: far fewer SVG elements than a bar per bin
+            art = ax.stairs(top, edges, baseline=base if sp.get("stacked") else 0.0, fill=True, color=color,
+                            alpha=1.0 if sp.get("stacked") else 0.75, label=_label(s, 36))
+            marks.tag([art])
+        else:
+            bars = ax.bar(lo, vals, width=hi - lo, bottom=base if sp.get("stacked") else None, align="edge",
+                          color=color, alpha=1.0 if sp.get("stacked") else 0.75, label=_label(s, 36), linewidth=0)
+            marks.tag(list(bars))
         if sp.get("stacked"):
-            base = base + vals
+            base = top
     for k, thr in enumerate(sp.get("thresholds", [])):
         ln = ax.axvline(thr, color="#222222", linestyle="--", linewidth=1.2,
                         label="threshold" if k == 0 else None)
@@ -167,8 +175,9 @@ def _hist(fig: Any, plot: Plot, marks: _Marks) -> None:
     ax.set_xlabel(sp.get("xlabel", ""))
     ax.set_ylabel(sp.get("ylabel", ""))
     ax.grid(axis="x", visible=False)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=4, borderaxespad=0.2)
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=_legend_cols(labels), borderaxespad=0.2)
 
 
 def _line(fig: Any, plot: Plot, marks: _Marks) -> None:
@@ -199,19 +208,51 @@ _ID = re.compile(r'\bid="([^"]+)"')
 _REF = re.compile(r'(url\(#|xlink:href="#|href="#)([^")]+)')
 
 
+CHAR_IN = 0.066  # average width of a 9-point character, inches
+LEGEND_ROW_CHARS = 62  # characters of legend entries (with their keys) that fit one row above the axes
+
+
+def _legend_cols(labels: list[str]) -> int:
+    return len(labels) if sum(len(x) + 6 for x in labels) <= LEGEND_ROW_CHARS else 2
+
+
+def _layout(plot: Plot) -> tuple[float, float, tuple[float, float, float, float]]:
+    """Figure size and (left, right, bottom, top) margins in inches, from the labels' lengths.
+
+    Computed instead of matplotlib's constrained layout, which draws every figure twice.
+    """
+    sp, t = plot.spec, plot.table
+    series = sp.get("series", [])
+    legend_right = plot.kind == "bar" and len(series) > 1
+    legend_w = (0.45 + CHAR_IN * max(len(_label(x, 36)) for x in series)) if legend_right else 0.0
+    width = 5.6 + legend_w
+    left, bottom, top = 0.75, 0.5, 0.15
+    height = 3.0
+    if plot.kind == "bar":
+        cats = [_label(c) for c in t.column(sp["x"])]
+        longest = max((len(c) for c in cats), default=1)
+        if sp.get("horizontal"):
+            per = 1 if sp.get("stacked") or len(series) == 1 else 0.6 * len(series)
+            height = min(max(2.2, 0.8 + 0.2 * len(cats) * per), 9.0)
+            left = 0.25 + CHAR_IN * longest
+        elif longest > 8:
+            bottom = 0.45 + 0.5 * CHAR_IN * longest
+            height = 3.0 + 0.5 * CHAR_IN * longest
+    elif plot.kind == "hist" and series:
+        labels = [_label(x, 36) for x in series] + (["threshold"] if sp.get("thresholds") else [])
+        rows = -(-len(labels) // _legend_cols(labels))
+        top = 0.25 + 0.2 * rows  # legend above the axes
+    return width, height, (left, 0.15 + legend_w, bottom, top)
+
+
 def render_svg(plot: Plot, prefix: str) -> str:
     """The plot as an ``<svg>`` element string with ids prefixed by ``prefix``."""
     Figure = _mpl()
     if plot.kind not in DRAW:
         raise ValueError(f"unknown plot kind {plot.kind!r}")
-    n = len(plot.table)
-    legend_right = (plot.kind == "bar" and len(plot.spec.get("series", [])) > 1)
-    if plot.kind == "bar" and plot.spec.get("horizontal"):
-        h = min(max(2.2, 0.8 + 0.2 * n * (1 if plot.spec.get("stacked") or len(plot.spec["series"]) == 1
-                                          else len(plot.spec["series"]) * 0.6)), 9.0)
-    else:
-        h = 3.0
-    fig = Figure(figsize=(6.8 if legend_right else 5.6, h), layout="constrained")
+    w, h, margins = _layout(plot)
+    fig = Figure(figsize=(w, h))
+    fig.subplots_adjust(left=margins[0] / w, right=1 - margins[1] / w, bottom=margins[2] / h, top=1 - margins[3] / h)
     marks = _Marks()
     DRAW[plot.kind](fig, plot, marks)
     buf = io.StringIO()

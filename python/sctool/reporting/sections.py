@@ -124,6 +124,27 @@ def sample_parts(parts: list[Path], n: int, *, seed: int = 0,
     return frame, total
 
 
+def rows_by_id(parts: Iterable[Path], ids: Iterable[str], columns: list[str]) -> dict[str, dict[str, Any]]:
+    """The rows with the given ids: the id column of every part is read first, the wide columns
+    (document text) only from the parts that hold one of the ids."""
+    want = set(ids)
+    out: dict[str, dict[str, Any]] = {}
+    for p in parts:
+        if not want - set(out):
+            break
+        cols = _columns(p)
+        if "id" not in cols:
+            continue
+        hit = pl.read_parquet(p, columns=["id"]).with_row_index("__i").filter(pl.col("id").is_in(list(want)))
+        if hit.height == 0:
+            continue
+        sel = ["id", *[c for c in columns if c in cols and c != "id"]]
+        f = pl.read_parquet(p, columns=sel).with_row_index("__i").join(hit.select("__i"), on="__i").drop("__i")
+        for r in f.iter_rows(named=True):
+            out.setdefault(str(r["id"]), r)
+    return out
+
+
 def masked_excerpt(texts: list[str], spans: list[list[tuple[int, int, str]]] | None = None) -> list[str]:
     """Each text with the given spans, and anything the PII detector finds in it, replaced by
     ``[TYPE]``; newlines shown as ``⏎``. The detector runs on the excerpt itself, so a value cut at
@@ -217,6 +238,24 @@ def funnel_section(run: RunInfo) -> Section:
 # ---------------------------------------------------------------- 2. languages
 
 
+def _input_by_language(run: RunInfo, dataset: StageRun) -> dict[str, tuple[int, int]] | None:
+    """Documents and bytes per language of ``dataset`` as a filter stage that read it counted them
+    (saves a pass over the text), when the counts are there and add up to the dataset's."""
+    for f in run.of_kind("filter"):
+        ins = [run.producer_of(p) for p in f.input_paths()]
+        ibl = f.manifest.stats.counters.get("input_by_language")
+        if not ins or any(x is not dataset for x in ins) or not isinstance(ibl, Mapping) or not ibl:
+            continue
+        try:
+            out = {(UNKNOWN if k in ("", "unknown") else str(k)): (int(v["docs"]), int(v["bytes"]))
+                   for k, v in ibl.items()}
+        except (KeyError, TypeError, ValueError):
+            continue
+        if sum(d for d, _ in out.values()) == dataset.manifest.stats.docs_out:
+            return out
+    return None
+
+
 def language_section(run: RunInfo, text_column: str) -> Section:
     sec = Section("languages", "Languages: what curation did to each language")
     datasets = [s for s in pipeline(run) if s.parts]
@@ -224,7 +263,7 @@ def language_section(run: RunInfo, text_column: str) -> Section:
         return _missing(sec, "No dataset with Parquet parts was found, so bytes per language cannot be "
                              "measured.")
     first, last = datasets[0], datasets[-1]
-    before = lang_bytes(first.parts, text_column)
+    before = _input_by_language(run, first) or lang_bytes(first.parts, text_column)
     after = lang_bytes(last.parts, text_column) if last is not first else before
     stages = pipeline(run)
     start = stages.index(first)
@@ -359,8 +398,8 @@ def filter_distributions(stage: StageRun, text_column: str, sample: int, seed: i
             kept_m = ~(this | other)
             ww = sub.get_column("__w").to_numpy()
             series = {name: np.histogram(clipped[m], bins=edges, weights=ww[m])[0]
-                      for name, m in (("kept", kept_m), ("removed by this rule", this),
-                                      ("removed by an earlier rule", other))}
+                      for name, m in (("kept", kept_m), ("removed (this rule)", this),
+                                      ("removed (earlier rule)", other))}
             rows = [[float(f"{edges[i]:.6g}"), float(f"{edges[i + 1]:.6g}"),
                      *[round(float(series[k][i]), 1) for k in series]] for i in range(len(edges) - 1)]
             ops = " or ".join(f"{c.op} {c.value if c.value is not None else 'per extension'}" for c in conds)
@@ -521,12 +560,8 @@ def _largest_clusters(s: StageRun, rem: pl.DataFrame, clusters: pl.DataFrame, te
     big = clusters.head(top)
     want = (rem.join(big.select("__cluster", "reason"), on=["__cluster", "reason"])
             .sort(["__cluster", "id"]).group_by("__cluster", maintain_order=True).head(members))
-    ids = set(want.get_column("id").to_list())
-    texts: dict[str, str] = {}
-    for p in s.removed_parts:
-        if "id" in _columns(p) and text_column in _columns(p):
-            f = pl.read_parquet(p, columns=["id", text_column]).filter(pl.col("id").is_in(list(ids)))
-            texts.update({str(i): t for i, t in f.iter_rows()})
+    found = rows_by_id(s.removed_parts, want.get_column("id").to_list(), [text_column])
+    texts = {k: r.get(text_column) for k, r in found.items()}
     ex = masked_excerpt([_first_lines(texts.get(str(i))) for i in want.get_column("id").to_list()])
     exmap = dict(zip(want.get_column("id").to_list(), ex))
     rows = []
@@ -621,16 +656,8 @@ def _redaction_examples(run: RunInfo, s: StageRun, text_column: str, limit: int)
     files = [p for p in s.input_paths() if p.suffix == ".parquet" and p.exists()]
     if not files:
         return None, f"{s.label}: its input is not available as Parquet, so examples cannot be shown"
-    ids = [c[1] for c in chosen]
-    originals: dict[str, tuple[str, str]] = {}
-    for p in files:
-        cols = _columns(p)
-        if "id" not in cols or text_column not in cols:
-            continue
-        sel = ["id", text_column] + (["path"] if "path" in cols else [])
-        f = pl.read_parquet(p, columns=sel).filter(pl.col("id").is_in(ids))
-        for r in f.iter_rows(named=True):
-            originals[r["id"]] = (r[text_column] or "", r.get("path") or r["id"])
+    found = rows_by_id(files, [c[1] for c in chosen], [text_column, "path"])
+    originals = {k: (r.get(text_column) or "", r.get("path") or k) for k, r in found.items()}
     texts, spans_list, meta = [], [], []
     for typ, i, spans in chosen:
         if i not in originals:
@@ -896,6 +923,8 @@ def _line_plot(key: str, title: str, rows: list[dict[str, float | None]], series
     pts = [r for r in pts if id(r) in keep_ids]
     table = Table(["step", "tokens", *cols], [[r.get("step"), r.get("tokens"), *[r.get(c) for c in cols]]
                                               for r in pts])
+    vals = [v for r in pts for c in cols if (v := r.get(c)) is not None]
+    logy = logy and min(vals) > 0 and max(vals) / min(vals) > 50  # a log axis only where it helps
     return Plot(key, title, "line", table, {"x": "tokens", "series": cols, "ylabel": ylabel, "logy": logy,
                                             "xlabel": "tokens"}, caption)
 
