@@ -46,6 +46,7 @@ def _usable(cfg: SandboxConfig) -> str | None:
 MODES = {"namespaces": FAST, "no-namespaces": NO_NS}
 SKIP = {name: _usable(cfg) for name, cfg in MODES.items()}
 HAS_COMMANDS = hasattr(sb, "run_command")
+NS_LAYERS = sb.probe_isolation(FAST) if not SKIP["namespaces"] else {}
 
 
 def _everything(res: ExecResult) -> str:
@@ -220,6 +221,8 @@ def test_hostile_sample(attack: Attack, mode: str, env: Env) -> None:
         pytest.skip(f"{mode} mode unavailable here: {SKIP[mode]}")
     if mode not in attack.modes:
         pytest.skip(f"not applicable in {mode} mode")
+    if attack.modes == ("namespaces",) and not (NS_LAYERS.get("pid") and NS_LAYERS.get("fs")):
+        pytest.skip(f"the namespaces are not granted here: {NS_LAYERS.get('namespace_error')}")
     if attack.kind == "command" and not HAS_COMMANDS:
         pytest.fail("the sandbox has no command runner")
     if attack.needs and not shutil.which(attack.needs):

@@ -78,6 +78,9 @@ VIOLATION_MARK = "sctool-sandbox-violation: "
 HOST_READ_ONLY = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives", "nsswitch.conf",
              "host.conf", "mime.types")
+# Runtime configuration that packaged toolchains reach through symlinks from /usr (Debian's JDKs
+# link lib/jvm.cfg and conf/ into /etc/java-N-openjdk); other /etc paths come in through read_paths.
+ETC_PREFIXES = ("java-",)
 DEVICES = ("null", "zero", "full", "random", "urandom")
 LINUX = sys.platform.startswith("linux")
 _SAMPLE_DONE = object()
@@ -184,6 +187,14 @@ def write_job_files(job, workdir, uid, gid, chown):
                 os.chown(os.path.join(dirpath, name), uid, gid)
 
 
+def _etc_names():
+    try:
+        extra = sorted(n for n in os.listdir("/etc") if n.startswith(ETC_PREFIXES))
+    except OSError:
+        extra = []
+    return [*ETC_FILES, *extra]
+
+
 def _covered(path, bound):
     real = os.path.realpath(path)
     return any(p == b or p.startswith(b.rstrip("/") + "/") for b in bound for p in (path, real))
@@ -235,7 +246,7 @@ def build_root(job, base, uid, gid, chown):
     _write_file(os.path.join(etc, "passwd"), f"root:x:0:0:root:/root:/bin/sh\nsandbox:x:{uid}:{gid}:sandbox:"
                 f"{WORK_INSIDE}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
     _write_file(os.path.join(etc, "group"), f"root:x:0:\nsandbox:x:{gid}:\nnogroup:x:65534:\n")
-    for name in ETC_FILES:
+    for name in _etc_names():
         src = os.path.join("/etc", name)
         dst = os.path.join(etc, name)
         if os.path.islink(src):
@@ -534,7 +545,17 @@ def run_step_process(job, step, ctx, out_w, err_w, _exit=os._exit, _BaseExceptio
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(_BaseException):
             stream.flush()
+    # The program has ended: threads it left running are cut off, not waited for (as when a
+    # sample process simply exits), so the interpreter goes straight to the atexit exit token.
+    with contextlib.suppress(_BaseException):
+        threading_module = sys.modules.get("threading")
+        if threading_module is not None:
+            threading_module._shutdown = _no_wait
     return _SAMPLE_DONE
+
+
+def _no_wait():
+    return None
 
 
 def execvpe(argv, env):
@@ -755,7 +776,7 @@ def isolation_plan(job, namespaces):
         ctx["cap_last"] = 40
     if not namespaces["mnt"]:
         abi = landlock.abi() if LINUX else 0
-        trees = visible_trees(job) + [os.path.join("/etc", n) for n in (*ETC_FILES, "passwd", "group")]
+        trees = visible_trees(job) + [os.path.join("/etc", n) for n in (*_etc_names(), "passwd", "group")]
         ctx["read_trees"] = trees
         ctx["landlock"] = abi >= landlock.REQUIRED_ABI
         if change_ids and job["kind"] == "python":
