@@ -23,7 +23,6 @@ neither join nor split clusters; its ``dup_of`` is whatever its original ends up
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -134,7 +133,9 @@ class NearDupPlanner:
         self.text_column = text_column
         self.threads = threads
         self.bands, self.rows, self.banding_from = params.banding()
-        self.work_dir = Path(tempfile.mkdtemp(prefix=".sctool-neardup-", dir=work_parent))
+        from sctool.executors.spill import make_scratch_dir  # scratch of killed runs is cleaned here
+
+        self.work_dir = make_scratch_dir(work_parent, ".sctool-neardup-")
         self.engine = None
         if near:
             self.engine = _native.NearDupEngine(

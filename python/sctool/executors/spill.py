@@ -114,3 +114,41 @@ class SpillDir:
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+SCRATCH_OWNER = "_owner.json"
+
+
+def make_scratch_dir(parent: str | Path | None, prefix: str) -> Path:
+    """A fresh private scratch directory ``<parent>/<prefix>XXXX`` that records its owner.
+
+    A run killed before its cleanup (``kill -9``, OOM) leaves its scratch behind; the next run that
+    makes one in the same place removes those whose owner is certainly dead (same host, pid gone or
+    reused), and leaves live runs' and other hosts' alone.
+    """
+    import tempfile
+
+    clean_stale_scratch(parent, prefix)
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    from sctool.io.lock import owner_record
+
+    (d / SCRATCH_OWNER).write_text(json.dumps(owner_record()), encoding="utf-8")
+    return d
+
+
+def clean_stale_scratch(parent: str | Path | None, prefix: str) -> list[Path]:
+    """Remove ``<parent>/<prefix>*`` directories left by dead processes; returns what was removed."""
+    import tempfile
+
+    from sctool.io.lock import owner_is_dead
+
+    removed = []
+    for d in sorted(Path(parent if parent is not None else tempfile.gettempdir()).glob(prefix + "*")):
+        try:
+            owner = json.loads((d / SCRATCH_OWNER).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # not ours to judge (no owner record): left alone
+        if isinstance(owner, dict) and owner_is_dead(owner):
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed

@@ -43,6 +43,31 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def process_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (Linux), which tells a live process from a reused pid."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def owner_record() -> dict:
+    """Who this process is: pid, host and start time (see :func:`owner_is_dead`)."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "start": process_start(os.getpid())}
+
+
+def owner_is_dead(owner: dict) -> bool:
+    """True only when ``owner`` was a process on this host that is certainly no longer running."""
+    pid = int(owner.get("pid", 0) or 0)
+    if not pid or owner.get("host") != socket.gethostname():
+        return False
+    if not _pid_alive(pid):
+        return True
+    start = owner.get("start")
+    return start is not None and process_start(pid) not in (None, start)
+
+
 def _read_holder(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

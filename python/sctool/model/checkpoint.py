@@ -94,7 +94,11 @@ def _prepare_output(out_dir: Path, overwrite: bool) -> Path:
     if out_dir.exists() and not overwrite:
         raise OutputExistsError(f"{out_dir}: output exists (pass overwrite=True / --overwrite to replace it)")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}.", dir=out_dir.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}.", dir=out_dir.parent))
+    from sctool.io.atomic import current_umask
+
+    staging.chmod(0o777 & ~current_umask())  # the model directory gets the umask's mode, not mkdtemp's 0700
+    return staging
 
 
 def _commit(staging: Path, out_dir: Path) -> None:
@@ -138,6 +142,9 @@ def _write_model_dir(
     staging = _prepare_output(out, overwrite)
     try:
         save_file(weights, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+        from sctool.io.checksum import write_checksum  # safetensors checks its header, not the tensors
+
+        write_checksum(staging / WEIGHTS_FILE)
         if exportable:
             hf_cfg = hf_config_dict(cfg, bos_token_id=eos_id, eos_token_id=eos_id, dtype=store_dtype)
             (staging / HF_CONFIG_FILE).write_text(json.dumps(hf_cfg, indent=2) + "\n", encoding="utf-8")
@@ -293,8 +300,12 @@ def _read_weights(files: list[Path]) -> dict[str, torch.Tensor]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from sctool.io.checksum import verify_against_sidecar
+
     state: dict[str, torch.Tensor] = {}
     for f in files:
+        if f.exists():
+            verify_against_sidecar(f)
         try:
             if f.suffix == ".safetensors":
                 part = load_file(str(f))

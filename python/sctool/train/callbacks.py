@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,12 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar
+
+from sctool.errors import SctoolError
+
+
+class NonFiniteLossError(SctoolError):
+    """Training produced a non-finite loss or gradient norm under ``trainer.nan_policy: stop``."""
 
 METRIC_COLUMNS = (
     "step",
@@ -89,8 +96,11 @@ class RunMonitor(Callback):
         precision: str,
         peak_tflops: float | None,
         tensorboard: bool,
+        nan_policy: str = "stop",
     ) -> None:
         self.run_dir = Path(run_dir)
+        self.nan_policy = nan_policy
+        self.skipped_steps: list[int] = []
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.metrics_path = self.run_dir / "metrics.csv"
         self.log_every = log_every
@@ -178,6 +188,46 @@ class RunMonitor(Callback):
         ppl = math.exp(val) if val < 700 else math.inf
         self._write({"step": trainer.global_step, "val_loss": round(val, 6), "val_ppl": round(ppl, 4)})
 
+    # -- non-finite loss or gradients ----------------------------------------------------------------
+    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Any) -> None:
+        """Check the step's loss and gradients before the optimizer applies them (``nan_policy``).
+
+        Under fp16 with a loss scaler an overflowing gradient is routine (the scaler skips that
+        step and lowers its scale), so only the loss is checked there.
+        """
+        step = trainer.global_step + 1
+        checks: list[torch.Tensor] = []
+        losses = list(getattr(pl_module, "_micro_loss", []) or [])
+        if losses:
+            checks.append(torch.stack([v.float() for v in losses]).isfinite().all())
+        scaler = getattr(trainer.precision_plugin, "scaler", None)
+        if scaler is None:
+            grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
+            local = [g.to_local() if hasattr(g, "to_local") else g for g in grads]
+            if local:
+                checks.append(torch.stack(torch._foreach_norm(local)).isfinite().all())
+        if not checks:
+            return
+        bad_local = (~torch.stack([c.to(checks[0].device) for c in checks]).all()).float()
+        bad = float(trainer.strategy.reduce(bad_local, reduce_op="sum")) > 0  # one decision for all ranks
+        if not bad:
+            return
+        what = "loss" if losses and not bool(checks[0]) else "gradient norm"
+        if self.nan_policy == "skip":
+            for p in pl_module.parameters():
+                p.grad = None  # optimizers leave parameters without a gradient untouched
+            self.skipped_steps.append(step)
+            if trainer.is_global_zero:
+                print(f"sctool train: step {step}: non-finite {what}, update skipped (trainer.nan_policy=skip)",
+                      file=sys.stderr)
+            return
+        last = self.ckpt_dir / "last.ckpt"
+        where = f"; the newest checkpoint is {last.resolve()}" if last.exists() else "; no checkpoint was saved"
+        raise NonFiniteLossError(
+            f"step {step}: non-finite {what} (nan or inf); training stopped (trainer.nan_policy=stop){where}. "
+            "Lower the learning rate, check the data, or set trainer.nan_policy=skip"
+        )
+
     # -- steps -------------------------------------------------------------------------------------
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -233,6 +283,10 @@ class RunMonitor(Callback):
         path = self.ckpt_dir / f"step-{step:07d}.ckpt"
         trainer.save_checkpoint(path, weights_only=False)
         if trainer.is_global_zero:
+            if path.is_file():
+                from sctool.train.checkpoint import write_checksum
+
+                write_checksum(path)
             link = self.ckpt_dir / "last.ckpt"
             tmp = self.ckpt_dir / ".last.ckpt.tmp"
             if tmp.is_symlink() or tmp.exists():
@@ -243,6 +297,7 @@ class RunMonitor(Callback):
                 steps = sorted(self.ckpt_dir.glob("step-*.ckpt"))
                 for old in steps[: -self.keep_checkpoints]:
                     old.unlink()
+                    old.with_name(old.name + ".sha256").unlink(missing_ok=True)
         trainer.strategy.barrier("sctool-checkpoint")
         return path
 
@@ -270,4 +325,4 @@ class StepProgressBar(TQDMProgressBar):
         return items
 
 
-__all__ = ["METRIC_COLUMNS", "RunMonitor", "StepProgressBar", "measured_cpu_tflops", "peak_flops_per_device"]
+__all__ = ["METRIC_COLUMNS", "NonFiniteLossError", "RunMonitor", "StepProgressBar", "measured_cpu_tflops", "peak_flops_per_device"]

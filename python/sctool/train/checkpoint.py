@@ -4,17 +4,24 @@ A training checkpoint is Lightning's ``.ckpt``: ``state_dict`` holds the model u
 ``hyper_parameters["model"]`` its :class:`ModelConfig`. Model directories (sctool's or Hugging Face
 GPTBigCode ones) are read through the model developer's :mod:`sctool.model.checkpoint`, so every
 place that takes "weights" accepts either.
+
+Every checkpoint the trainer writes gets a ``<name>.sha256`` beside it (``sha256sum -c`` reads it),
+checked before the checkpoint is loaded: ``torch.load`` does not check the zip's CRCs, so a
+checkpoint with bytes overwritten would otherwise load silently and train on garbage. A checkpoint
+without a checksum file (from an older sctool) is checked against the CRC-32 of every zip member.
 """
 
 from __future__ import annotations
 
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from sctool.errors import ConfigError, InvalidInputError
+from sctool.io.checksum import checksum_path, verify_against_sidecar, write_checksum
 from sctool.model.checkpoint import is_model_dir, load_model
 from sctool.model.config import ModelConfig
 from sctool.model.gpt import GPT
@@ -35,8 +42,53 @@ def resolve_checkpoint(path: str | Path) -> Path:
     raise FileNotFoundError(f"{p}: checkpoint not found")
 
 
+def verify_checkpoint(path: str | Path) -> None:
+    """Raise :class:`InvalidInputError` naming ``path`` unless it is an intact checkpoint file."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise InvalidInputError(f"{p}: cannot read checkpoint: {exc.strerror or exc}") from exc
+    if p.is_dir():
+        return  # a sharded (distributed) checkpoint directory: its own format checks it
+    if size == 0:
+        raise InvalidInputError(f"{p}: checkpoint is empty (0 bytes; the run was killed while writing it?)")
+    if verify_against_sidecar(p):
+        return
+    try:
+        with zipfile.ZipFile(p) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise InvalidInputError(f"{p}: not an intact checkpoint (truncated or corrupt zip): {exc}") from exc
+    if bad is not None:
+        raise InvalidInputError(f"{p}: checkpoint member {bad!r} fails its CRC check (corrupt file)")
+
+
+def newest_intact_checkpoint(ckpt_dir: str | Path) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """(the newest checkpoint of a run that verifies, [(newer ones that did not, why)]).
+
+    ``last.ckpt``'s target comes first, then ``step-*.ckpt`` from the highest step down.
+    """
+    d = Path(ckpt_dir)
+    cands: list[Path] = []
+    last = d / "last.ckpt"
+    if last.exists() or last.is_symlink():
+        cands.append(last.resolve() if last.is_symlink() else last)
+    cands += [c for c in sorted(d.glob("step-*.ckpt"), reverse=True) if c not in cands]
+    rejected: list[tuple[Path, str]] = []
+    for c in cands:
+        try:
+            verify_checkpoint(c)
+        except InvalidInputError as exc:
+            rejected.append((c, str(exc)))
+            continue
+        return c, rejected
+    return None, rejected
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     p = resolve_checkpoint(path)
+    verify_checkpoint(p)
     try:
         try:
             ckpt = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
@@ -100,4 +152,7 @@ def run_tokenizer(path: str | Path) -> str | None:
     return None
 
 
-__all__ = ["model_from_checkpoint", "model_state_from_checkpoint", "read_checkpoint", "resolve_checkpoint", "run_tokenizer"]
+__all__ = [
+    "checksum_path", "model_from_checkpoint", "model_state_from_checkpoint", "newest_intact_checkpoint",
+    "read_checkpoint", "resolve_checkpoint", "run_tokenizer", "verify_checkpoint", "write_checksum",
+]

@@ -171,8 +171,15 @@ class TrainerConfig:
     )
     tensorboard: bool = field(default=True, metadata={"help": "also log to TensorBoard (OUT/tensorboard)"})
     progress_bar: bool = field(default=True, metadata={"help": "show a progress bar"})
+    nan_policy: Literal["stop", "skip"] = field(
+        default="stop",
+        metadata={"help": "on a non-finite loss or gradient: stop (error naming the step; checkpoints "
+                          "stay those before it) or skip (drop that step's update and go on)"},
+    )
 
     def __post_init__(self) -> None:
+        if self.nan_policy not in ("stop", "skip"):
+            raise ConfigError(f"trainer.nan_policy must be 'stop' or 'skip' (got {self.nan_policy!r})")
         for name in ("micro_batch_size", "grad_accum", "max_steps", "num_nodes", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"trainer.{name} must be >= 1 (got {getattr(self, name)})")

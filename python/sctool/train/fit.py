@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,11 +60,29 @@ def resolve_resume(cfg: FitConfig) -> str | None:
                 f"{ckpt_dir}: run directory already holds checkpoints; use --trainer.resume auto, or another --out"
             )
         return None
+    from sctool.train.checkpoint import newest_intact_checkpoint, verify_checkpoint
+
     if r == "auto":
-        last = ckpt_dir / "last.ckpt"
-        return str(last.resolve()) if last.exists() else None
+        if not any(ckpt_dir.glob("*.ckpt")):
+            return None
+        good, rejected = newest_intact_checkpoint(ckpt_dir)
+        if good is None:
+            from sctool.errors import InvalidInputError
+
+            why = "; ".join(msg for _, msg in rejected)
+            raise InvalidInputError(f"{ckpt_dir}: no checkpoint verifies, cannot resume ({why}); "
+                                    "use another --out or --trainer.resume never after removing them")
+        if rejected:
+            from lightning.pytorch.utilities import rank_zero_only
+
+            if rank_zero_only.rank == 0:
+                for _, msg in rejected:
+                    print(f"sctool train: skipping damaged checkpoint: {msg}", file=sys.stderr)
+                print(f"sctool train: resuming from {good} (the newest checkpoint that verifies)", file=sys.stderr)
+        return str(good)
     if not Path(r).is_file():
         raise ConfigError(f"{r}: checkpoint to resume from not found")
+    verify_checkpoint(r)
     return r
 
 
@@ -173,6 +192,7 @@ def fit(cfg: FitConfig) -> FitResult:
         precision=t.precision,
         peak_tflops=t.peak_tflops,
         tensorboard=t.tensorboard,
+        nan_policy=t.nan_policy,
     )
     callbacks: list[Any] = [monitor]
     if t.progress_bar:
