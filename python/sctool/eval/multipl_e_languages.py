@@ -118,6 +118,7 @@ LANGUAGES: dict[str, Language] = {
         ),
         Language(
             "php", "PHP", "main.php", run=("{php}", "main.php"), tools={"php": ("php",)}, debian=("php-cli",),
+            read_paths=("/etc/php",),  # php.ini and conf.d, which load extensions such as ctype
             syntax_error_if_stdout_has=("PHP Parse error",),
         ),
         Language(
