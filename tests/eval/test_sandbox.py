@@ -343,6 +343,9 @@ def test_unprivileged_user_gets_the_namespaces_through_a_user_namespace() -> Non
             "net": "l = open('/proc/self/net/dev').read().splitlines()[2:]\n"
                    "assert [x.split(':')[0].strip() for x in l] == ['lo']\n",
             "write": f"open({str(outside)!r}, 'w')\n",
+            "hidden": "import os\nassert not os.path.exists('/etc/shadow') and not os.path.exists('/home')\n"
+                      "assert os.getcwd() == '/sandbox'\n",
+            "forge": "import os\nos._exit(0)\n",
         }.items():
             job = sb._job(program, str(workdir), SandboxConfig(max_processes=4096), 1.0)
             res = _as_nobody(["/usr/bin/python3", "-I", "-B", "-S", str(sb.CHILD)], input=json.dumps(job), cwd=workdir)
@@ -353,5 +356,7 @@ def test_unprivileged_user_gets_the_namespaces_through_a_user_namespace() -> Non
         assert layers["net"] and layers["pid"] and layers["fs"], str(layers)
         assert verdicts["ro"]["status"] == "passed" and verdicts["net"]["status"] == "passed"
         assert verdicts["write"]["status"] == "violation" and not outside.exists()
+        assert verdicts["hidden"]["status"] == "passed", verdicts["hidden"]
+        assert verdicts["forge"]["status"] == "failed"
     finally:
         shutil.rmtree(base, ignore_errors=True)
