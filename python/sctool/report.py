@@ -8,7 +8,7 @@ from typing import Any
 from sctool.io.dataset import Manifest
 
 # Counters worth a line in the summary (the manifest has them all).
-SUMMARY_COUNTERS = {"pii_by_type": "findings by type"}
+SUMMARY_COUNTERS = {"pii_by_type": "findings by type", "parse_guard": "parse guard"}
 
 
 def _mb(n: int) -> str:

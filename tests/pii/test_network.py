@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,11 +17,30 @@ DNS = {"8.8.8.8", "8.8.4.4", "1.1.1.1", "1.0.0.1", "76.76.19.19", "76.223.122.15
        "2620:fe::fe", "2620:fe::9", "2620:119:35::35", "2620:119:53::53"}
 
 
+# IANA special-purpose blocks that ``is_global`` (3.11) still calls global; 6to4 and the second
+# documentation block for IPv6 (docs/pii.md, "IP addresses").
+SPECIAL = [ipaddress.ip_network(n) for n in ("192.88.99.0/24", "192.31.196.0/24", "192.175.48.0/24",
+                                               "192.52.193.0/24", "2002::/16", "3fff::/20")]
+
+
+def placeholder_v4(ip: ipaddress.IPv4Address) -> bool:
+    """Tutorial addresses: all octets equal, counting up or down, a digit walk, or 11.22.33.44-style."""
+    o = list(ip.packed)
+    if len(set(o)) == 1 or all(b == a + 1 for a, b in pairwise(o)) or all(a == b + 1 for a, b in pairwise(o)):
+        return True
+    d = "".join(map(str, o))
+    walk = all(int(b) == int(a) + 1 or (a, b) == ("9", "0") for a, b in pairwise(d))
+    return walk or (all(x >= 11 and x % 11 == 0 for x in o) and o == sorted(set(o)))
+
+
 def expected(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Reference: globally routable, not multicast, not a public resolver (IPv6: global unicast only)."""
-    if str(ip) in DNS or ip.is_multicast or not ip.is_global:
+    """Reference: globally routable, not multicast, not a public resolver (IPv6: global unicast only),
+    not special-purpose, not a placeholder."""
+    if str(ip) in DNS or ip.is_multicast or not ip.is_global or any(ip in n for n in SPECIAL if n.version == ip.version):
         return False
-    return ip.version == 4 or ip in ipaddress.ip_network("2000::/3")
+    if ip.version == 4:
+        return not placeholder_v4(ip)
+    return ip in ipaddress.ip_network("2000::/3")
 
 
 def reported(text: str, value: str) -> bool:

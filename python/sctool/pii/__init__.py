@@ -33,8 +33,10 @@ DEFAULT_REDACT_TYPES: tuple[str, ...] = ("EMAIL", "IP_ADDRESS", "KEY", "PASSWORD
 """What StarCoder redacted: usernames are reported but kept by default."""
 
 SPAN_STRUCT = pa.struct(
-    [("start", pa.int64()), ("end", pa.int64()), ("type", pa.large_string()), ("rule", pa.large_string())]
+    [("start", pa.int64()), ("end", pa.int64()), ("type", pa.large_string()), ("rule", pa.large_string()),
+     ("redacted", pa.bool_())]
 )
+"""One finding in the span column; ``redacted`` says whether the output text has it replaced."""
 
 
 @dataclass(frozen=True)
@@ -91,15 +93,18 @@ class SpanTable:
             out[d].append(PiiSpan(s, e, PII_TYPES[t], self.rule_names[r]))
         return out
 
-    def to_series(self, name: str = "pii") -> pl.Series:
-        """A ``list[struct{start, end, type, rule}]`` column, one list per document."""
+    def to_series(self, name: str = "pii", redacted: np.ndarray | None = None) -> pl.Series:
+        """A ``list[struct{start, end, type, rule, redacted}]`` column, one list per document."""
         counts = np.bincount(self.doc, minlength=self.n_docs) if len(self) else np.zeros(self.n_docs, np.int64)
         offsets = np.zeros(self.n_docs + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
         types = pa.array(PII_TYPES, type=pa.large_string()).take(pa.array(self.type.astype(np.int64)))
         rules = pa.array(self.rule_names, type=pa.large_string()).take(pa.array(self.rule.astype(np.int64)))
+        if redacted is None:
+            redacted = np.zeros(len(self), dtype=bool)
         structs = pa.StructArray.from_arrays(
-            [pa.array(self.start, pa.int64()), pa.array(self.end, pa.int64()), types, rules],
+            [pa.array(self.start, pa.int64()), pa.array(self.end, pa.int64()), types, rules,
+             pa.array(redacted, pa.bool_())],
             fields=list(SPAN_STRUCT),
         )
         lists = pa.LargeListArray.from_arrays(pa.array(offsets), structs)
@@ -210,12 +215,67 @@ def spans_for_frame(df: pl.DataFrame, *, text_column: str, threads: int = 0, ner
 
 
 def apply_redaction(df: pl.DataFrame, table: SpanTable, *, text_column: str, types: Sequence[str], seed: int,
-                    annotate_only: bool, pii_column: str, threads: int) -> pl.DataFrame:
-    out = df.with_columns(table.to_series(pii_column))
-    if not annotate_only:
-        red = redact_texts(df.get_column(text_column), table, types=types, seed=seed, threads=threads)
-        out = out.with_columns(red.alias(text_column))
-    return out
+                    annotate_only: bool, pii_column: str, threads: int,
+                    guard_stats: dict[str, int] | None = None) -> pl.DataFrame:
+    """Replace the chosen types and add the span column; the parse guard keeps parsing documents parsing.
+
+    ``guard_stats`` (when given) receives the parse guard's counts: documents checked, documents
+    repaired, spans narrowed and spans left unreplaced.
+    """
+    replaced = np.isin(table.type, [PII_TYPES.index(t) for t in types]) if len(table) else np.zeros(0, bool)
+    if annotate_only:
+        return df.with_columns(table.to_series(pii_column, np.zeros(len(table), dtype=bool)))
+    red = redact_texts(df.get_column(text_column), table, types=types, seed=seed, threads=threads)
+    red, table, replaced = _parse_guard(df, text_column, red, table, replaced, seed, guard_stats)
+    return df.with_columns(table.to_series(pii_column, replaced), red.alias(text_column))
+
+
+def _parse_guard(df: pl.DataFrame, text_column: str, red: pl.Series, table: SpanTable, replaced: np.ndarray,
+                 seed: int, stats: dict[str, int] | None) -> tuple[pl.Series, SpanTable, np.ndarray]:
+    from sctool.pii.guard import format_of, guard_document
+
+    counts = {"checked": 0, "repaired": 0, "narrowed": 0, "unreplaced": 0}
+    docs = np.unique(table.doc[replaced]) if len(table) else np.zeros(0, np.int64)
+    paths = df.get_column("path") if "path" in df.columns else None
+    langs = df.get_column("lang") if "lang" in df.columns else None
+    if not len(docs) or (paths is None and langs is None):
+        if stats is not None:
+            for k, v in counts.items():
+                stats[k] = stats.get(k, 0) + v
+        return red, table, replaced
+    texts = df.get_column(text_column)
+    red_list: list[str | None] | None = None
+    start, end = table.start, table.end
+    bounds = np.searchsorted(table.doc, np.arange(table.n_docs + 1))
+    for d in docs.tolist():
+        fmt = format_of(paths[d] if paths is not None else None, langs[d] if langs is not None else None)
+        if fmt is None:
+            continue
+        idx = [i for i in range(bounds[d], bounds[d + 1]) if replaced[i]]
+        counts["checked"] += 1
+        spans = [(int(table.start[i]), int(table.end[i]), PII_TYPES[table.type[i]]) for i in idx]
+        res = guard_document(texts[d], red[d], spans, seed, fmt)
+        if res is None:
+            continue
+        counts["repaired"] += 1
+        counts["unreplaced"] += res.kept
+        counts["narrowed"] += len(res.narrowed)
+        if red_list is None:
+            red_list = red.to_list()
+            replaced = replaced.copy()
+            start, end = start.copy(), end.copy()
+        red_list[d] = res.text
+        for j, ok in enumerate(res.replaced):
+            replaced[idx[j]] = ok
+        for j, ns, ne in res.narrowed:
+            start[idx[j]], end[idx[j]] = ns, ne
+    if stats is not None:
+        for k, v in counts.items():
+            stats[k] = stats.get(k, 0) + v
+    if red_list is None:
+        return red, table, replaced
+    table = SpanTable(table.n_docs, table.doc, start, end, table.type, table.rule, table.rule_names)
+    return pl.Series(red.name, red_list, dtype=pl.String), table, replaced
 
 
 __all__ = [

@@ -14,8 +14,8 @@ use regex::Regex;
 use super::people::is_generic_account;
 use super::rules::rule_index;
 use super::validate::{
-    classes, has_hash_context, is_digest_length, is_hex, is_patterned, is_placeholder, is_uuid, looks_random,
-    shannon_entropy,
+    classes, has_hash_context, identifier_like, is_digest_length, is_hex, is_patterned, is_placeholder, is_published_value,
+    is_uuid, looks_random, shannon_entropy,
 };
 use super::{Cand, Doc, Engine, PiiType};
 
@@ -270,6 +270,11 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
         if k >= le {
             return None;
         }
+        // `"name": "x": …` — the quoted string is itself a mapping key, never a value.
+        let after = skip_ws(b, k + 1, le);
+        if b.get(after) == Some(&b':') && b.get(after + 1) != Some(&b':') {
+            return None;
+        }
         return Some(Assignment {
             name: (ns, ne),
             value: (vs, k),
@@ -287,8 +292,9 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
     let vs = i;
     let mut k = vs;
     if line_leading {
-        // Config files (.env, INI, properties, YAML): the value runs to the next whitespace.
-        while k < le && !matches!(b[k], b' ' | b'\t' | b'\r') {
+        // Config files (.env, INI, properties, YAML): the value runs to the next whitespace, and
+        // never over a quote (a value ends at its own delimiters).
+        while k < le && !matches!(b[k], b' ' | b'\t' | b'\r' | b'"' | b'\'' | b'`') {
             k += 1;
         }
         while k > vs && matches!(b[k - 1], b',' | b';' | b')' | b']' | b'}') {
@@ -307,6 +313,17 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
     }
     // A following call, index or attribute makes it an expression, not a literal.
     if k < le && matches!(b[k], b'(' | b'[') {
+        return None;
+    }
+    // The value closes a string the name opened (`"passwd:gecos"`, `'token:read'`): the whole
+    // string is one word of data, not `name: value`. Connection and query strings keep their
+    // `Password=…` pairs (separator `=`).
+    if k < le && matches!(b[k], b'"' | b'\'' | b'`') && open == Some(b[k]) && !rest.starts_with(b"=") {
+        return None;
+    }
+    // An operator after the value makes it an expression (`x86_cpu_PAT = x86_cpu_index_1_edx + 16`).
+    let after = skip_ws(b, k, le);
+    if after < le && after > k && matches!(b[after], b'+' | b'*' | b'/' | b'%' | b'|' | b'&' | b'^' | b'?' | b'<' | b'>') {
         return None;
     }
     if k == vs {
@@ -411,6 +428,12 @@ pub fn key_value_ok(name: &str, v: &str) -> bool {
     if n < 16 || v.contains("...") || v.starts_with("__") || ends_with_file_extension(v) {
         return false;
     }
+    // Names and paths in key-named fields: identifiers (`x86_cpu_index_1_edx`), config keys
+    // (`s3.secret-access-key`), object-store keys of words (`datasets/x/part-0.parquet`) and
+    // values published in documentation or build files.
+    if identifier_like(v) || is_published_value(v) || path_of_names(v) {
+        return false;
+    }
     // A call or a dotted reference written as a string (`key="pkg.module.func()"`).
     if is_identifier_path(v.trim_end_matches("()")) && v.contains('.') {
         return false;
@@ -468,7 +491,22 @@ pub fn password_value_ok(v: &str) -> bool {
     if is_identifier_path(v) && v.contains('.') {
         return false;
     }
+    // A multi-part identifier (`passwd_gecos`, `userPasswordField`) is a name, not a password.
+    if (identifier_like(v) && !v.bytes().any(|c| c.is_ascii_digit())) || is_published_value(v) || path_of_names(v) {
+        return false;
+    }
     !(v.contains('_') && v.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+}
+
+/// A `/`-separated path whose segments are names or file names (`arrow-datasets/x/part-0.parquet`).
+fn path_of_names(v: &str) -> bool {
+    let segs: Vec<&str> = v.split('/').filter(|s| !s.is_empty()).collect();
+    segs.len() >= 2
+        && segs.iter().all(|seg| {
+            let stem = seg.rsplit_once('.').map_or(*seg, |(a, ext)| if ext.len() <= 8 && ext.bytes().all(|c| c.is_ascii_alphanumeric()) { a } else { seg });
+            identifier_like(stem) || (stem.len() >= 2 && stem.bytes().all(|c| c.is_ascii_alphabetic()) && stem.bytes().any(|c| matches!(c, b'a' | b'e' | b'i' | b'o' | b'u')))
+                || stem.bytes().all(|c| c.is_ascii_digit())
+        })
 }
 
 /// Words that fill user fields in code and docs without naming anyone.
@@ -598,6 +636,11 @@ pub fn uri_credentials(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut V
     for caps in uri_re().captures_iter(doc.text) {
         let (Some(u), Some(p)) = (caps.get(1), caps.get(2)) else { continue };
         let pw = p.as_str();
+        // `https://a.com:123,b.com:456@c` lists host:port pairs; the "password" is a port.
+        let port = pw.bytes().take_while(u8::is_ascii_digit).count();
+        if u.as_str().contains('.') && (1..=5).contains(&port) && pw.as_bytes().get(port).is_none_or(|c| matches!(c, b',' | b'/')) {
+            continue;
+        }
         let wordlike = pw.bytes().all(|c| c.is_ascii_alphabetic());
         if pw.len() >= 4 && !is_placeholder(pw) && !(wordlike && pw.len() < 8) {
             out.push(Cand { start: p.start(), end: p.end(), rule });

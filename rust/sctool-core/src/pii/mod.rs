@@ -261,10 +261,30 @@ impl Engine {
                 Matcher::Companion => {}
             }
         }
+        drop_allowlisted(text, &mut cands);
         let mut accepted = resolve_overlaps(cands);
         propagate(text, &mut accepted);
         accepted
     }
+}
+
+/// Inline markers by which authors declare a line's secret-looking value a non-secret (detect-secrets'
+/// `pragma: allowlist secret`, gitleaks' `gitleaks:allow`, Bandit's `nosec`).
+const ALLOW_MARKERS: &[&str] = &["allowlist secret", "gitleaks:allow", "nosec"];
+
+/// Drop KEY and PASSWORD candidates on lines that carry an allow marker.
+fn drop_allowlisted(text: &str, cands: &mut Vec<Cand>) {
+    if !ALLOW_MARKERS.iter().any(|m| memchr::memmem::find(text.as_bytes(), m.as_bytes()).is_some()) {
+        return;
+    }
+    cands.retain(|c| {
+        if !matches!(RULES[c.rule].kind, PiiType::Key | PiiType::Password) {
+            return true;
+        }
+        let (ls, le) = line_bounds(text, c.start);
+        let line = &text[ls..le];
+        !ALLOW_MARKERS.iter().any(|m| line.contains(m))
+    });
 }
 
 /// Keep the highest-priority (lowest rule index, then longest, then leftmost) candidate of every

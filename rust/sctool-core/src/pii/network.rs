@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use super::assign::name_tokens;
-use super::validate::{ipv4_is_reportable, ipv6_is_reportable};
+use super::validate::{ipv4_is_placeholder, ipv4_is_reportable, ipv6_is_reportable};
 use super::{Cand, Doc, Engine};
 
 fn email_re() -> &'static Regex {
@@ -110,7 +110,7 @@ fn ipv4_re() -> &'static Regex {
     RE.get_or_init(|| Regex::new(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}").expect("static regex"))
 }
 
-const VERSION_WORDS: &[&str] = &["version", "ver", "release", "build", "firmware", "fw", "revision", "rev", "tag", "semver", "sdk", "api_version"];
+const VERSION_WORDS: &[&str] = &["version", "ver", "v", "release", "build", "firmware", "fw", "revision", "rev", "tag", "semver", "sdk", "api_version"];
 
 /// Does the text just before the match (same line) name a version?
 fn version_context(text: &str, s: usize) -> bool {
@@ -135,26 +135,93 @@ const NETWORK_WORDS: &[&str] = &[
     "inet", "peer", "client", "node", "origin", "src", "dst", "source", "target", "whitelist", "allowlist", "blocklist",
 ];
 
-/// Dotted section numbers (`// 23.3.4.5 modifiers`, `[22.2.1.2]`) look like IPv4 with small parts;
-/// without a network word on the line they are not addresses.
-fn section_number(text: &str, s: usize, e: usize, ip: Ipv4Addr) -> bool {
-    if ip.octets().iter().any(|&o| o >= 32) {
+/// A network word (`host`, `ip`, `server`, `ssh`, a URL scheme) within `radius` bytes of the match.
+fn network_context(text: &str, s: usize, e: usize, radius: usize, strong: bool) -> bool {
+    let (ls, le) = super::line_bounds(text, s);
+    let mut from = s.saturating_sub(radius).max(ls);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let mut to = (e + radius).min(le);
+    while !text.is_char_boundary(to) {
+        to -= 1;
+    }
+    let window = &text[from..to];
+    if window.contains("://") || window.contains('@') {
+        return true;
+    }
+    let words = if strong { STRONG_NETWORK_WORDS } else { NETWORK_WORDS };
+    name_tokens(window)
+        .iter()
+        .any(|t| words.contains(&t.as_str()) || t.strip_suffix('s').is_some_and(|u| words.contains(&u)))
+}
+
+/// Words that name an address outright (a section title may say `endpoint` or `client`).
+const STRONG_NETWORK_WORDS: &[&str] = &[
+    "ip", "ipv4", "host", "hostname", "addr", "address", "server", "proxy", "dns", "gateway", "subnet", "nameserver",
+    "inet", "ping", "ssh", "listen", "bind", "upstream", "remote", "raddr", "laddr", "peer", "connect", "socket",
+];
+
+/// A dotted number that opens a comment line and is followed by a title is a section heading
+/// (`/* 3.8.2.2. Video Control …`, ` * 5.3.1.2 SCTP_PEER_ADDR_CHANGE`).
+fn section_heading(text: &str, s: usize, e: usize) -> bool {
+    let (ls, le) = super::line_bounds(text, s);
+    let head = text[ls..s].trim_start_matches([' ', '\t', '/', '*', '#', '-', ';', '!', '%']);
+    if !head.is_empty() {
         return false;
     }
+    let rest = text[e..le].trim_start_matches('.');
+    let rest_t = rest.trim_start();
+    rest_t.len() < rest.len() && rest_t.chars().next().is_some_and(char::is_alphabetic)
+}
+
+/// Words that make a dotted number a document reference (`section 9.4.2.251`, `RFC 4291 2.5.5.2`).
+const SECTION_WORDS: &[&str] = &[
+    "section", "sect", "sec", "chapter", "clause", "spec", "rfc", "para", "table", "figure", "fig", "annex", "appendix",
+    "std", "standard", "ieee", "itu", "iso", "draft", "errata", "paragraph", "oid", "oids", "asn", "arc", "mib", "snmp",
+];
+
+/// Dotted numbers that are not host addresses: section and standard numbers (`// 23.3.4.5 modifiers`,
+/// `[22.2.1.2]`, `802.11-2016 9.4.2.168`), OIDs (`"2.5.29.52"`, `GNUTLS_OID_… "2.5.4.42"`) and
+/// version-shaped numbers (`Guile 3.0.5.130`, `v 1.10.6.1`). A network word near the value keeps it.
+fn not_an_address(text: &str, s: usize, e: usize, ip: Ipv4Addr) -> bool {
+    let o = ip.octets();
     let (ls, le) = super::line_bounds(text, s);
     let b = text.as_bytes();
-    if (s > ls && b[s - 1] == b'[') || (e < le && b[e] == b']') {
+    let small_parts = o.iter().all(|&x| x < 64);
+    if small_parts && section_heading(text, s, e) {
+        return true;
+    }
+    // Small numbers need a word that names an address; others any network word.
+    let near = network_context(text, s, e, 64, small_parts);
+    let small = o.iter().filter(|&&x| x < 10).count();
+    let bracketed = (s > ls && b[s - 1] == b'[') || (e < le && b[e] == b']') || (e < le && b[e] == b')' && s > ls && b[s - 1] == b'(');
+    if bracketed && o.iter().all(|&x| x < 32) {
         return true;
     }
     let line = &text[ls..le];
-    if line.contains("://") || line.contains('@') {
-        return false;
-    }
     let toks = name_tokens(line);
-    if toks.iter().any(|t| matches!(t.as_str(), "section" | "sect" | "chapter" | "clause" | "spec" | "rfc" | "para")) {
+    if toks.iter().any(|t| SECTION_WORDS.contains(&t.as_str()) || t.starts_with("oid") || t.ends_with("oid")) && !line.contains("://") {
         return true;
     }
-    !toks.iter().any(|t| NETWORK_WORDS.contains(&t.as_str()) || t.strip_suffix('s').is_some_and(|u| NETWORK_WORDS.contains(&u)))
+    // OID arcs start 0, 1 or 2 with a second arc below 40: only an address next to a network word.
+    if o[0] <= 2 && o[1] < 40 && !near {
+        return true;
+    }
+    // Two or more single-digit parts read as a version or a section, unless it is plainly an address.
+    if small >= 2 && !near {
+        return true;
+    }
+    o.iter().all(|&x| x < 32) && !near
+}
+
+/// `/8`, `/24`, `/128` directly after an address (a prefix length, not a URL path).
+fn cidr_suffix(b: &[u8], e: usize) -> bool {
+    if b.get(e) != Some(&b'/') {
+        return false;
+    }
+    let digits = b[e + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+    (1..=3).contains(&digits) && b.get(e + 1 + digits).is_none_or(|c| !c.is_ascii_alphanumeric() && *c != b'.' && *c != b'/')
 }
 
 pub fn ipv4(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
@@ -188,7 +255,11 @@ pub fn ipv4(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
         if text[e..].starts_with(".in-addr") {
             continue;
         }
-        if !ipv4_is_reportable(ip) || version_context(text, s) || section_number(text, s, e, ip) {
+        // CIDR notation names a network, not a host: allow-lists and range tables are not PII.
+        if cidr_suffix(b, e) {
+            continue;
+        }
+        if !ipv4_is_reportable(ip) || ipv4_is_placeholder(ip) || version_context(text, s) || not_an_address(text, s, e, ip) {
             continue;
         }
         out.push(Cand { start: s, end: e, rule });
@@ -223,6 +294,9 @@ pub fn ipv6(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
             continue;
         }
         let Ok(ip) = v.parse::<Ipv6Addr>() else { continue };
+        if cidr_suffix(b, e) {
+            continue;
+        }
         if ipv6_is_reportable(ip) {
             out.push(Cand { start: s, end: e, rule });
         }

@@ -314,6 +314,9 @@ pub fn ipv4_is_reportable(ip: Ipv4Addr) -> bool {
         ([172, 16, 0, 0], 12), ([192, 0, 0, 0], 29), ([192, 0, 0, 170], 31), ([192, 0, 2, 0], 24),
         ([192, 168, 0, 0], 16), ([198, 18, 0, 0], 15), ([198, 51, 100, 0], 24), ([203, 0, 113, 0], 24),
         ([224, 0, 0, 0], 4), ([240, 0, 0, 0], 4),
+        // IANA special-purpose blocks outside `is_global`'s list: 6to4 relay anycast, AS112 and
+        // direct-delegation AS112 service, AMT.
+        ([192, 88, 99, 0], 24), ([192, 31, 196, 0], 24), ([192, 175, 48, 0], 24), ([192, 52, 193, 0], 24),
     ];
     let a = u32::from(ip);
     if NON_GLOBAL.iter().any(|&(net, p)| in_v4(a, net, p)) {
@@ -332,7 +335,71 @@ pub fn ipv6_is_reportable(ip: Ipv6Addr) -> bool {
     if s[0] == 0x2001 && (s[1] < 0x0200 || s[1] == 0x0db8) {
         return false;
     }
+    // 6to4 (2002::/16) embeds an IPv4 address; 3fff::/20 is the second documentation block.
+    if s[0] == 0x2002 || (s[0] == 0x3FFF && s[1] < 0x1000) {
+        return false;
+    }
     !DNS_V6.iter().any(|d| d.parse::<Ipv6Addr>().is_ok_and(|x| x == ip))
+}
+
+/// Conventional placeholder addresses of tutorials and tests: every octet equal (`5.5.5.5`), a
+/// counting sequence (`1.2.3.4`, `4.3.2.1`) or a digit walk (`123.45.67.89`, `12.34.56.78`).
+pub fn ipv4_is_placeholder(ip: Ipv4Addr) -> bool {
+    let o = ip.octets();
+    if o.iter().all(|&x| x == o[0]) {
+        return true;
+    }
+    let up = o.windows(2).all(|w| w[1] == w[0].wrapping_add(1));
+    let down = o.windows(2).all(|w| w[0] == w[1].wrapping_add(1));
+    if up || down {
+        return true;
+    }
+    let digits: String = o.iter().map(u8::to_string).collect();
+    let walk = digits.as_bytes().windows(2).all(|w| w[1] == w[0] + 1 || (w[0] == b'9' && w[1] == b'0'));
+    let pairs = o.iter().all(|&x| x >= 11 && x % 11 == 0) && o.windows(2).all(|w| w[1] > w[0]);
+    walk || pairs
+}
+
+/// Values published in vendor documentation, RFC/KAT test vectors or open-source build files (the
+/// OpenSSL FIPS module integrity key, Stripe's documentation test keys): known to everyone, so they
+/// are not secrets. Stored as xxh3 hashes so this file holds none of them.
+const PUBLISHED_VALUES: &[u64] = &[0x1f35_1693_e875_f997, 0xce55_5596_716c_94ba, 0x095a_acf0_2a5c_bebb, 0xfb0d_96e8_8b66_d5b4];
+
+pub fn is_published_value(v: &str) -> bool {
+    PUBLISHED_VALUES.contains(&xxhash_rust::xxh3::xxh3_64(v.as_bytes()))
+}
+
+/// Is `v` shaped like a name written by a person — a snake_case, kebab-case, dotted, camelCase or
+/// punctuated run of two or more word-like parts (`x86_cpu_index_1_edx`, `s3.secret-access-key`,
+/// `actionsDreamedT0`, `special_(double)_rewards`, `datasets/year=2019/part-0.parquet`)? Random key material splits into fragments that mix letters and digits
+/// (`b3k`, `lm9qx`), so it never passes.
+pub fn identifier_like(v: &str) -> bool {
+    if v.is_empty() || !v.is_ascii() {
+        return false;
+    }
+    let toks = super::assign::name_tokens(v);
+    if toks.len() < 2 {
+        return false;
+    }
+    let mut letters_total = 0usize;
+    for t in &toks {
+        let b = t.as_bytes();
+        let alpha = b.iter().take_while(|c| c.is_ascii_alphabetic()).count();
+        let rest = &b[alpha..];
+        if !rest.iter().all(u8::is_ascii_digit) || rest.len() > 4 {
+            return false;
+        }
+        if alpha == 0 {
+            continue;
+        }
+        // A letter run is a word or an abbreviation: a vowel, or at most four letters (cpu, edx, rng).
+        let word = &t[..alpha];
+        if alpha > 4 && !word.bytes().any(|c| matches!(c, b'a' | b'e' | b'i' | b'o' | b'u' | b'y')) {
+            return false;
+        }
+        letters_total += alpha;
+    }
+    letters_total * 2 >= v.len()
 }
 
 #[cfg(test)]
@@ -385,6 +452,23 @@ mod tests {
         for s in ["::1", "fe80::1", "fc00::1", "2001:db8::1", "2001:4860:4860::8888", "::"] {
             assert!(!ipv6_is_reportable(q(s)), "{s}");
         }
+    }
+
+    #[test]
+    fn identifiers_and_published_values() {
+        for v in ["x86_cpu_index_1_edx", "s3.secret-access-key", "SPECIAL_REWARDS_KEY", "actionsDreamedT0", "part-0.parquet", "special_(double)_rewards", "a-ds/nyc-taxi/year=2019/part-0.parquet"] {
+            assert!(identifier_like(v), "{v}");
+        }
+        for v in ["aB3kLm9QxZ2w", "Xy_9aB3kLm-Qx7", "d7c3b3f5865d028f", "sunflower3"] {
+            assert!(!identifier_like(v), "{v}");
+        }
+        let fips: String = ["f4556650ac31d354", "61610bac4ed81b1a", "181b2d8a43ea2854", "cbae22ca74560813"].concat();
+        assert!(is_published_value(&fips));
+        let p = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        for s in ["1.2.3.4", "5.5.5.5", "123.45.67.89", "12.34.56.78", "11.22.33.44", "4.3.2.1"] {
+            assert!(ipv4_is_placeholder(p(s)), "{s}");
+        }
+        assert!(!ipv4_is_placeholder(p("136.172.114.170")));
     }
 
     #[test]
