@@ -27,6 +27,7 @@ import polars as pl
 from benches.harness import WORK, _walk, corpus_roots, md_table, measure_in_subprocess, write_report
 
 PART_ROWS = 10_000
+SIM_VERSION = 1  # bump when build_run changes what it writes
 FILTER_RULES = ["long_line", "avg_line_length", "alphanum_fraction", "alpha_fraction", "xml_header"]
 
 
@@ -274,9 +275,16 @@ def main() -> Path:
     quick = bool(os.environ.get("SCTOOL_BENCH_QUICK"))
     target = 100_000_000 if quick else 1_000_000_000
     root = WORK / "report-run"
+    marker = root / f".built-v{SIM_VERSION}-{target}.json"
     t = time.perf_counter()
-    sizes = build_run(root, target)
-    build_s = time.perf_counter() - t
+    if marker.exists():  # the same simulated run from an earlier bench run: reuse it
+        sizes = json.loads(marker.read_text())
+    else:
+        sizes = build_run(root, target)
+        sizes["build_s"] = round(time.perf_counter() - t, 1)
+        marker.write_text(json.dumps(sizes))
+    build_s = sizes["build_s"]
+    load = os.getloadavg()
     out = WORK / "report-run.html"
     runs = [measure_in_subprocess(RENDER.format(root=str(root), out=str(out))) for _ in range(3)]
     floor = [measure_in_subprocess(FLOOR.format(root=str(root))) for _ in range(3)]
@@ -292,11 +300,15 @@ def main() -> Path:
             f"{sizes['docs']:,} real source files ({sizes['parts']} parts), {sizes['tokens']:,} tokens, "
             f"50,000 training steps; building it took {build_s:.0f} s (not timed below).\n\n"
             + md_table(["", "wall s (best of 3)", "CPU s", "peak RSS MB", "page MB", "plots"], rows)
-            + f"\n\nReport / one pass over the text: {best['seconds'] / max(fl['seconds'], 1e-9):.2f}x wall. "
-            f"Targets: under 10 s and under 5 MB for a 1 GB run: "
-            f"{'met' if best['seconds'] < 10 and best['bytes'] < 5e6 else 'NOT met'}"
+            + f"\n\nReport / one pass over the text: {best['seconds'] / max(fl['seconds'], 1e-9):.2f}x wall, "
+            f"{best['cpu'] / max(fl['cpu'], 1e-9):.2f}x CPU. "
+            f"Targets for a 1 GB run, under 10 s and under 5 MB: size {'met' if best['bytes'] < 5e6 else 'NOT met'}; "
+            f"time {'met' if best['seconds'] < 10 else 'NOT met'} in wall-clock, "
+            f"{'met' if best['cpu'] < 10 else 'NOT met'} in CPU seconds (the time on cores not shared with other work)"
             + (" (quick mode: 100 MB, not the 1 GB target)." if quick else ".")
-            + f"\n\nAll wall times of the report: {walls} s.")
+            + f"\n\nAll wall times of the report: {walls} s. Load average when the timing started "
+            f"(1, 5, 15 min): {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f} on {os.cpu_count()} cores; wall times "
+            "far above CPU times mean other work shared the cores.")
     if best["problems"]:
         body += "\n\nNotes from the report: " + "; ".join(best["problems"])
     return write_report("report", "sctool report: render time and size of a 1 GB run",

@@ -323,3 +323,17 @@ def test_run_report_written_by_recipe(report_run):
     page = report_run["report"].read_text()
     assert page.count('<figure class="plot"') >= 20
     assert len(page.encode()) < 5_000_000
+
+
+def test_extension_expression_equals_extension_of():
+    import sysconfig
+
+    from sctool.languages import extension_of
+
+    tricky = ["a/b.tar.gz", "CMakeLists.txt", "x/config.cmake.in", ".bashrc", "noext", "dir.d/file", "A.PY",
+              "a/b.", "a..b", "x/.hidden.yml", "ünï/cödé.Rs", "a/b.c.d.e", "trailing.dot."]
+    real = [str(p) for p in sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*"))[:3000]]
+    paths = tricky + real
+    got = pl.select(S.extension_expr(pl.Series(paths, dtype=pl.String)).alias("e")).get_column("e").to_list()
+    assert got == [extension_of(p) for p in paths]
+    assert pl.select(S.extension_expr(pl.Series([None], dtype=pl.String))).item() is None

@@ -23,8 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a training run directory (metrics.csv) outside the work directory; repeatable")
     p.add_argument("--title", help="page title")
     p.add_argument("--text-column", default="content")
-    p.add_argument("--sample", type=int, default=20000,
-                   help="documents sampled (kept and removed, each) for the filter statistics (default 20000)")
+    p.add_argument("--sample", type=int, default=10000,
+                   help="documents sampled (kept and removed, each) for the filter statistics (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="seed of that sample")
     p.add_argument("--quiet", action="store_true", help="print only the report's path")
     p.add_argument("--json", action="store_true", help="print a JSON summary")

@@ -11,14 +11,14 @@ no network and no scripts, and every plot carries its table.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from sctool.io.atomic import atomic_path
 from sctool.reporting.collect import RunInfo, StageRun, collect
 from sctool.reporting.model import Plot, Section, Table
-from sctool.reporting.sections import SECTION_ORDER, build_sections
+from sctool.reporting.sections import SECTION_ORDER, build_sections, iter_sections
 
 
 @dataclass(frozen=True)
@@ -30,30 +30,39 @@ class ReportResult:
     problems: tuple[str, ...]
 
 
-def render_page(run: RunInfo, sections: list[Section], *, title: str, started: float | None = None) -> str:
+def render_page(run: RunInfo, sections: Iterable[Section], *, title: str, started: float | None = None) -> str:
+    """Draw every plot (as each section arrives) and assemble the page."""
     from sctool.reporting.page import page_html
     from sctool.reporting.render import render_svg
 
     svgs = {}
+    done = []
     for s in sections:
         for i, p in enumerate(s.plots):
             svgs[p.key] = render_svg(p, prefix=f"{s.key}{i}")
-    return page_html(sections, svgs, title=title, sources=[str(r) for r in run.roots], problems=run.problems,
+        done.append(s)
+    return page_html(done, svgs, title=title, sources=[str(r) for r in run.roots], problems=run.problems,
                      seconds=None if started is None else time.perf_counter() - started)
 
 
 def build_report(paths: Sequence[str | Path], output: str | Path, *, train: Sequence[str | Path] = (),
-                 title: str | None = None, text_column: str = "content", sample: int = 20000, seed: int = 0,
-                 expected: Sequence[tuple[str, str | Path]] = ()) -> ReportResult:
+                 title: str | None = None, text_column: str = "content", sample: int = 10000, seed: int = 0,
+                 expected: Sequence[tuple[str, str | Path]] = (), workers: int = 2) -> ReportResult:
     """Write the report of the work directories or datasets ``paths`` to ``output``."""
     from sctool.reporting.render import _mpl
 
     _mpl()  # fail before any work when matplotlib is missing
     t0 = time.perf_counter()
     run = collect(list(paths), train=list(train), expected=list(expected))
-    sections = build_sections(run, text_column=text_column, sample=sample, seed=seed)
+    sections: list[Section] = []
+
+    def tracked() -> Iterator[Section]:
+        for s in iter_sections(run, text_column=text_column, sample=sample, seed=seed, workers=workers):
+            sections.append(s)
+            yield s
+
     name = title or "sctool report: " + ", ".join(Path(p).name or str(p) for p in paths)
-    page = render_page(run, sections, title=name, started=t0)
+    page = render_page(run, tracked(), title=name, started=t0)
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
@@ -73,4 +82,5 @@ __all__ = [
     "build_report",
     "build_sections",
     "collect",
+    "iter_sections",
 ]

@@ -12,10 +12,10 @@ secret or PII span replaced by its type, so a report never shows a secret in ful
 
 from __future__ import annotations
 
-import csv
-import math
+import bisect
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -66,20 +66,21 @@ def lang_bytes(parts: Iterable[Path], text_column: str) -> dict[str, tuple[int, 
     For removed rows without text (binary or oversized files at ingest) the recorded ``size_bytes``
     counts instead, as the stage's own removal bytes do.
     """
-    out: dict[str, list[int]] = {}
+    queries = []
     for p in parts:
         cols = _columns(p)
         sel = [c for c in ("lang", text_column, "size_bytes") if c in cols]
         if not sel:
             continue
-        f = pl.read_parquet(p, columns=sel)
         lang = (pl.col("lang").cast(pl.String).fill_null(UNKNOWN).replace("", UNKNOWN) if "lang" in sel
                 else pl.lit(UNKNOWN))
         length = pl.col(text_column).str.len_bytes().cast(pl.Int64) if text_column in sel else pl.lit(None, pl.Int64)
         if "size_bytes" in sel:
             length = pl.coalesce(length, pl.col("size_bytes").cast(pl.Int64))
-        g = (f.select(lang.alias("lang"), length.fill_null(0).alias("b"))
-             .group_by("lang").agg(pl.len().alias("n"), pl.col("b").sum()))
+        queries.append(pl.scan_parquet(p).select(lang.alias("lang"), length.fill_null(0).alias("b"))
+                       .group_by("lang").agg(pl.len().alias("n"), pl.col("b").sum()))
+    out: dict[str, list[int]] = {}
+    for g in pl.collect_all(queries) if queries else []:  # the parts are read in parallel
         for lg, n, b in g.iter_rows():
             acc = out.setdefault(str(lg), [0, 0])
             acc[0] += int(n)
@@ -328,6 +329,21 @@ def _rule_set(rules: Mapping[str, Any]) -> tuple[Any, list[str]]:
     return rs, notes
 
 
+def extension_expr(path: pl.Expr) -> pl.Expr:
+    """:func:`sctool.languages.extension_of` as a Polars expression (the filter engine maps it over
+    rows in Python, which costs more than the statistics themselves on a sample)."""
+    from sctool.languages import _maps
+
+    by_ext, _ = _maps()
+    name = path.cast(pl.String).str.replace(r"^.*/", "").str.to_lowercase()
+    parts = name.str.split(".")
+    two = parts.list.slice(-2, 2).list.join(".")
+    n = parts.list.len()
+    return (pl.when(path.is_null()).then(pl.lit(None, pl.String))
+            .when((n >= 3) & two.is_in(list(by_ext))).then(two)
+            .when(n > 1).then(parts.list.last()).otherwise(pl.lit("")))
+
+
 def _hist_edges(values: np.ndarray, stat: str, thresholds: list[float]) -> tuple[np.ndarray, bool]:
     finite = values[np.isfinite(values)]
     if stat.endswith("_fraction") or (finite.size and finite.min() >= 0 and finite.max() <= 1
@@ -361,6 +377,8 @@ def filter_distributions(stage: StageRun, text_column: str, sample: int, seed: i
     if not frames:
         return [], [*notes, f"{stage.label}: no documents to sample"]
     frame = pl.concat(frames, how="diagonal_relaxed")
+    if "ext" not in frame.columns and "path" in frame.columns:
+        frame = frame.with_columns(extension_expr(pl.col("path")).alias("ext"))
     w = np.concatenate(weights)
     res = evaluate(frame, rs, text_column=text_column)
     st = res.stats.with_columns(pl.col("extension").alias("__ext"), pl.col("lang").alias("__lang"),
@@ -879,22 +897,14 @@ def _mix_table(entries: list[tuple[str, float, Any]], trained: int | None) -> li
 # ---------------------------------------------------------------- 8. training
 
 
-def _num(v: Any) -> float | None:
-    if v is None or v == "":
-        return None
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
 def read_metrics(run_dir: Path) -> list[dict[str, float | None]]:
     """``metrics.csv`` rows as numbers (empty cells are None); validation rows get the tokens of the
     training row at the same step."""
     path = run_dir / "metrics.csv"
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = [{k: _num(v) for k, v in r.items() if k} for r in csv.DictReader(fh)]
+    frame = pl.read_csv(path, infer_schema=False)  # strings: a half-written last line must not fail the page
+    frame = frame.select([pl.col(c).cast(pl.Float64, strict=False) for c in frame.columns if c])
+    frame = frame.with_columns([pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in frame.columns])
+    rows = frame.to_dicts()
     tokens_at = {r["step"]: r["tokens"] for r in rows if r.get("step") is not None and r.get("tokens") is not None}
     steps = sorted(tokens_at)
     for r in rows:
@@ -903,8 +913,8 @@ def read_metrics(run_dir: Path) -> list[dict[str, float | None]]:
             if st in tokens_at:
                 r["tokens"] = tokens_at[st]
             else:  # between logged steps: tokens grow linearly with steps
-                below = [x for x in steps if x <= st] or steps[:1]
-                x0 = below[-1]
+                i = bisect.bisect_right(steps, st)
+                x0 = steps[max(i - 1, 0)]
                 r["tokens"] = tokens_at[x0] * (st / x0) if x0 else tokens_at[x0]
     return rows
 
@@ -937,7 +947,7 @@ def training_section(run: RunInfo) -> Section:
         suffix = f"-{k + 1}" if len(run.train_dirs) > 1 else ""
         try:
             rows = read_metrics(td)
-        except (OSError, csv.Error, UnicodeDecodeError) as exc:
+        except (OSError, pl.exceptions.PolarsError) as exc:
             sec.notes.append(f"{td}: cannot read metrics.csv ({exc})")
             continue
         if not rows:
@@ -999,9 +1009,18 @@ def _eval_metrics(d: Mapping[str, Any]) -> dict[str, float]:
 SECTION_ORDER = ("funnel", "languages", "filters", "dedup", "redaction", "decontamination", "tokens", "training")
 
 
-def build_sections(run: RunInfo, *, text_column: str = "content", sample: int = 20000,
-                   seed: int = 0) -> list[Section]:
-    """Every section, in page order; a section that fails to compute says why instead of plotting."""
+def _guarded(key: str, title: str, fn: Callable[[], Section]) -> Section:
+    try:
+        return fn()
+    except Exception as exc:  # one unreadable input must not cost the reader the whole page
+        return Section(key, title, notes=[f"This section could not be computed: {type(exc).__name__}: {exc}"])
+
+
+def iter_sections(run: RunInfo, *, text_column: str = "content", sample: int = 10000, seed: int = 0,
+                  workers: int = 2) -> Iterator[Section]:
+    """Every section, in page order, computed ``workers`` at a time on threads (the reading and the
+    kernels release the GIL, so a caller drawing one section overlaps the reading of the next); a
+    section that fails to compute says why instead of plotting."""
     builders: list[tuple[str, str, Callable[[], Section]]] = [
         ("funnel", "Funnel", lambda: funnel_section(run)),
         ("languages", "Languages", lambda: language_section(run, text_column)),
@@ -1012,11 +1031,17 @@ def build_sections(run: RunInfo, *, text_column: str = "content", sample: int = 
         ("tokens", "Tokens", lambda: tokens_section(run, text_column)),
         ("training", "Training", lambda: training_section(run)),
     ]
-    out = []
-    for key, title, fn in builders:
-        try:
-            out.append(fn())
-        except Exception as exc:  # one unreadable input must not cost the reader the whole page
-            out.append(Section(key, title, notes=[f"This section could not be computed: {type(exc).__name__}: "
-                                                  f"{exc}"]))
-    return out
+    if workers <= 1:
+        for b in builders:
+            yield _guarded(*b)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sctool-report") as pool:
+        futures = [pool.submit(_guarded, *b) for b in builders]
+        for f in futures:
+            yield f.result()
+
+
+def build_sections(run: RunInfo, *, text_column: str = "content", sample: int = 10000,
+                   seed: int = 0, workers: int = 2) -> list[Section]:
+    """Every section, in page order (see :func:`iter_sections`)."""
+    return list(iter_sections(run, text_column=text_column, sample=sample, seed=seed, workers=workers))
