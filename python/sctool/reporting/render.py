@@ -58,11 +58,18 @@ def _short(x: float, _pos: Any = None) -> str:
     return f"{x:.3g}"
 
 
-def _plain_ticks(axis: Any) -> None:
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+def _plain_ticks(axis: Any, counts: bool = False) -> None:
+    """Plain-text tick labels; ``counts`` (every value a whole number) puts ticks on whole numbers."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
     axis.set_major_formatter(FuncFormatter(_short))
     axis.set_minor_formatter(NullFormatter())
+    if counts and axis.get_scale() == "linear":
+        axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _whole(values: list[float]) -> bool:
+    return all(float(v).is_integer() for v in values)
 
 
 def _linthresh(values: list[float]) -> float:
@@ -117,7 +124,7 @@ def _bar(fig: Any, plot: Plot, marks: _Marks) -> None:
         ax.set_xlabel(sp.get("xlabel", ""))
         if sp.get("log") and not stacked:
             ax.set_xscale("symlog", linthresh=_linthresh(allvals))
-        _plain_ticks(ax.xaxis)
+        _plain_ticks(ax.xaxis, counts=_whole(allvals))
         if sp.get("xlim"):
             ax.set_xlim(*sp["xlim"])
         ax.grid(axis="y", visible=False)
@@ -127,7 +134,7 @@ def _bar(fig: Any, plot: Plot, marks: _Marks) -> None:
         ax.set_ylabel(sp.get("ylabel", ""))
         if sp.get("log"):
             ax.set_yscale("symlog", linthresh=_linthresh(allvals))
-        _plain_ticks(ax.yaxis)
+        _plain_ticks(ax.yaxis, counts=_whole(allvals))
         ax.grid(axis="x", visible=False)
     if len(series) > 1:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -143,8 +150,10 @@ def _hist(fig: Any, plot: Plot, marks: _Marks) -> None:
     edges = np.append(lo, hi[-1]) if len(lo) else np.zeros(1)
     contiguous = len(lo) and np.allclose(lo[1:], hi[:-1])
     base = np.zeros(len(lo))
+    allvals: list[float] = []
     for i, s in enumerate(sp["series"]):
         vals = np.array([_num(v) for v in t.column(s)])
+        allvals.extend(vals.tolist())
         if not vals.any():
             continue
         color = PALETTE[i % len(PALETTE)]
@@ -171,7 +180,7 @@ def _hist(fig: Any, plot: Plot, marks: _Marks) -> None:
         ax.set_yscale("symlog", linthresh=1)
         ax.set_ylim(bottom=0)
     _plain_ticks(ax.xaxis)
-    _plain_ticks(ax.yaxis)
+    _plain_ticks(ax.yaxis, counts=_whole(allvals))
     ax.set_xlabel(sp.get("xlabel", ""))
     ax.set_ylabel(sp.get("ylabel", ""))
     ax.grid(axis="x", visible=False)

@@ -732,19 +732,26 @@ def decontam_section(run: RunInfo) -> Section:
             rows = []
             for p in s.removed_parts:
                 cols = _columns(p)
-                if "matches" not in cols:
+                if "matches" not in cols or len(rows) >= 50:
                     continue
                 f = pl.read_parquet(p, columns=[c for c in ("id", "path", "matches") if c in cols])
                 for r in f.iter_rows(named=True):
                     for m in (r["matches"] or [])[:3]:
                         rows.append([r.get("path") or r.get("id"), m.get("benchmark"), m.get("item"),
                                      m.get("method"), m.get("part"),
-                                     round(float(m["score"]), 3) if m.get("score") is not None else ""])
+                                     round(float(m["score"]), 3) if m.get("score") is not None else "",
+                                     str(m.get("excerpt") or "")[:200]])
                     if len(rows) >= 50:
                         break
             if rows:
-                sec.tables.append((f"Removed documents and what matched{suffix}",
-                                   Table(["document", "benchmark", "item", "method", "part", "score"], rows)))
+                cols_out = ["document", "benchmark", "item", "method", "part", "score"]
+                if any(r[-1] for r in rows):  # matched text, where the stage recorded it: masked like all text
+                    for r, ex in zip(rows, masked_excerpt([r[-1] for r in rows])):
+                        r[-1] = ex
+                    cols_out.append("excerpt (PII masked)")
+                else:
+                    rows = [r[:-1] for r in rows]
+                sec.tables.append((f"Removed documents and what matched{suffix}", Table(cols_out, rows)))
     return sec
 
 
@@ -874,7 +881,8 @@ def _mix_rows(run: RunInfo) -> tuple[list[list[Any]], str]:
             for e in srcs:
                 if not isinstance(e, Mapping) or not e.get("prefix"):
                     continue
-                name = str(e.get("name") or Path(str(e["prefix"])).name)
+                pre = Path(str(e["prefix"]))
+                name = str(e.get("name") or f"{pre.parent.name}/{pre.name}")
                 entries.append((name, float(e.get("weight", 1.0)), _prefix_tokens(e["prefix"])))
             if entries:
                 return _mix_table(entries, _train_tokens(td)), (
