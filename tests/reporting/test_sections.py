@@ -337,3 +337,17 @@ def test_extension_expression_equals_extension_of():
     got = pl.select(S.extension_expr(pl.Series(paths, dtype=pl.String)).alias("e")).get_column("e").to_list()
     assert got == [extension_of(p) for p in paths]
     assert pl.select(S.extension_expr(pl.Series([None], dtype=pl.String))).item() is None
+
+
+def test_metrics_being_written_and_non_finite_values(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    # A line the trainer is still writing is left out; nan/inf cells and a ragged line do not fail.
+    (run_dir / "metrics.csv").write_text("step,tokens,loss,lr\n5,5120,8.2,0.001\n10,10240,nan,inf\n"
+                                         "15,15360,7.5,0.001,extra\n20,2")
+    rows = S.read_metrics(run_dir)
+    assert [r["step"] for r in rows] == [5, 10, 15]
+    assert rows[1]["loss"] is None and rows[1]["lr"] is None
+    assert rows[2]["loss"] == 7.5
+    (run_dir / "metrics.csv").write_text("")
+    assert S.read_metrics(run_dir) == []

@@ -13,6 +13,7 @@ secret or PII span replaced by its type, so a report never shows a secret in ful
 from __future__ import annotations
 
 import bisect
+import io
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -909,7 +910,12 @@ def read_metrics(run_dir: Path) -> list[dict[str, float | None]]:
     """``metrics.csv`` rows as numbers (empty cells are None); validation rows get the tokens of the
     training row at the same step."""
     path = run_dir / "metrics.csv"
-    frame = pl.read_csv(path, infer_schema=False)  # strings: a half-written last line must not fail the page
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):  # a line the trainer is still writing
+        data = data[: data.rfind(b"\n") + 1]
+    if not data.strip():
+        return []
+    frame = pl.read_csv(io.BytesIO(data), infer_schema=False, truncate_ragged_lines=True)
     frame = frame.select([pl.col(c).cast(pl.Float64, strict=False) for c in frame.columns if c])
     frame = frame.with_columns([pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in frame.columns])
     rows = frame.to_dicts()
