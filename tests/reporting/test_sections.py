@@ -351,3 +351,26 @@ def test_metrics_being_written_and_non_finite_values(tmp_path):
     assert rows[2]["loss"] == 7.5
     (run_dir / "metrics.csv").write_text("")
     assert S.read_metrics(run_dir) == []
+
+
+def test_run_report_of_a_failed_recipe_names_what_is_missing(tmp_path):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for i in range(3):
+        (tree / f"m{i}.py").write_text(f"def f{i}(x):\n    return x + {i}\n")
+    work = tmp_path / "work"
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"""
+workdir: {work}
+stages:
+  - stage: ingest
+    config: {{sources: ["{tree}"]}}
+  - stage: decontam
+    config: {{benchmarks: ["jsonl:text={tmp_path / 'missing.jsonl'}"]}}
+  - stage: filter
+""")
+    proc = run_cli("run", recipe, "--quiet", "--report", tmp_path / "failed.html")
+    assert proc.returncode == 2 and "missing.jsonl" in proc.stderr
+    page = (tmp_path / "failed.html").read_text()
+    assert "stage &#x27;decontam&#x27;: no output" in page and "stage &#x27;filter&#x27;: no output" in page
+    assert 'data-plot="funnel-docs"' in page
