@@ -311,3 +311,14 @@ def test_generation_strips_prompt_and_cuts_at_stop_words(tmp_path: Path, tiny_mo
         assert not any(s in r["completion"] for s in stops)
     meta = json.loads((samples / "js.jsonl.meta.json").read_text())
     assert meta["generation"]["stop_words"] == list(stops)
+
+
+@pytest.mark.parametrize(("lang", "completion"), [("rs", "    this is not rust\n"), ("java", "        return ;;; (\n")])
+def test_a_program_that_does_not_build_is_a_compile_error(lang: str, completion: str) -> None:
+    need(lang)
+    d = multipl_e_dir()
+    probs = dict(list(me.load_problems(d, lang).items())[:1])
+    name = next(iter(probs))
+    rep = me.score_language(lang, probs, [Sample(name, completion)], ks=(1,))
+    assert rep.status_counts["compile_error"] == 1 and rep.scores["pass@1"] == 0.0
+    assert rep.scored[0]["result"] == "compile_error"

@@ -372,7 +372,8 @@ def results_table(languages: Sequence[Mapping[str, Any]], skipped: Mapping[str, 
 def html_table(result: Mapping[str, Any]) -> str:
     """The language x pass@1 table as an HTML fragment (no page around it), for a report page."""
     rows = results_table(result.get("languages", []), result.get("skipped", {}))
-    ks = [k for k in ("pass@1", "pass@10", "pass@100") if any(k in r for r in result.get("languages", []))]
+    ks = [f"pass@{k}" for k in result.get("ks", (1, 10, 100))
+          if any(f"pass@{k}" in r for r in result.get("languages", []))]
     head = "".join(f"<th>{html.escape(k)}</th>" for k in ks)
     body = []
     langs = list(result.get("languages", []))
@@ -399,7 +400,7 @@ def format_table(result: Mapping[str, Any]) -> str:
     rows = results_table(result.get("languages", []), result.get("skipped", {}))
     if rows:
         width = max(len(r[0]) for r in rows)
-        lines.append(f"  {'language'.ljust(width)}  pass@1 %  ")
+        lines.append(f"  {'language'.ljust(width)}  {'pass@1 %':>8}  scored")
         for name, p1, note in rows:
             lines.append(f"  {name.ljust(width)}  {p1.rjust(8)}  {note}")
     for r in result.get("languages", []):
