@@ -27,7 +27,7 @@ import polars as pl
 from benches.harness import WORK, _walk, corpus_roots, md_table, measure_in_subprocess, write_report
 
 PART_ROWS = 10_000
-SIM_VERSION = 1  # bump when build_run changes what it writes
+SIM_VERSION = 2  # bump when build_run changes what it writes
 FILTER_RULES = ["long_line", "avg_line_length", "alphanum_fraction", "alpha_fraction", "xml_header"]
 
 
@@ -156,7 +156,8 @@ def build_run(root: Path, target: int) -> dict:
                          .group_by("lang", "reason").agg(pl.len(), pl.col("content").str.len_bytes().sum())
                          .iter_rows()):
         by_lang.setdefault(lg, {})[rs] = {"docs": int(n), "bytes": int(b)}
-    _manifest("filter", flt, parts, ndocs, ndocs - rem.height, nbytes, nbytes - sum(rb.values()), r, rb,
+    d1, b1 = ndocs - rem.height, nbytes - sum(rb.values())
+    _manifest("filter", flt, parts, ndocs, d1, nbytes, b1, r, rb,
               {"removed_by_rule": {k: {"docs": r[k], "bytes": rb[k]} for k in r}, "removed_by_language": by_lang,
                "input_by_language": input_by_lang},
               t0, 1, rules=load_rules(("starcoder",)).to_dict())
@@ -176,8 +177,9 @@ def build_run(root: Path, target: int) -> dict:
     for i, chunk in enumerate(rem.iter_slices(PART_ROWS * 4)):
         chunk.write_parquet(dd / "removed" / f"part-{i:05d}.parquet")
     r, rb = _counts(rem)
-    fin = nbytes - sum(rb.values())
-    _manifest("dedup", dd, fparts, ndocs, ndocs - n, nbytes, fin, r, rb, {}, t0, 2,
+    # The counts chain from stage to stage as in a real run (the kept parts are the same files).
+    d2, b2 = d1 - n, b1 - sum(rb.values())
+    _manifest("dedup", dd, fparts, d1, d2, b1, b2, r, rb, {}, t0, 2,
               near_dedup={"threshold": 0.7, "bands": 25, "rows": 10, "num_perm": 256})
     # 04-redact: the detector's real spans.
     red = root / "04-redact"
@@ -199,7 +201,7 @@ def build_run(root: Path, target: int) -> dict:
         q = red / p.name
         f.write_parquet(q, compression="zstd")
         rparts.append(q)
-    _manifest("redact", red, [dd / p.name for p in parts], ndocs, ndocs, nbytes, nbytes, {}, {},
+    _manifest("redact", red, [dd / p.name for p in parts], d2, d2, b2, b2, {}, {},
               {"pii_documents": touched, "pii_by_type": by_type, "pii_by_rule": by_rule,
                "pii_redacted": sum(by_type.values()),
                "parse_guard": {"checked": touched // 3, "repaired": 4, "narrowed": 2, "unreplaced": 1}}, t0, 3)
@@ -213,7 +215,8 @@ def build_run(root: Path, target: int) -> dict:
     (dc / "removed").mkdir()
     rem.write_parquet(dc / "removed" / "part-00000.parquet")
     r, rb = _counts(rem)
-    _manifest("decontam", dc, rparts, ndocs, ndocs - 20, nbytes, nbytes, r, rb,
+    d3, b3 = d2 - rem.height, b2 - sum(rb.values())
+    _manifest("decontam", dc, rparts, d2, d3, b2, b3, r, rb,
               {"items_found": {"humaneval": {f"HumanEval/{i}": 1 for i in range(20)}},
                "docs_by_benchmark": {"humaneval": 20}}, t0, 4,
               benchmarks={"humaneval": {"items_loaded": 164, "items_found": 20, "docs_removed": 20},
@@ -221,7 +224,7 @@ def build_run(root: Path, target: int) -> dict:
     # 06-format: the last dataset.
     fm = root / "06-format"
     fmparts = _link_parts(rparts, fm)
-    _manifest("format", fm, dparts, ndocs, ndocs, nbytes, nbytes, {}, {}, {}, t0, 5)
+    _manifest("format", fm, dparts, d3, d3, b3, b3, {}, {}, {}, t0, 5)
     # 07-tokenize: an index over every document (about 3.3 bytes per token).
     tk = root / "07-tokenize"
     tk.mkdir()
@@ -232,7 +235,7 @@ def build_run(root: Path, target: int) -> dict:
         w.add_documents(np.zeros(int(lens.sum()), np.uint16), lens.astype(np.int64))
         ntok += int(lens.sum())
     w.finalize()
-    _manifest("tokenize", tk, fmparts, ndocs, ndocs, nbytes, ntok * 2, {}, {}, {"tokens": ntok}, t0, 6,
+    _manifest("tokenize", tk, fmparts, d3, d3, b3, ntok * 2, {}, {}, {"tokens": ntok}, t0, 6,
               files=[str(tk / "tokens.bin"), str(tk / "tokens.idx")], tokens=ntok, skipped={})
     # Training: 50,000 steps, validation every 1,000.
     tr = root / "train"

@@ -62,7 +62,10 @@ def _plain_ticks(axis: Any, counts: bool = False) -> None:
     """Plain-text tick labels; ``counts`` (every value a whole number) puts ticks on whole numbers."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
-    axis.set_major_formatter(FuncFormatter(_short))
+    if axis.get_scale() == "symlog":  # 0 sits next to the linear threshold's tick: leave it unlabelled
+        axis.set_major_formatter(FuncFormatter(lambda x, pos=None: "" if x == 0 else _short(x)))
+    else:
+        axis.set_major_formatter(FuncFormatter(_short))
     axis.set_minor_formatter(NullFormatter())
     if counts and axis.get_scale() == "linear":
         axis.set_major_locator(MaxNLocator(integer=True))
