@@ -85,7 +85,9 @@ def load_for_inference(args: argparse.Namespace) -> tuple[Any, Any]:
     dtype_name = args.dtype
     if dtype_name == "auto":
         dtype_name = "bfloat16" if device.startswith("cuda") else "float32"
-    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype_name]
+    from sctool.model.dtypes import torch_dtype
+
+    dtype = torch_dtype(dtype_name)
     return load(args.model, tokenizer=args.tokenizer, device=device, dtype=dtype)
 
 

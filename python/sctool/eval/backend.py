@@ -63,18 +63,16 @@ def load_backend(
     dtype: str | None = None,
 ) -> ModelBackend:
     """Load an sctool or Hugging Face GPTBigCode directory and its tokenizer."""
-    import torch
 
     from sctool.infer import TokenizerAdapter
     from sctool.model.checkpoint import find_tokenizer_file, load_model
+    from sctool.model.dtypes import torch_dtype
 
-    dtypes = {None: None, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    if dtype not in dtypes:
-        raise ConfigError(f"dtype must be one of float32, bfloat16, float16, got {dtype!r}")
+    torch_dt = torch_dtype(dtype)
     tok_path = Path(tokenizer) if tokenizer is not None else find_tokenizer_file(model_dir)
     if tok_path is None:
         raise ConfigError(f"{model_dir}: no tokenizer.json in the model directory; pass --tokenizer PATH")
-    model = load_model(model_dir, device=device, dtype=dtypes[dtype])
+    model = load_model(model_dir, device=device, dtype=torch_dt)
     tok = TokenizerAdapter(str(tok_path))
     cfg = model.config
     meta = {

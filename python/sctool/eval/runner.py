@@ -220,15 +220,12 @@ def run_ppl_eval(
     for needed in (data_path(data), index_path(data)):
         if not needed.is_file():
             raise DatasetError(f"{needed}: no such file (--data takes the PREFIX of PREFIX.bin/PREFIX.idx)")
-    import torch
 
     from sctool.eval.ppl import evaluate_perplexity, token_byte_lengths
     from sctool.model.checkpoint import find_tokenizer_file, load_model
+    from sctool.model.dtypes import torch_dtype
 
-    dtypes = {None: None, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    if dtype not in dtypes:
-        raise ConfigError(f"dtype must be one of float32, bfloat16, float16, got {dtype!r}")
-    model = load_model(model_dir, device=device, dtype=dtypes[dtype])
+    model = load_model(model_dir, device=device, dtype=torch_dtype(dtype))
     tok_path = Path(tokenizer) if tokenizer else find_tokenizer_file(model_dir)
     byte_lengths, method = (None, "no tokenizer: bits per byte not computed")
     if tok_path is not None:

@@ -29,11 +29,6 @@ def uniform(keys: Sequence[str], seed: int, purpose: str) -> np.ndarray:
     return (hash64(keys, seed, purpose) >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
-def bernoulli(keys: Sequence[str], seed: int, purpose: str, p: float) -> np.ndarray:
-    """True with probability ``p`` per key."""
-    return uniform(keys, seed, purpose) < p
-
-
 def doc_seed(key: str, seed: int, purpose: str) -> int:
     """A 64-bit seed for a per-document ``random.Random`` when a document needs several draws."""
     return int(hash64([key], seed, purpose)[0])

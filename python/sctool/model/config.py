@@ -103,10 +103,6 @@ class ModelConfig:
         """Width of the K (and of the V) projection: one head for MQA, n_head heads for MHA."""
         return self.n_kv_heads * self.head_dim
 
-    @property
-    def is_multi_query(self) -> bool:
-        return self.n_kv_heads == 1
-
     def kv_cache_bytes_per_token(self, bytes_per_element: int = 4) -> int:
         """KV-cache memory one token costs across all layers (K and V): why MQA matters for decoding."""
         return 2 * self.n_layer * self.kv_dim * bytes_per_element

@@ -17,6 +17,7 @@ import torch
 
 from sctool.errors import ConfigError
 from sctool.model.config import ModelConfig
+from sctool.model.dtypes import dtype_name
 
 # transformers' activation names -> ours. "gelu_new"/"gelu_fast" are tanh-approximation formulas.
 _ACT_FROM_HF = {
@@ -30,7 +31,6 @@ _ACT_TO_HF = {"gelu_tanh": "gelu_pytorch_tanh", "gelu": "gelu"}
 # Non-persistent buffers that some published GPTBigCode checkpoints still carry.
 _IGNORED_HF_KEYS = ("transformer.bias", ".attn.bias", ".attn.masked_bias")
 
-_DTYPE_NAMES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
 
 
 def hf_exportable(cfg: ModelConfig) -> str | None:
@@ -77,7 +77,7 @@ def hf_config_dict(
         "use_cache": True,
         "bos_token_id": bos_token_id,
         "eos_token_id": eos_token_id,
-        "dtype": _DTYPE_NAMES.get(dtype, "float32"),
+        "dtype": dtype_name(dtype) if dtype in (torch.float16, torch.bfloat16) else "float32",
     }
 
 

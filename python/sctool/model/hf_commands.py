@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-DTYPES = ("float32", "bfloat16", "float16")
+from sctool.model.dtypes import DTYPE_NAMES as DTYPES
 
 
 def add_export_args(p: argparse.ArgumentParser) -> None:
@@ -39,12 +39,11 @@ def _is_checkpoint(path: Path) -> bool:
 
 
 def run_export(args: argparse.Namespace, prog: str) -> int:
-    import torch
-
     from sctool.model.checkpoint import export_hf
+    from sctool.model.dtypes import torch_dtype
 
     src = Path(args.model)
-    dtype = getattr(torch, args.dtype) if args.dtype else None
+    dtype = torch_dtype(args.dtype)
     if _is_checkpoint(src):
         from sctool.train.checkpoint import model_from_checkpoint, run_tokenizer
 
@@ -60,11 +59,10 @@ def run_export(args: argparse.Namespace, prog: str) -> int:
 
 
 def run_import(args: argparse.Namespace, prog: str) -> int:
-    import torch
-
     from sctool.model.checkpoint import import_hf
+    from sctool.model.dtypes import torch_dtype
 
-    dtype = getattr(torch, args.dtype) if args.dtype else None
+    dtype = torch_dtype(args.dtype)
     out = import_hf(args.hf_dir, args.output, overwrite=args.overwrite, dtype=dtype, attention=args.attention)
     print(f"{prog}: wrote {out}; fine-tune with: sctool train fit --trainer.init_from {out} ...", file=sys.stderr)
     return 0
