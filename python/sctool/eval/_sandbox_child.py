@@ -37,6 +37,7 @@ import atexit
 import base64
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import resource
@@ -130,7 +131,7 @@ def enter_namespaces(want):
     none = {"user": False, "net": False, "pid": False, "mnt": False, "error": None}
     if not want or not LINUX:
         return none
-    flags = CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWNS
+    flags = CLONE_NEWNET | CLONE_NEWPID  # init takes the mount namespace it needs itself
     uid, gid = os.geteuid(), os.getegid()
     as_root = uid == 0
     try:
@@ -185,12 +186,18 @@ def write_job_files(job, workdir, uid, gid, chown):
                 os.chown(os.path.join(dirpath, name), uid, gid)
 
 
+_ETC_NAMES = []
+
+
 def _etc_names():
+    if _ETC_NAMES:
+        return _ETC_NAMES
     try:
         extra = sorted(n for n in os.listdir("/etc") if n.startswith(ETC_PREFIXES))
     except OSError:
         extra = []
-    return [*ETC_FILES, *extra]
+    _ETC_NAMES[:] = [*ETC_FILES, *extra]
+    return _ETC_NAMES
 
 
 def _covered(path, bound):
@@ -211,6 +218,31 @@ def visible_trees(job):
         if t not in out and os.path.lexists(t):
             out.append(t)
     return out
+
+
+_PLANS = {}
+
+
+def bind_plan(job):
+    """[(symlink|dir|file, host path, symlink target)]: what build_root binds, computed once per
+    set of trees and kept in the server, so a job does not pay for the realpath() calls."""
+    key = (job["kind"], tuple(job.get("read_paths", ())))
+    plan = _PLANS.get(key)
+    if plan is not None:
+        return plan
+    plan, bound = [], []
+    for tree in visible_trees(job):
+        if os.path.islink(tree) and os.path.dirname(tree) == "/":
+            plan.append(("symlink", tree, os.readlink(tree)))
+            continue
+        if _covered(tree, bound):
+            continue
+        plan.append(("dir" if os.path.isdir(tree) else "file", tree, None))
+        bound.append(tree)
+        bound.append(os.path.realpath(tree))
+    if len(_PLANS) < 64:
+        _PLANS[key] = plan
+    return plan
 
 
 def build_root(job, base, uid, gid, chown):
@@ -256,22 +288,17 @@ def build_root(job, base, uid, gid, chown):
         elif os.path.isfile(src):
             open(dst, "w").close()
             _bind(src, dst)
-    bound = []
-    for tree in visible_trees(job):
+    for action, tree, extra in bind_plan(job):
         target = base + tree
-        if os.path.islink(tree) and os.path.dirname(tree) == "/":
-            os.symlink(os.readlink(tree), target)  # /bin -> usr/bin on merged-/usr systems
+        if action == "symlink":
+            os.symlink(extra, target)  # /bin -> usr/bin on merged-/usr systems
             continue
-        if _covered(tree, bound):
-            continue
-        if os.path.isdir(tree):
+        if action == "dir":
             os.makedirs(target, exist_ok=True)
         else:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             open(target, "w").close()
         _bind(tree, target)
-        bound.append(tree)
-        bound.append(os.path.realpath(tree))
     try:
         mount("proc", base + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         info["proc"] = True
@@ -513,6 +540,7 @@ def run_step_process(job, step, ctx, out_w, err_w, _exit=os._exit, _BaseExceptio
         if ctx["seccomp"] and not is_python:
             seccomp.install(seccomp.build(host_shared=not ctx["pid_ns"]))
         if is_python:
+            gc.enable()
             os.environ.clear()
             os.environ.update(env)
             arm_exit_token(job["pass_code"], ctx["seccomp"], host_shared=not ctx["pid_ns"])
@@ -818,7 +846,9 @@ def step_verdict(job, rec, step):
     code, sig = rec["code"], rec["signal"]
     if sig is not None:
         name = _signal_name(sig)
-        if sig in (signal.SIGXCPU, signal.SIGKILL) and rec["cpu_s"] >= step["cpu_s"] * 0.9:
+        # SIGXCPU comes from RLIMIT_CPU's soft limit; SIGKILL from its hard limit one second later
+        # (a sample that ignores SIGXCPU), told apart from other kills by the CPU time used.
+        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and rec["cpu_s"] >= step["cpu_s"] * 0.9):
             return "timeout", f"CPU limit of {step['cpu_s']} s exceeded ({name})"
         if sig == signal.SIGSYS:
             return "failed", "killed by SIGSYS (a forbidden system call)"
@@ -915,8 +945,9 @@ def supervise(job):
     elif last["step"] == "compile":  # compiled, but the run step did not report
         status, detail = "error", "the run step did not run"
     verdict.update(status=status, detail=detail, wall_s=last["wall_s"], cpu_s=last["cpu_s"], step=last["step"],
-                   returncode=last["code"] if last["signal"] is None else -last["signal"],
-                   stdout=last["stdout"], stderr=last["stderr"])
+                   returncode=last["code"] if last["signal"] is None else -last["signal"])
+    if job["kind"] != "python":  # Python verdicts carry their reason in detail; no tails to hold
+        verdict.update(stdout=last["stdout"], stderr=last["stderr"])
     if "runqueue_s" in last:
         verdict["runqueue_s"] = last["runqueue_s"]
     if len(records) > 1:
@@ -940,6 +971,13 @@ def serve():
     """
     stdin = sys.stdin.buffer
     out = sys.stdout
+    _etc_names()
+    bind_plan({"kind": "python", "read_paths": ()})  # kept in the server's memory for every fork
+    bind_plan({"kind": "command", "read_paths": ()})
+    # Forked supervisors, inits and samples share this heap copy-on-write; a collection walking it
+    # would copy every page. Frozen objects are never walked (the sample's own garbage still is).
+    gc.collect()
+    gc.freeze()
     while True:
         line = stdin.readline()
         if not line:
@@ -955,6 +993,7 @@ def serve():
         if pid == 0:
             # stays in the server's process group, so the harness's backstop kill reaches it
             os.close(r)
+            gc.disable()  # short-lived trusted code; re-enabled for the sample
             verdict = run_job(job)
             if verdict is _SAMPLE_DONE:
                 return verdict

@@ -152,9 +152,10 @@ class ExecResult:
     """Outcome of one job: ``status`` is one of passed, failed, timeout, violation, error, compile_error.
 
     ``returncode`` (negative: killed by that signal), ``stdout`` and ``stderr`` (the last
-    ``output_tail_kb`` KiB) belong to the step the verdict is about: the compile step for a
-    ``compile_error``, the run step otherwise. They are data for callers with their own verdict
-    rules; the status itself never depends on what the program printed.
+    ``output_tail_kb`` KiB; command jobs only — a Python verdict's reason is in ``detail``) belong
+    to the step the verdict is about: the compile step for a ``compile_error``, the run step
+    otherwise. They are data for callers with their own verdict rules; the status itself never
+    depends on what the program printed.
     """
 
     status: str
