@@ -117,3 +117,42 @@ def test_estimate_within_statistical_bound(shared_data) -> None:
     assert (np.abs(est - exact) <= bound).all()
     # And the estimator is unbiased on average.
     assert abs(float((est - exact).mean())) < 0.01
+
+
+# Every signature kernel this CPU can run (64×64 and 32×32→64 multiplies, AVX-512 / AVX2 /
+# portable) is checked against the brute-force definition; the calibrated choice is one of them.
+@settings(max_examples=25, deadline=None)
+@given(st.lists(code_text, min_size=1, max_size=4), st.sampled_from([1, 16, 37, 256]), st.integers(0, 2**32 - 1))
+def test_every_kernel_equals_brute_force(texts: list[str], num_perm: int, seed: int) -> None:
+    from sctool import _native
+
+    kernels = _native.minhash_kernels()
+    assert "generic-mul32" in kernels and "generic-mul64" in kernels
+    for t in texts:
+        want = ref.signature(t, num_perm, 5, seed)
+        hashes = shingle_hashes(t, 5)
+        for k in kernels:
+            np.testing.assert_array_equal(_native.minhash_signature_with_kernel(hashes, num_perm, seed, k), want,
+                                          err_msg=k)
+
+
+def test_calibrated_kernel_is_reported_and_recorded() -> None:
+    from sctool import _native
+
+    name, how = _native.minhash_kernel()
+    assert name in _native.minhash_kernels() and how in ("calibrated", "pinned")
+    with pytest.raises(ValueError, match="no signature kernel"):
+        _native.minhash_signature_with_kernel(np.array([1, 2], dtype=np.uint32), 4, 1, "no-such-kernel")
+
+
+def test_near_dedup_manifest_names_the_kernel(tmp_path) -> None:
+    from sctool.stages.base import Runtime
+    from sctool.stages.dedup import DedupConfig, run_dedup
+
+    src = tmp_path / "in.parquet"
+    pl.DataFrame({"id": ["a", "b"], "content": ["def f(x):\n    return x + 1\n" * 4, "print('hello world here')\n"]}
+                 ).write_parquet(src)
+    m = run_dedup([src], tmp_path / "out", DedupConfig(mode="near"), Runtime(quiet=True))
+    from sctool import _native
+
+    assert m.extra["near_dedup"]["engine"]["signature_kernel"] == _native.minhash_kernel()[0]

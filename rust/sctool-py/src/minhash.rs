@@ -94,6 +94,43 @@ fn minhash_kernel_isa() -> &'static str {
     minhash::signature::kernel_isa()
 }
 
+/// minhash_kernel() -> (name, how): the signature kernel this process uses and how it was chosen
+/// ("calibrated" on first use, or "pinned" by SCTOOL_MINHASH_KERNEL).
+#[pyfunction]
+fn minhash_kernel(py: Python<'_>) -> (&'static str, &'static str) {
+    py.detach(|| (minhash::signature::kernel_name(), minhash::signature::kernel_choice()))
+}
+
+/// minhash_kernels() -> names of every signature kernel this CPU can run.
+#[pyfunction]
+fn minhash_kernels() -> Vec<&'static str> {
+    minhash::signature::kernels().into_iter().map(|(n, _)| n).collect()
+}
+
+/// minhash_signature_with_kernel(hashes, num_perm, seed, kernel) -> uint32 signature of one
+/// document's shingle hashes computed by the named kernel (tests compare every kernel).
+#[pyfunction]
+fn minhash_signature_with_kernel<'py>(
+    py: Python<'py>,
+    hashes: PyReadonlyArray1<'py, u32>,
+    num_perm: usize,
+    seed: u32,
+    kernel: &str,
+) -> PyResult<Bound<'py, PyArray1<u32>>> {
+    if num_perm == 0 {
+        return Err(pyo3::exceptions::PyValueError::new_err("num_perm must be at least 1"));
+    }
+    let h = hashes.as_slice()?.to_vec();
+    let perms = Permutations::new(num_perm, seed);
+    let mut out = vec![minhash::signature::EMPTY_SLOT; num_perm];
+    if !h.is_empty() && minhash::signature::signature_with_kernel(kernel, &h, &perms, &mut out).is_none() {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "no signature kernel {kernel:?} on this CPU"
+        )));
+    }
+    Ok(out.into_pyarray(py))
+}
+
 /// The out-of-core near-dedup engine (see `sctool_core::minhash::engine`).
 #[pyclass(module = "sctool._native")]
 struct NearDupEngine {
@@ -190,6 +227,7 @@ impl NearDupEngine {
         d.set_item("candidate_pairs", s.candidate_pairs)?;
         d.set_item("verified_pairs", s.verified_pairs)?;
         d.set_item("rejected_pairs", s.rejected_pairs)?;
+        d.set_item("signature_kernel", minhash::signature::kernel_name())?;
         Ok(d)
     }
 
@@ -205,6 +243,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(lsh_optimal_param, m)?)?;
     m.add_function(wrap_pyfunction!(rank_ids, m)?)?;
     m.add_function(wrap_pyfunction!(minhash_kernel_isa, m)?)?;
+    m.add_function(wrap_pyfunction!(minhash_kernel, m)?)?;
+    m.add_function(wrap_pyfunction!(minhash_kernels, m)?)?;
+    m.add_function(wrap_pyfunction!(minhash_signature_with_kernel, m)?)?;
     m.add_class::<NearDupEngine>()?;
     Ok(())
 }

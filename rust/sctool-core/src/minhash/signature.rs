@@ -3,11 +3,13 @@
 //! Layout for SIMD: the permutation parameters are two flat `u64` arrays, and the kernel walks them
 //! in blocks of [`LANES`] permutations whose running minima stay in registers while *every* shingle
 //! of the document streams past (one broadcast per shingle). Each block is a fixed-size array loop
-//! the compiler turns into AVX-512 (`vpmullq`, `vpminuq`) or AVX2 code; the same source is compiled
-//! three times — AVX-512, AVX2 and baseline — and the best one the CPU supports is picked at run
-//! time, so a portable wheel still gets the wide kernel. The arithmetic is the scalar
-//! [`permute`] in every variant, so results are identical on every CPU (tests check the dispatch
-//! against the scalar definition).
+//! the compiler turns into AVX-512 or AVX2 code. The 64-bit product `h·a` is formed either with one
+//! 64×64 multiply (`vpmullq`: one fast µop on AMD Zen 4, three microcoded µops on Intel cores) or
+//! with two 32×32→64 multiplies (`vpmuludq`, cheap everywhere), giving the same bits. The variants
+//! the CPU supports are timed on a small synthetic document on first use and the fastest one is
+//! kept for the process ([`kernel_name`]; near-dedup manifests record it), because feature flags
+//! alone do not say which is faster. The arithmetic is the scalar [`permute`] in every variant, so
+//! results are identical on every CPU (tests run every kernel against the scalar definition).
 //!
 //! Reference: Broder, "On the resemblance and containment of documents" (1997); the permutation
 //! family is the Carter–Wegman universal hash datasketch and BigCode use.
@@ -69,20 +71,36 @@ impl MinHashParams {
 /// Signature of a document with no shingles: every slot at its maximum, as in datasketch.
 pub const EMPTY_SLOT: u32 = MAX_HASH as u32;
 
+/// The block kernel. `MUL32` selects how `h·a mod 2^64` is formed: one 64×64 multiply
+/// (`vpmullq` on AVX-512DQ, fast on AMD Zen 4 but microcoded as 3 µops on Intel cores), or
+/// two 32×32→64 multiplies (`vpmuludq`, one µop everywhere): with `h < 2^32` and
+/// `a = a_hi·2^32 + a_lo`, `h·a ≡ h·a_lo + ((h·a_hi) << 32) (mod 2^64)`, the same bits.
 #[inline(always)]
-fn kernel_generic(hashes: &[u32], perms: &Permutations, out: &mut [u32]) {
+fn kernel_block<const MUL32: bool>(hashes: &[u32], perms: &Permutations, out: &mut [u32]) {
     let n = out.len();
     let full = n - n % LANES;
     let mut start = 0;
     while start < full {
         let a: &[u64; LANES] = perms.a[start..start + LANES].try_into().expect("block size");
         let b: &[u64; LANES] = perms.b[start..start + LANES].try_into().expect("block size");
+        let mut a_lo = [0u64; LANES];
+        let mut a_hi = [0u64; LANES];
+        for l in 0..LANES {
+            a_lo[l] = a[l] & 0xffff_ffff;
+            a_hi[l] = a[l] >> 32;
+        }
         let mut acc = [MAX_HASH; LANES];
         let mut top = [0u64; LANES];
         for &h in hashes {
             let h = u64::from(h);
             for l in 0..LANES {
-                let x = h.wrapping_mul(a[l]).wrapping_add(b[l]);
+                let ha = if MUL32 {
+                    // Both factors of each product are below 2^32, so each is one `vpmuludq`.
+                    (h * a_lo[l]).wrapping_add((h * a_hi[l]) << 32)
+                } else {
+                    h.wrapping_mul(a[l])
+                };
+                let x = ha.wrapping_add(b[l]);
                 // Low 32 bits of (x mod 2^61) + (x >> 61), i.e. of the folded value before the
                 // conditional subtract of P; exact unless that fold reached P, which needs the
                 // low 61 bits of x to be at least P − 7 (tracked in `top`, fixed up below).
@@ -110,19 +128,40 @@ fn kernel_generic(hashes: &[u32], perms: &Permutations, out: &mut [u32]) {
     }
 }
 
+#[inline(always)]
+fn kernel_generic(hashes: &[u32], perms: &Permutations, out: &mut [u32]) {
+    kernel_block::<false>(hashes, perms, out);
+}
+
+fn kernel_generic_mul32(hashes: &[u32], perms: &Permutations, out: &mut [u32]) {
+    kernel_block::<true>(hashes, perms, out);
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
 unsafe fn kernel_avx512(hashes: &[u32], perms: &Permutations, out: &mut [u32]) {
-    kernel_generic(hashes, perms, out);
+    kernel_block::<false>(hashes, perms, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl")]
+unsafe fn kernel_avx512_mul32(hashes: &[u32], perms: &Permutations, out: &mut [u32]) {
+    kernel_block::<true>(hashes, perms, out);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn kernel_avx2(hashes: &[u32], perms: &Permutations, out: &mut [u32]) {
-    kernel_generic(hashes, perms, out);
+    kernel_block::<false>(hashes, perms, out);
 }
 
-/// The instruction set the signature kernel uses on this CPU (reported in benchmarks).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn kernel_avx2_mul32(hashes: &[u32], perms: &Permutations, out: &mut [u32]) {
+    kernel_block::<true>(hashes, perms, out);
+}
+
+/// The instruction set the CPU offers the signature kernels (`avx512`, `avx2` or `generic`).
 pub fn kernel_isa() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
@@ -139,21 +178,99 @@ pub fn kernel_isa() -> &'static str {
     "generic"
 }
 
+type KernelFn = fn(&[u32], &Permutations, &mut [u32]);
+
+/// Every signature kernel this CPU can run, best-guess order first: `(name, function)`.
+/// All of them compute bit-identical signatures; they differ only in speed per CPU family.
+pub fn kernels() -> Vec<(&'static str, KernelFn)> {
+    let mut out: Vec<(&'static str, KernelFn)> = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        let isa = kernel_isa();
+        if isa == "avx512" {
+            // SAFETY (both): these wrappers are only listed when AVX-512F/DQ/VL were detected.
+            out.push(("avx512-mul64", |h, p, o| unsafe { kernel_avx512(h, p, o) }));
+            out.push(("avx512-mul32", |h, p, o| unsafe { kernel_avx512_mul32(h, p, o) }));
+        }
+        if isa == "avx512" || isa == "avx2" {
+            // SAFETY (both): AVX2 was detected (every AVX-512 CPU here also has AVX2).
+            out.push(("avx2-mul32", |h, p, o| unsafe { kernel_avx2_mul32(h, p, o) }));
+            out.push(("avx2-mul64", |h, p, o| unsafe { kernel_avx2(h, p, o) }));
+        }
+    }
+    out.push(("generic-mul64", kernel_generic));
+    out.push(("generic-mul32", kernel_generic_mul32));
+    out
+}
+
+/// Time each kernel on a small synthetic document (interleaved rounds, best of each) and return
+/// the fastest one's index in [`kernels`]. A few milliseconds, once per process.
+fn calibrate(ks: &[(&'static str, KernelFn)]) -> usize {
+    use std::time::Instant;
+    if ks.len() == 1 {
+        return 0;
+    }
+    let perms = Permutations::new(256, 42);
+    let hashes: Vec<u32> = (0..2048u32).map(|i| i.wrapping_mul(2_654_435_761) ^ (i >> 3)).collect();
+    let mut out = vec![0u32; perms.len()];
+    let mut best = vec![u128::MAX; ks.len()];
+    for _round in 0..4 {
+        for (i, (_, f)) in ks.iter().enumerate() {
+            let t0 = Instant::now();
+            f(&hashes, &perms, &mut out);
+            std::hint::black_box(&out);
+            best[i] = best[i].min(t0.elapsed().as_nanos());
+        }
+    }
+    (0..ks.len()).min_by_key(|&i| best[i]).unwrap_or(0)
+}
+
+struct Chosen {
+    name: &'static str,
+    f: KernelFn,
+    how: &'static str,
+}
+
+static CHOSEN: std::sync::OnceLock<Chosen> = std::sync::OnceLock::new();
+
+fn chosen() -> &'static Chosen {
+    CHOSEN.get_or_init(|| {
+        let ks = kernels();
+        // SCTOOL_MINHASH_KERNEL pins a kernel (benchmarks, bug reports); unknown names are ignored.
+        if let Ok(want) = std::env::var("SCTOOL_MINHASH_KERNEL") {
+            if let Some(&(name, f)) = ks.iter().find(|(n, _)| *n == want) {
+                return Chosen { name, f, how: "pinned" };
+            }
+        }
+        let (name, f) = ks[calibrate(&ks)];
+        Chosen { name, f, how: "calibrated" }
+    })
+}
+
+/// The signature kernel this process uses, chosen by a short calibration on first use (or pinned
+/// with `SCTOOL_MINHASH_KERNEL`): e.g. `avx512-mul32`. Recorded in near-dedup manifests.
+pub fn kernel_name() -> &'static str {
+    chosen().name
+}
+
+/// How [`kernel_name`] was chosen: `calibrated` or `pinned`.
+pub fn kernel_choice() -> &'static str {
+    chosen().how
+}
+
+/// Run a named kernel (tests and benchmarks); `None` when this CPU cannot run it.
+pub fn signature_with_kernel(name: &str, hashes: &[u32], perms: &Permutations, out: &mut [u32]) -> Option<()> {
+    assert_eq!(out.len(), perms.len(), "signature buffer must have one slot per permutation");
+    let (_, f) = kernels().into_iter().find(|(n, _)| *n == name)?;
+    f(hashes, perms, out);
+    Some(())
+}
+
 /// Min-hash `hashes` (a document's shingle hashes) under every permutation into `out`
 /// (`out.len() == perms.len()`). An empty `hashes` leaves every slot at [`EMPTY_SLOT`].
 pub fn signature_from_hashes(hashes: &[u32], perms: &Permutations, out: &mut [u32]) {
     assert_eq!(out.len(), perms.len(), "signature buffer must have one slot per permutation");
-    #[cfg(target_arch = "x86_64")]
-    {
-        match kernel_isa() {
-            // SAFETY: the required target features were detected on this CPU just above.
-            "avx512" => return unsafe { kernel_avx512(hashes, perms, out) },
-            // SAFETY: as above, AVX2 was detected.
-            "avx2" => return unsafe { kernel_avx2(hashes, perms, out) },
-            _ => {}
-        }
-    }
-    kernel_generic(hashes, perms, out);
+    (chosen().f)(hashes, perms, out);
 }
 
 /// Scalar reference of [`signature_from_hashes`] (tests and the portable fallback's check).
@@ -277,6 +394,24 @@ mod tests {
     }
 
     #[test]
+    fn every_kernel_equals_reference() {
+        let names: Vec<&str> = kernels().iter().map(|(n, _)| *n).collect();
+        assert!(names.contains(&"generic-mul32") && names.contains(&kernel_name()));
+        for num_perm in [1usize, 16, 17, 256, 300] {
+            let perms = Permutations::new(num_perm, 42);
+            for hashes in [vec![0u32], vec![u32::MAX, 0, 1], (0..500u32).map(|i| i.wrapping_mul(2_654_435_761)).collect()] {
+                let want = signature_reference(&hashes, &perms);
+                for name in &names {
+                    let mut out = vec![0u32; num_perm];
+                    signature_with_kernel(name, &hashes, &perms, &mut out).expect("listed kernel runs");
+                    assert_eq!(out, want, "{name} num_perm={num_perm}");
+                }
+            }
+        }
+        assert!(signature_with_kernel("no-such", &[1], &Permutations::new(1, 1), &mut [0]).is_none());
+    }
+
+    #[test]
     fn kernel_fixes_up_folds_that_reach_p() {
         // Parameters whose h·a + b lands on, just below and just past the fold edge, so the
         // kernel's exactness fix-up runs (random parameters essentially never reach it).
@@ -293,9 +428,11 @@ mod tests {
                 let mut out = vec![0u32; num_perm];
                 signature_from_hashes(&hashes, &perms, &mut out);
                 assert_eq!(out, signature_reference(&hashes, &perms), "{num_perm} {hashes:?}");
-                let mut g = vec![0u32; num_perm];
-                kernel_generic(&hashes, &perms, &mut g);
-                assert_eq!(g, out);
+                for (name, f) in kernels() {
+                    let mut g = vec![0u32; num_perm];
+                    f(&hashes, &perms, &mut g);
+                    assert_eq!(g, out, "{name}");
+                }
             }
         }
         // The edge itself: x = 2^61 + P − 1 folds to exactly P, whose residue is 0.
