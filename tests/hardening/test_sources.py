@@ -7,7 +7,6 @@ import gzip
 import json
 from pathlib import Path
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -90,9 +89,9 @@ def test_empty_benchmark_file_is_an_error(tmp_path: Path) -> None:
 
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    with pytest.raises((DatasetError, ConfigError), match="empty.jsonl.*no (items|benchmark items)"):
+    with pytest.raises((DatasetError, ConfigError), match=r"empty\.jsonl.*no (items|benchmark items)"):
         load_benchmarks([f"jsonl:prompt={empty}"])
     blank = tmp_path / "blank.jsonl"
     blank.write_text("\n\n")
-    with pytest.raises(SctoolError, match="blank.jsonl"):
+    with pytest.raises(SctoolError, match=r"blank\.jsonl"):
         load_benchmarks([f"mbpp={blank}"])

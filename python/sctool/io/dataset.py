@@ -237,15 +237,13 @@ def read_dataset(path: str | Path, *, removed: bool = False, columns: list[str] 
 def _fingerprint(stage: str, config: Mapping[str, Any], inputs: list[dict[str, Any]]) -> str:
     """The resume key: stage, config and what every input holds.
 
-    A file input's ``fingerprint`` is a hash of its whole content, so its ``mtime_ns`` (kept in the
-    manifest for the record) is left out: touching or copying an input does not discard finished
-    parts, editing it anywhere does. A source tree's ``tree_digest`` covers every file's path, size
-    and mtime.
+    A file input's ``fingerprint`` is a hash of its whole content, so touching or copying an input
+    does not discard finished parts and editing it anywhere does. A source tree's ``tree_digest``
+    covers every file's path, size and mtime.
     """
     import hashlib
 
-    described = [{k: v for k, v in d.items() if k != "mtime_ns"} for d in inputs]
-    blob = json.dumps({"stage": stage, "config": config, "inputs": described}, sort_keys=True, default=str)
+    blob = json.dumps({"stage": stage, "config": config, "inputs": inputs}, sort_keys=True, default=str)
     return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
 
 

@@ -83,11 +83,11 @@ class InputFile:
             st = os.stat(self.path)
         except OSError as exc:
             raise DatasetError(f"{self.path}: cannot read input: {exc.strerror or exc}") from exc
+        # No mtime: the content hash decides, and two copies of one file describe alike.
         return {
             "path": str(self.path),
             "kind": self.kind,
             "size_bytes": st.st_size,
-            "mtime_ns": st.st_mtime_ns,
             "fingerprint": self.fingerprint(),
         }
 
