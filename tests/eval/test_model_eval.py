@@ -190,5 +190,11 @@ def test_ppl_cli_reports_bits_per_byte(tmp_path: Path, tiny_model_dir: Path) -> 
     assert "perplexity" in res.stdout and "bits_per_byte" in res.stdout
     data = json.loads(out.read_text())
     assert data["bits_per_byte"] > 0 and data["settings"]["seq_len"] == 32
+    # Units: bits are base 2, and bits per byte is the summed loss over the bytes those tokens decode to.
+    ln2 = math.log(2)
+    assert data["bits_per_token"] == pytest.approx(data["loss_nats_per_token"] / ln2, rel=1e-9)
+    assert data["bits_per_token"] == pytest.approx(math.log2(data["perplexity"]), rel=1e-9)
+    total_bits = data["loss_nats_per_token"] * data["tokens_scored"] / ln2
+    assert data["bits_per_byte"] == pytest.approx(total_bits / data["bytes_scored"], rel=1e-9)
     bad = sctool("eval", "ppl", "--model", str(tiny_model_dir), "--data", str(tmp_path / "missing"), "--quiet")
     assert bad.returncode == 2 and "missing" in bad.stderr
