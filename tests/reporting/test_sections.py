@@ -374,3 +374,28 @@ stages:
     page = (tmp_path / "failed.html").read_text()
     assert "stage &#x27;decontam&#x27;: no output" in page and "stage &#x27;filter&#x27;: no output" in page
     assert 'data-plot="funnel-docs"' in page
+
+
+def test_ema_equals_weighted_average_reference():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=300).tolist()
+    span = 12.0
+    a = 2 / (span + 1)
+    ref = []
+    for t in range(len(x)):
+        w = np.array([(1 - a) ** i for i in range(t + 1)])
+        ref.append(float(np.dot(w, x[t::-1]) / w.sum()))
+    assert S.ema(x, span) == pytest.approx(ref, rel=1e-9, abs=1e-12)
+    assert S.ema([3.0] * 50, 5) == pytest.approx([3.0] * 50)
+
+
+def test_long_noisy_series_get_a_smoothed_line(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    n = 2000
+    lines = ["step,tokens,loss"] + [f"{s},{s * 10},{5 + (s % 2)}" for s in range(1, n + 1)]
+    (run_dir / "metrics.csv").write_text("\n".join(lines) + "\n")
+    p = S._line_plot("x", "x", S.read_metrics(run_dir), ["loss"], "loss")
+    assert p.spec["smoothed"] == {"loss": "loss (smoothed)"}
+    sm = p.table.column("loss (smoothed)")
+    assert sm[-1] == pytest.approx(5.5, abs=0.05)  # the average of the alternating 5, 6

@@ -196,15 +196,23 @@ def _line(fig: Any, plot: Plot, marks: _Marks) -> None:
     sp, t = plot.spec, plot.table
     ax = fig.add_subplot(111)
     xs = t.column(sp["x"])
+    smoothed = sp.get("smoothed", {})
     for i, s in enumerate(sp["series"]):
         ys = t.column(s)
         pts = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None]
         if not pts:
             continue
         x, y = zip(*pts)
+        color = PALETTE[i % len(PALETTE)]
         style = {"marker": "o", "markersize": 3} if len(pts) <= 30 else {}
-        (ln,) = ax.plot(x, y, color=PALETTE[i % len(PALETTE)], linewidth=1.4, label=s, **style)
-        marks.tag([ln])
+        if s in smoothed:  # raw values faint underneath, the moving average on top
+            (raw,) = ax.plot(x, y, color=color, linewidth=0.6, alpha=0.3)
+            sm = [(a, b) for a, b in zip(xs, t.column(smoothed[s])) if a is not None and b is not None]
+            (ln,) = ax.plot(*zip(*sm), color=color, linewidth=1.6, label=s)
+            marks.tag([raw, ln])
+        else:
+            (ln,) = ax.plot(x, y, color=color, linewidth=1.4, label=s, **style)
+            marks.tag([ln])
     if sp.get("logy"):
         ax.set_yscale("log")
     ax.set_xlabel(sp.get("xlabel", ""))
@@ -250,7 +258,12 @@ def _layout(plot: Plot) -> tuple[float, float, tuple[float, float, float, float]
         elif longest > 8:
             bottom = 0.45 + 0.5 * CHAR_IN * longest
             height = 3.0 + 0.5 * CHAR_IN * longest
-    elif plot.kind == "hist" and series:
+    if plot.kind in ("line", "hist") or (plot.kind == "bar" and not sp.get("horizontal")):
+        # Room for the widest value label on the y axis (and the axis title beside it).
+        ys = [v for c in series if c in t.columns for v in t.column(c) if isinstance(v, (int, float))]
+        widest = max((len(_short(v)) for v in ys), default=3)
+        left = max(left, 0.45 + CHAR_IN * min(widest + 1, 9))
+    if plot.kind == "hist" and series:
         labels = [_label(x, 36) for x in series] + (["threshold"] if sp.get("thresholds") else [])
         rows = -(-len(labels) // _legend_cols(labels))
         top = 0.25 + 0.2 * rows  # legend above the axes

@@ -933,24 +933,52 @@ def read_metrics(run_dir: Path) -> list[dict[str, float | None]]:
     return rows
 
 
+SMOOTH_FROM = 200  # series with more points than this also get a smoothed line
+
+
+def ema(values: list[float], span: float) -> list[float]:
+    """Exponential moving average with TensorBoard's debiasing (the first values are not pulled
+    towards zero)."""
+    a = 2.0 / (span + 1.0)
+    out, acc, norm = [], 0.0, 0.0
+    for v in values:
+        acc = (1 - a) * acc + a * v
+        norm = (1 - a) * norm + a
+        out.append(acc / norm)
+    return out
+
+
 def _line_plot(key: str, title: str, rows: list[dict[str, float | None]], series: list[str],
-               ylabel: str, *, logy: bool = False, caption: str = "") -> Plot | None:
+               ylabel: str, *, logy: bool = False, caption: str = "", smooth: bool = True) -> Plot | None:
+    """``smooth`` adds a moving average to long series (noisy measurements, not a schedule)."""
     cols = [c for c in series if any(r.get(c) is not None for r in rows)]
     if not cols:
         return None
-    pts = [r for r in rows if r.get("tokens") is not None and any(r.get(c) is not None for c in cols)]
+    pts = [dict(r) for r in rows if r.get("tokens") is not None and any(r.get(c) is not None for c in cols)]
+    smoothed = {}
+    for c in cols:  # smoothed over every point, before thinning, so it is the same at any resolution
+        sel = [r for r in pts if r.get(c) is not None]
+        if smooth and len(sel) > SMOOTH_FROM:
+            name = f"{c} (smoothed)"
+            for r, v in zip(sel, ema([float(r[c]) for r in sel], span=max(10.0, len(sel) / 100))):
+                r[name] = round(v, 6)
+            smoothed[c] = name
     keep = []
     for c in cols:  # downsample each series on its own, so a sparse one keeps every point
         sel = [r for r in pts if r.get(c) is not None]
         keep.extend(id(sel[i]) for i in _downsample(len(sel), MAX_LINE_POINTS))
     keep_ids = set(keep)
     pts = [r for r in pts if id(r) in keep_ids]
-    table = Table(["step", "tokens", *cols], [[r.get("step"), r.get("tokens"), *[r.get(c) for c in cols]]
-                                              for r in pts])
+    out_cols = [x for c in cols for x in ([c, smoothed[c]] if c in smoothed else [c])]
+    table = Table(["step", "tokens", *out_cols], [[r.get("step"), r.get("tokens"), *[r.get(c) for c in out_cols]]
+                                                  for r in pts])
     vals = [v for r in pts for c in cols if (v := r.get(c)) is not None]
     logy = logy and min(vals) > 0 and max(vals) / min(vals) > 50  # a log axis only where it helps
-    return Plot(key, title, "line", table, {"x": "tokens", "series": cols, "ylabel": ylabel, "logy": logy,
-                                            "xlabel": "tokens"}, caption)
+    if smoothed:
+        caption = (caption + " " if caption else "") + ("Faint: every logged value; solid: exponential moving "
+                                                         "average over about 1% of the run.")
+    return Plot(key, title, "line", table, {"x": "tokens", "series": cols, "smoothed": smoothed, "ylabel": ylabel,
+                                            "logy": logy, "xlabel": "tokens"}, caption)
 
 
 def training_section(run: RunInfo) -> Section:
@@ -972,15 +1000,15 @@ def training_section(run: RunInfo) -> Section:
         if first and last:
             sec.notes.append(f"{td}: step {int(last['step'] or 0):,}, {int(last['tokens'] or 0):,} tokens; "
                              f"loss {first['loss']:.3f} → {last['loss']:.3f}")
-        specs: list[tuple[str, str, list[str], str, bool]] = [
-            ("loss", "Loss vs tokens", ["loss", "val_loss"], "cross-entropy (nats/token)", False),
-            ("lr", "Learning rate", ["lr"], "learning rate", False),
-            ("grad-norm", "Gradient norm (before clipping)", ["grad_norm"], "L2 norm", True),
-            ("throughput", "Throughput", ["tokens_per_s"], "tokens / s", False),
-            ("mfu", "Model FLOPs utilisation", ["mfu"], "MFU", False),
+        specs: list[tuple[str, str, list[str], str, bool, bool]] = [
+            ("loss", "Loss vs tokens", ["loss", "val_loss"], "cross-entropy (nats/token)", False, True),
+            ("lr", "Learning rate", ["lr"], "learning rate", False, False),
+            ("grad-norm", "Gradient norm (before clipping)", ["grad_norm"], "L2 norm", True, True),
+            ("throughput", "Throughput", ["tokens_per_s"], "tokens / s", False, True),
+            ("mfu", "Model FLOPs utilisation", ["mfu"], "MFU", False, True),
         ]
-        for key, title, cols, ylabel, logy in specs:
-            p = _line_plot(f"training-{key}{suffix}", title, rows, cols, ylabel, logy=logy,
+        for key, title, cols, ylabel, logy, smooth in specs:
+            p = _line_plot(f"training-{key}{suffix}", title, rows, cols, ylabel, logy=logy, smooth=smooth,
                            caption=str(td) if len(run.train_dirs) > 1 else "")
             if p is not None:
                 sec.plots.append(p)
