@@ -221,8 +221,8 @@ def test_hostile_sample(attack: Attack, mode: str, env: Env) -> None:
         pytest.skip(f"{mode} mode unavailable here: {SKIP[mode]}")
     if mode not in attack.modes:
         pytest.skip(f"not applicable in {mode} mode")
-    if attack.modes == ("namespaces",) and not (NS_LAYERS.get("pid") and NS_LAYERS.get("fs")):
-        pytest.skip(f"the namespaces are not granted here: {NS_LAYERS.get('namespace_error')}")
+    if attack.modes == ("namespaces",) and not (NS_LAYERS.get("pid") and NS_LAYERS.get("fs") and NS_LAYERS.get("proc")):
+        pytest.skip(f"namespaces or a fresh /proc not granted here: {NS_LAYERS}")
     if attack.kind == "command" and not HAS_COMMANDS:
         pytest.fail("the sandbox has no command runner")
     if attack.needs and not shutil.which(attack.needs):
