@@ -358,6 +358,9 @@ class Attribution:
     table_hits: int
     sources: list[Source]
     exact: bool
+    #: Hit windows found in more than MAX_DOCS_PER_WINDOW documents (boilerplate such as licence
+    #: headers): only the first of those documents were considered as sources.
+    common_windows: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -443,7 +446,9 @@ class MembershipIndex:
             return []
         raw = self.query_raw(texts, threads=threads)
         lo = raw["row_lo"].astype(np.int64)
-        n_rows = np.minimum(raw["row_hi"].astype(np.int64) - lo, MAX_DOCS_PER_WINDOW)
+        full = raw["row_hi"].astype(np.int64) - lo
+        n_rows = np.minimum(full, MAX_DOCS_PER_WINDOW)
+        common = np.bincount(raw["hit_text"][full > MAX_DOCS_PER_WINDOW], minlength=len(texts))
         hit_idx = np.repeat(np.arange(lo.size), n_rows)
         offsets = np.arange(hit_idx.size) - np.repeat(np.cumsum(n_rows) - n_rows, n_rows)
         pair_doc = self.table_docs[lo[hit_idx] + offsets].astype(np.uint32)
@@ -469,7 +474,8 @@ class MembershipIndex:
                 covered_fraction=round(covered / chars, 6) if chars else 0.0,
                 longest_chain=int(chain), chain_span=tuple(chain_span) if chain else None,
                 spans=[tuple(s) for s in spans], bloom_hits=int(raw["bloom_hits"][i]),
-                table_hits=int(table_hits[i]), sources=sources[i], exact=exact))
+                table_hits=int(table_hits[i]), sources=sources[i], exact=exact,
+                common_windows=int(common[i])))
         return out
 
     def _sources(self, n: int, pair_text: np.ndarray, pair_doc: np.ndarray, top: int,

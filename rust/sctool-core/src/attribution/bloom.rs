@@ -128,13 +128,25 @@ impl BloomParams {
     /// Whether `fp` may be in the filter `words` (no false negatives).
     #[inline]
     pub fn contains(&self, words: &[u64], fp: u64) -> bool {
-        let (block, masks) = self.probe(fp);
+        // The same bit sequence as `probe`, checked bit by bit so an absent item (the common case)
+        // usually stops after one or two bits.
+        let block = ((u128::from(fp) * u128::from(self.blocks)) >> 64) as usize;
         let b = &words[block * BLOCK_WORDS..(block + 1) * BLOCK_WORDS];
-        let mut miss = 0u64;
-        for w in 0..BLOCK_WORDS {
-            miss |= masks[w] & !b[w];
+        let mut h = splitmix(fp);
+        let mut left = 7;
+        for _ in 0..self.k {
+            if left == 0 {
+                h = splitmix(h);
+                left = 7;
+            }
+            let bit = (h & (BLOCK_BITS - 1)) as usize;
+            if b[bit >> 6] & (1u64 << (bit & 63)) == 0 {
+                return false;
+            }
+            h >>= 9;
+            left -= 1;
         }
-        miss == 0
+        true
     }
 
     /// Build the filter holding `fps` (in parallel; the result does not depend on order or threads).

@@ -143,6 +143,9 @@ pub struct TextHits {
     pub hits: Vec<(u32, u32, u32)>,
 }
 
+/// Windows hashed before their Bloom probes in [`query_text`].
+const CHUNK: usize = 64;
+
 /// Probe every stride-1 window of `text`.
 pub fn query_text(index: &IndexView<'_>, text: &str) -> TextHits {
     let norm = Normalised::new(text, false);
@@ -153,7 +156,6 @@ pub fn query_text(index: &IndexView<'_>, text: &str) -> TextHits {
         return out;
     }
     // Hash a chunk first, then probe: the probes are independent loads the CPU can overlap.
-    const CHUNK: usize = 64;
     let mut fps = [0u64; CHUNK];
     let last = n - w;
     let mut start = 0;
@@ -319,24 +321,24 @@ mod tests {
 
     #[test]
     fn copied_passage_hits_with_its_source_and_chain() {
-        let a = "def alpha(x):\n    return x * 2 + 1  # the first document, long enough\n".repeat(3);
-        let b = "class Beta:\n    pass\n".repeat(10);
-        let (p, words, f, d) = build(&[&a, &b], 10);
-        let idx = IndexView { bloom: p, words: &words, table_fps: &f, table_docs: &d, window: 10 };
-        let q = format!("zzz {}", a.replace("    ", "  "));
-        let hits = query_batch(&idx, &[Some(&q)]).unwrap();
-        let h = &hits[0];
-        assert!(!h.hits.is_empty());
-        for &(_, lo, hi) in &h.hits {
-            assert!((lo..hi).any(|r| d[r as usize] == 0));
+        let first = "def alpha(x):\n    return x * 2 + 1  # the first document, long enough\n".repeat(3);
+        let second = "class Beta:\n    pass\n".repeat(10);
+        let (params, words, fps, docs) = build(&[&first, &second], 10);
+        let idx = IndexView { bloom: params, words: &words, table_fps: &fps, table_docs: &docs, window: 10 };
+        let query = format!("zzz {}", first.replace("    ", "  "));
+        let hits = query_batch(&idx, &[Some(&query)]).unwrap();
+        let found = &hits[0];
+        assert!(!found.hits.is_empty());
+        for &(_, lo, hi) in &found.hits {
+            assert!((lo..hi).any(|r| docs[r as usize] == 0));
         }
-        let pos: Vec<u32> = h.hits.iter().map(|x| x.0).collect();
-        let s = summarise(&q, 10, &pos).unwrap();
-        assert!(s.longest_chain >= 100, "{s:?}");
-        assert!(s.covered >= s.longest_chain);
+        let pos: Vec<u32> = found.hits.iter().map(|x| x.0).collect();
+        let summary = summarise(&query, 10, &pos).unwrap();
+        assert!(summary.longest_chain >= 100, "{summary:?}");
+        assert!(summary.covered >= summary.longest_chain);
         let pairs: Vec<(u32, u32, u32)> = pos.iter().map(|&x| (0, 0, x)).collect();
-        assert!(verify_batch(&[&q], &[&a], &pairs, 10, 10).unwrap().iter().all(|&x| x));
-        assert!(!verify_batch(&[&q], &[&b], &pairs, 10, 10).unwrap().iter().any(|&x| x));
+        assert!(verify_batch(&[&query], &[&first], &pairs, 10, 10).unwrap().iter().all(|&x| x));
+        assert!(!verify_batch(&[&query], &[&second], &pairs, 10, 10).unwrap().iter().any(|&x| x));
     }
 
     #[test]
