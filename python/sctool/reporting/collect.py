@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,8 +184,8 @@ def order_stages(stages: list[StageRun]) -> list[StageRun]:
     return [stages[i] for i in out + rest]
 
 
-def collect(paths: list[str | Path], *, train: list[str | Path] = (),  # type: ignore[assignment]
-            expected: list[tuple[str, str | Path]] = ()) -> RunInfo:  # type: ignore[assignment]
+def collect(paths: Sequence[str | Path], *, train: Sequence[str | Path] = (),
+            expected: Sequence[tuple[str, str | Path]] = ()) -> RunInfo:
     """Gather the manifests, training runs and evaluation results under ``paths``.
 
     ``expected`` lists ``(name, output)`` pairs a recipe planned; any without a manifest is reported

@@ -38,11 +38,13 @@ def _mpl() -> Any:
 
 
 class _Marks:
+    """Numbers the data artists of one figure (``mark-0``, ``mark-1``, …) as they are drawn."""
+
     def __init__(self) -> None:
         self.n = 0
 
-    def tag(self, artists: Any) -> None:
-        for a in artists if isinstance(artists, (list, tuple)) or hasattr(artists, "__iter__") else [artists]:
+    def tag(self, artists: list[Any]) -> None:
+        for a in artists:
             a.set_gid(f"mark-{self.n}")
             self.n += 1
 
@@ -82,7 +84,7 @@ def _linthresh(values: list[float]) -> float:
 
 
 def _num(v: Any) -> float:
-    return float(v) if isinstance(v, (int, float)) and v is not None else 0.0
+    return float(v) if isinstance(v, (int, float)) else 0.0
 
 
 def _label(s: Any, width: int = 28) -> str:
