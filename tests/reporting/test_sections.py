@@ -399,3 +399,12 @@ def test_long_noisy_series_get_a_smoothed_line(tmp_path):
     assert p.spec["smoothed"] == {"loss": "loss (smoothed)"}
     sm = p.table.column("loss (smoothed)")
     assert sm[-1] == pytest.approx(5.5, abs=0.05)  # the average of the alternating 5, 6
+
+
+def test_paths_holding_pii_are_masked_too():
+    from sctool.reporting.model import Table
+
+    t = Table(["document", "n"], [[f"users/{SECRETS['email']}/notes.py", 1], ["plain/path.py", 2], [None, 3]])
+    S.mask_columns(t, ["document"])
+    assert t.rows[0][0] == "users/[EMAIL]/notes.py"
+    assert t.rows[1][0] == "plain/path.py" and t.rows[2][0] is None

@@ -168,6 +168,18 @@ def masked_excerpt(texts: list[str], spans: list[list[tuple[int, int, str]]] | N
     return out
 
 
+def mask_columns(table: Table, columns: Iterable[str]) -> Table:
+    """``table`` with detected PII masked in the given columns too (document ids and paths come from
+    the data, and a path can hold an e-mail address or a user name)."""
+    for c in columns:
+        i = table.columns.index(c)
+        vals = [str(r[i]) if r[i] not in (None, "") else "" for r in table.rows]
+        for r, v in zip(table.rows, masked_excerpt(vals) if vals else []):
+            if r[i] not in (None, ""):
+                r[i] = v
+    return table
+
+
 def _first_lines(text: str | None, width: int = 120) -> str:
     if not text:
         return ""
@@ -592,8 +604,8 @@ def _largest_clusters(s: StageRun, rem: pl.DataFrame, clusters: pl.DataFrame, te
                          m.get("path") or m["id"],
                          round(float(m["jaccard"]), 3) if m.get("jaccard") is not None else "",
                          exmap.get(m["id"], "")])
-    return Table(["kept document", "size", "kind", "removed member (sample)", "Jaccard to kept",
-                  "excerpt (PII masked)"], rows)
+    return mask_columns(Table(["kept document", "size", "kind", "removed member (sample)", "Jaccard to kept",
+                               "excerpt (PII masked)"], rows), ["kept document", "removed member (sample)"])
 
 
 # ---------------------------------------------------------------- 5. redaction
@@ -692,7 +704,8 @@ def _redaction_examples(run: RunInfo, s: StageRun, text_column: str, limit: int)
         meta.append((path, typ, sp["rule"], sp.get("redacted", True)))
     masked = masked_excerpt(texts, spans_list)
     rows = [[m[0], m[1], m[2], "yes" if m[3] in (True, None) else "no", t] for m, t in zip(meta, masked)]
-    return Table(["document", "type", "rule", "replaced", "context (findings masked)"], rows), ""
+    return mask_columns(Table(["document", "type", "rule", "replaced", "context (findings masked)"], rows),
+                        ["document"]), ""
 
 
 # ---------------------------------------------------------------- 6. decontamination
@@ -752,7 +765,8 @@ def decontam_section(run: RunInfo) -> Section:
                     cols_out.append("excerpt (PII masked)")
                 else:
                     rows = [r[:-1] for r in rows]
-                sec.tables.append((f"Removed documents and what matched{suffix}", Table(cols_out, rows)))
+                sec.tables.append((f"Removed documents and what matched{suffix}",
+                                   mask_columns(Table(cols_out, rows), ["document"])))
     return sec
 
 
