@@ -402,6 +402,37 @@ def g_username_assignment(r):
         ("user = '4320de44-2322-4620-999b-5e2e1c8df013'\n", "4320de44"), ("  login: GNUTLS_A_UNKNOWN_PSK_IDENTITY\n", "GNUTLS")]
 
 
+
+def g_provider_token(r):
+    toks = ["dapi" + rs(r, HEX, 32), "lin_api_" + rs(r, ALNUM, 40), "rubygems_" + rs(r, HEX, 48),
+            "sbp_" + rs(r, HEX, 40), "gsk_" + rs(r, ALNUM, 52), "dckr_pat_" + rs(r, ALNUM, 27)]
+    t = r.choice(toks)
+    return [(f"TOKEN={t}\n", t), (f'client = Client(token="{t}")\n', t)], [
+        ("DATABRICKS_TOKEN=dapixxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", "dapix"),
+        ("see docs/lin_api_keys.md\n", "lin_api_")]
+
+
+def g_basic_auth_header(r):
+    b64 = base64.b64encode(f"{handle(r)}:{password(r)}".encode()).decode()
+    dummy = base64.b64encode(b"username:password").decode()
+    return [(f"Authorization: Basic {b64}\n", b64), (f"headers = {{'Authorization': 'Basic {b64}'}}\n", b64)], [
+        (f"Authorization: Basic {dummy}\n", dummy), ("# uses basic authentication for the admin site\n", "authentication")]
+
+
+def g_header_credential(r):
+    k = rs(r, ALNUM, 32)
+    return [(f"curl -H 'X-API-Key: {k}' https://api.{word(r)}.io/v1\n", k), (f"tool deploy --api-key {k}\n", k),
+            (f"Private-Token: {k}\n", k)], [
+        ("curl -H 'X-API-Key: $API_KEY' https://api.svc.io\n", "$API_KEY"),
+        ("cli --token-file ./secrets/token.txt\n", "./secrets"), ("X-Api-Key: <your-api-key>\n", "<your")]
+
+
+def g_sql_password(r):
+    pw = password(r)
+    return [(f"CREATE USER 'app'@'%' IDENTIFIED BY '{pw}';\n", pw), (f"ALTER ROLE app WITH PASSWORD '{pw}';\n", pw)], [
+        ("CREATE USER app IDENTIFIED BY 'changeme';\n", "changeme"),
+        ("ALTER USER app IDENTIFIED BY '<password>';\n", "<password>")]
+
 GENERATORS: dict[str, Gen] = {
     name[2:].replace("_", "-"): fn for name, fn in dict(globals()).items() if name.startswith("g_") and callable(fn)
 }

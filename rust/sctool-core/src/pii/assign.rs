@@ -197,7 +197,7 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
     let open = ns.checked_sub(1).map(|i| b[i]);
     let mut i = ne;
     // Closing quote / bracket of the name: "password": , ['password'] =
-    while i < le && matches!(b[i], b'"' | b'\'' | b'`' | b']') {
+    while i < le && matches!(b[i], b'"' | b'\'' | b'`' | b']' | b'\\') {
         i += 1;
     }
     let after_name = i;
@@ -252,6 +252,23 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
     }
     if j < le && matches!(b[j], b'"' | b'\'' | b'`') {
         i = j;
+    }
+    // A value quoted with escaped quotes inside another string (`"{\"password\": \"x\"}"`):
+    // it ends at the escaped closing quote.
+    if b[i] == b'\\' && i + 1 < le && matches!(b[i + 1], b'"' | b'\'') {
+        let q = b[i + 1];
+        let vs = i + 2;
+        let rel = text[vs..le].find(if q == b'"' { "\\\"" } else { "\\'" })?;
+        return Some(Assignment {
+            name: (ns, ne),
+            value: (vs, vs + rel),
+            quote: Quote::Quoted,
+            line_leading,
+            space_separated,
+            define,
+            tight_eq,
+            call,
+        });
     }
     let c = b[i];
     if matches!(c, b'"' | b'\'' | b'`') {
@@ -710,6 +727,48 @@ pub fn cli_password(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<
             if username_value_ok(u.as_str()) {
                 out.push(Cand { start: u.start(), end: u.end(), rule: user_rule });
             }
+        }
+    }
+}
+
+/// `Basic <b64>` decodes to printable `user:password` with a real password (not a placeholder).
+pub fn basic_auth_ok(doc: &Doc<'_>, s: usize, e: usize) -> bool {
+    let Some(raw) = super::validate::base64_decode(&doc.text[s..e]) else { return false };
+    let Ok(plain) = String::from_utf8(raw) else { return false };
+    let Some((user, pw)) = plain.split_once(':') else { return false };
+    !user.is_empty() && plain.chars().all(|c| !c.is_control()) && password_value_ok(pw)
+}
+
+fn header_flag_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r#"(?i)(?:^|[\s'"({,])((?:--|-H\s*["']?)?(?:x-)?(?:[a-z0-9]+-)*(?:api-?key|api_key|auth-token|access-token|private-token|x-auth-token|secret|access-key|secret-key|token))(?:\s*[:=]\s*|\s+)["']?([A-Za-z0-9._~+/=\-]{10,512})"#)
+            .expect("static regex")
+    })
+}
+
+/// Header lines and command-line flags named for a credential: `X-API-Key: …`, `Private-Token: …`
+/// (curl -H, HTTP files, nginx/proxy configs) and `--api-key …`, `--token=…` (CLIs).
+pub fn header_or_flag_credential(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
+    let text = doc.text;
+    for caps in header_flag_re().captures_iter(text) {
+        let (Some(n), Some(v)) = (caps.get(1), caps.get(2)) else { continue };
+        let name = n.as_str();
+        let flag = name.starts_with("--");
+        let header = name.contains('-') && !flag;
+        if !(flag || header) {
+            continue;
+        }
+        let bare = name.trim_start_matches("--").trim_start_matches(['-', 'H', 'h', ' ', '"', '\'']);
+        if classify_name(bare) != Some(PiiType::Key) {
+            continue;
+        }
+        let b = text.as_bytes();
+        if b.get(v.end()).is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'(' | b'[' | b'{' | b'$')) {
+            continue;
+        }
+        if key_value_ok(bare, v.as_str()) {
+            out.push(Cand { start: v.start(), end: v.end(), rule });
         }
     }
 }

@@ -116,13 +116,13 @@ pub struct Doc<'a> {
 
 impl Doc<'_> {
     /// Byte ranges of the keywords of rule `rule` in this document.
-    pub fn keyword_hits(&self, engine: &Engine, rule: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+    pub fn keyword_hits<'e>(&'e self, engine: &'e Engine, rule: usize) -> impl Iterator<Item = (usize, usize)> + 'e {
         let mask = &engine.rule_keywords[rule];
-        let mask: Vec<u32> = mask.clone();
-        self.hits
-            .iter()
-            .filter(move |(p, _, _)| mask.contains(p))
-            .map(|&(_, s, e)| (s, e))
+        // A hit of a longer keyword that contains one of this rule's keywords (leftmost-longest
+        // matching reports only the longer one) yields the inner keyword's range.
+        self.hits.iter().filter_map(move |&(p, s, _)| {
+            mask.iter().find(|(q, _, _)| *q == p).map(|&(_, off, len)| (s + off, s + off + len))
+        })
     }
 
     /// Does the document read like a configuration file (INI, properties, YAML, .env, ssh_config)
@@ -170,8 +170,8 @@ pub struct Engine {
     ac: AhoCorasick,
     /// keyword pattern id -> rules that own it
     keyword_rules: Vec<Vec<usize>>,
-    /// rule -> its keyword pattern ids
-    rule_keywords: Vec<Vec<u32>>,
+    /// rule -> (keyword pattern id, offset and length of the rule's keyword inside that pattern)
+    rule_keywords: Vec<Vec<(u32, usize, usize)>>,
     regexes: Vec<Option<Regex>>,
     /// rules whose keyword is '@' (checked with memchr, not the automaton)
     at_rules: Vec<usize>,
@@ -199,7 +199,6 @@ impl Engine {
                     patterns.len() - 1
                 };
                 keyword_rules[pid].push(ri);
-                rule_keywords[ri].push(pid as u32);
             }
             regexes.push(match &rule.matcher {
                 Matcher::Regex { pattern, .. } => Some(Regex::new(pattern).map_err(|e| {
@@ -207,6 +206,23 @@ impl Engine {
                 })?),
                 _ => None,
             });
+        }
+        // Every pattern that contains a rule's keyword counts as a hit of that rule, at the offset
+        // of the keyword inside it (`api_key` is also a `key` hit for the assignment scanner).
+        for (ri, rule) in RULES.iter().enumerate() {
+            for kw in rule.keywords.iter().filter(|k| **k != "@") {
+                let kw = kw.to_ascii_lowercase();
+                for (pid, pat) in patterns.iter().enumerate() {
+                    if let Some(off) = pat.find(kw.as_str()) {
+                        if !rule_keywords[ri].iter().any(|(p, _, _)| *p == pid as u32) {
+                            rule_keywords[ri].push((pid as u32, off, kw.len()));
+                        }
+                        if !keyword_rules[pid].contains(&ri) {
+                            keyword_rules[pid].push(ri);
+                        }
+                    }
+                }
+            }
         }
         // Leftmost-longest, non-overlapping: several times faster than overlapping search, and a
         // keyword hidden inside a longer keyword belongs to the same rule in this table.

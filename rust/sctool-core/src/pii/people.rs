@@ -56,15 +56,24 @@ const NOT_NAME_WORDS: &[&str] = &[
 ];
 
 fn name_pat() -> &'static str {
-    // 2-4 capitalised words; optional nobiliary particles; hyphenated or apostrophe parts (Jean-Luc, O'Brien).
-    r"(?:Mc|Mac|O['’])?\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?(?:[ \t]+(?:(?:van|von|de|der|den|da|di|du|del|della|la|le|bin|ibn|al|el|ter|ten|dos|das)[ \t]+)?(?:Mc|Mac|O['’])?\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?){1,3}"
+    // 2-4 capitalised words (any cased script: Latin with diacritics, Greek, Cyrillic); up to two
+    // nobiliary particles (de la Cruz, van der Berg); hyphenated or apostrophe parts (Jean-Luc,
+    // O'Brien). Scripts without case: 2-4 Han or Hangul characters (a family and a given name),
+    // katakana with an optional middle dot, Arabic or Hebrew words.
+    r"(?:(?:Mc|Mac|O['’])?\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?(?:[ \t]+(?:(?:van|von|de|der|den|da|di|du|del|della|la|le|bin|ibn|al|el|ter|ten|dos|das|y)[ \t]+){0,2}(?:Mc|Mac|O['’])?\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?){1,3}|\p{Han}{2,4}|\p{Hangul}{2,4}|\p{Katakana}{2,}[・･ ]\p{Katakana}{2,}|\p{Arabic}{2,}(?:[ \t]+\p{Arabic}{2,}){1,3}|\p{Hebrew}{2,}(?:[ \t]+\p{Hebrew}{2,}){1,3})"
+}
+
+/// A name in a script without letter case (Han, Hangul) is one run of characters.
+fn uncased_name(v: &str) -> bool {
+    let n = v.chars().count();
+    (2..=4).contains(&n) && v.chars().all(|c| matches!(c as u32, 0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0xAC00..=0xD7AF))
 }
 
 /// Is this capitalised word sequence plausibly a person's full name?
 pub fn name_ok(v: &str) -> bool {
     let words: Vec<&str> = v.split_whitespace().collect();
     if words.len() < 2 {
-        return false;
+        return uncased_name(v) || v.contains(['・', '･']);
     }
     !words.iter().any(|w| {
         let w = w.trim_matches(|c: char| !c.is_alphabetic());
@@ -137,7 +146,7 @@ fn trigger_tail_re() -> &'static Regex {
     RE.get_or_init(|| {
         // After the trigger word: separators, (c)/©, years, an opening quote or bracket, then the name.
         let pat = format!(
-            r#"^(?:s|ed|ship)?(?:[ \t]+(?:by|to|is))?["']?[ \t]*[:=]?[ \t]*[\[("'{{]?[ \t]*(?:(?:\((?i:c)\)|©)[ \t]*)?(?:\d{{4}}(?:[ \t]*[-–,][ \t]*\d{{4}})*,?[ \t]+)?(?:(?:\((?i:c)\)|©)[ \t]*)?(?:by[ \t]+)?["']?({})"#,
+            r#"^(?:s|ed|ship)?(?:[ \t]+(?:by|to|is))?["']?[ \t]*[:=：]?[ \t]*[\[("'{{]?[ \t]*(?:(?:\((?i:c)\)|©)[ \t]*)?(?:\d{{4}}(?:[ \t]*[-–,][ \t]*\d{{4}})*,?[ \t]+)?(?:(?:\((?i:c)\)|©)[ \t]*)?(?:by[ \t]+)?["']?({})"#,
             name_pat()
         );
         Regex::new(&pat).expect("static regex")

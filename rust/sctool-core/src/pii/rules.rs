@@ -299,6 +299,25 @@ pub static RULES: &[Rule] = &[
         },
     },
     Rule {
+        id: "provider-token",
+        kind: PiiType::Key,
+        description: "Prefixed tokens of other providers (Databricks, Doppler, Postman, Linear, Pulumi, RubyGems, Terraform \
+Cloud, Grafana, New Relic, Atlassian, age, Vault, Sentry, PlanetScale, Fly.io, Supabase, Replicate, Groq, xAI, Perplexity, \
+Square, Brevo, Shippo, Clojars, Duffel, EasyPost, Notion, Typeform, Docker Hub, Figma, Artifactory, Dynatrace, \
+Alibaba, Google OAuth client secret, Mapbox, Mailgun, Azure AD client secret)",
+        keywords: &[
+            "dapi", "dp.", "pmak-", "lin_api_", "pul-", "rubygems_", ".atlasv1.", "glc_", "glsa_", "nrak-", "atatt3",
+            "age-secret-key-", "hvs.", "hvb.", "sntrys_", "sntryu_", "pscale_", "fo1_", "sbp_", "r8_", "gsk_", "xai-",
+            "pplx-", "sq0", "eaaa", "xkeysib-", "shippo_", "clojars_", "duffel_", "ezak", "ntn_", "secret_", "tfp_",
+            "dckr_pat_", "figd_", "akcp", "dt0c01.", "ltai", "gocspx-", "sk.eyj", "key-", "q~",
+        ],
+        matcher: Matcher::Regex {
+            pattern: r"(?:^|[^A-Za-z0-9_\-])((?:dapi[a-f0-9]{32}(?:-\d)?|dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44}|PMAK-[a-f0-9]{24}-[a-f0-9]{34}|lin_api_[A-Za-z0-9]{40}|pul-[a-f0-9]{40}|rubygems_[a-f0-9]{48}|[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=\-]{60,70}|glc_[A-Za-z0-9+/]{32,400}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}|NRAK-[A-Z0-9]{27}|ATATT3[A-Za-z0-9_\-=]{186}|AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}|hv[sb]\.[A-Za-z0-9_\-]{24,}|sntrys_eyJ[A-Za-z0-9_=+/\-]{60,}|sntryu_[a-f0-9]{64}|pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_\-=.]{32,64}|fo1_[A-Za-z0-9_\-]{43}|sbp_[a-f0-9]{40}|r8_[A-Za-z0-9]{37}|gsk_[A-Za-z0-9]{52}|xai-[A-Za-z0-9]{80}|pplx-[A-Za-z0-9]{48}|sq0(?:atp|csp)-[0-9A-Za-z_\-]{22,43}|EAAA[A-Za-z0-9_\-]{60}|xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}|shippo_(?:live|test)_[a-f0-9]{40}|CLOJARS_[a-z0-9]{60}|duffel_(?:test|live)_[A-Za-z0-9_\-=]{43}|EZAK[A-Za-z0-9]{54}|ntn_[0-9]{11}[A-Za-z0-9]{35}|secret_[A-Za-z0-9]{43}|tfp_[A-Za-z0-9_\-.=]{59}|dckr_pat_[A-Za-z0-9_\-]{27}|figd_[A-Za-z0-9_\-]{40}|AKCp[A-Za-z0-9]{69}|dt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}|LTAI[A-Za-z0-9]{20}|GOCSPX-[A-Za-z0-9_\-]{28}|sk\.eyJ[A-Za-z0-9_\-]{50,}\.[A-Za-z0-9_\-]{20,}|key-[0-9a-f]{32}|[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}))(?:$|[^A-Za-z0-9_\-])",
+            group: 1,
+            check: Some(provider_token),
+        },
+    },
+    Rule {
         id: "bearer-token",
         kind: PiiType::Key,
         description: "High-entropy credential after an HTTP `Bearer` / `token` authorization scheme",
@@ -340,6 +359,35 @@ pub static RULES: &[Rule] = &[
         description: "Literal password passed to a login/auth call (smtp.login(user, '…'), HTTPBasicAuth, auth=(…))",
         keywords: &["login(", "auth", "getconnection("],
         matcher: Matcher::Custom(assign::call_password),
+    },
+    Rule {
+        id: "basic-auth-header",
+        kind: PiiType::Password,
+        description: "HTTP Basic credentials (Authorization: Basic <base64 of user:password>): the encoded value",
+        keywords: &["basic "],
+        matcher: Matcher::Regex {
+            pattern: r"\b(?i:basic)\s+([A-Za-z0-9+/]{8,}={0,2})(?:$|[^A-Za-z0-9+/=])",
+            group: 1,
+            check: Some(assign::basic_auth_ok),
+        },
+    },
+    Rule {
+        id: "header-credential",
+        kind: PiiType::Key,
+        description: "Credential in an HTTP header or CLI flag named for one (X-API-Key: …, Private-Token: …, --api-key …, --token=…)",
+        keywords: &["api-key", "apikey", "api_key", "-token", "private-token", "x-auth", "-secret", "access-key", "secret-key"],
+        matcher: Matcher::Custom(assign::header_or_flag_credential),
+    },
+    Rule {
+        id: "sql-password",
+        kind: PiiType::Password,
+        description: "Password in SQL account statements (IDENTIFIED BY '…', WITH [ENCRYPTED] PASSWORD '…')",
+        keywords: &["identified by", "password '", "password \""],
+        matcher: Matcher::Regex {
+            pattern: r#"(?i:identified\s+by|with\s+(?:encrypted\s+|unencrypted\s+)?password|\bpassword\s+for\s+\S+\s*=)\s*(?:password\s*\(\s*)?['"]([^'"\n]{3,128})['"]"#,
+            group: 1,
+            check: Some(|d, s, e| assign::password_value_ok(&d.text[s..e])),
+        },
     },
     // ---- assignments to secret/password/user names ----
     Rule {
@@ -400,7 +448,7 @@ pub static RULES: &[Rule] = &[
         keywords: &[
             "author", "maintainer", "copyright", "signed-off-by", "co-authored-by", "reviewed-by", "acked-by", "tested-by",
             "reported-by", "contact", "written by", "created by", "developed by", "maintained by", "contributor", "thanks to",
-            "credits", "owner",
+            "credits", "owner", "作者", "维护者", "著者", "작성자", "автор", "Автор",
         ],
         matcher: Matcher::Custom(people::name_after_trigger),
     },
