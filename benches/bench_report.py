@@ -314,8 +314,15 @@ def main() -> Path:
             "far above CPU times mean other work shared the cores.")
     if best["problems"]:
         body += "\n\nNotes from the report: " + "; ".join(best["problems"])
+    summary = md_table(["figure", "value"], [
+        [f"report of a {sizes['bytes'] / 1e9:.1f} GB run (simulated)",
+         f"{best['seconds']:.1f} s wall, {best['cpu']:.1f} s CPU, {best['bytes'] / 1e6:.2f} MB, {best['plots']} plots"],
+        ["vs one pass over the text", f"{best['seconds'] / max(fl['seconds'], 1e-9):.1f}x wall, "
+                                      f"{best['cpu'] / max(fl['cpu'], 1e-9):.1f}x CPU"],
+        ["load average at start", f"{load[0]:.1f} on {os.cpu_count()} cores"],
+    ])
     return write_report("report", "sctool report: render time and size of a 1 GB run",
-                        [("Results", body)], config={"target_bytes": target},
+                        [("Summary", summary), ("Results", body)], config={"target_bytes": target},
                         packages=("sctool", "polars", "pyarrow", "numpy", "matplotlib"))
 
 
