@@ -10,6 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sctool.errors import ConfigError, DatasetError, SctoolError
 from sctool.io.dataset import read_dataset
@@ -95,3 +97,32 @@ def test_empty_benchmark_file_is_an_error(tmp_path: Path) -> None:
     blank.write_text("\n\n")
     with pytest.raises(SctoolError, match=r"blank\.jsonl"):
         load_benchmarks([f"mbpp={blank}"])
+
+
+@given(st.lists(st.binary(max_size=3000), min_size=1, max_size=5), st.data())
+def test_zstd_reader_returns_every_byte_or_raises(frames: list[bytes], data) -> None:
+    """Against the reference (decompress each frame whole): any multi-frame file reads back exactly;
+    any strict prefix that cuts into a frame raises instead of returning a short read."""
+    import tempfile
+
+    import zstandard
+
+    from sctool.io.jsonl import TruncatedStreamError, _ZstdFrames
+
+    blobs = [zstandard.ZstdCompressor(level=1).compress(f) for f in frames]
+    whole = b"".join(blobs)
+    cut = data.draw(st.integers(0, len(whole)))
+    boundaries = {sum(len(b) for b in blobs[:i]) for i in range(len(blobs) + 1)}
+    with tempfile.NamedTemporaryFile(suffix=".zst") as fh:
+        fh.write(whole[:cut])
+        fh.flush()
+        reader = _ZstdFrames(Path(fh.name))
+        try:
+            if cut in boundaries:
+                n_frames = sorted(boundaries).index(cut)
+                assert reader.read() == b"".join(frames[:n_frames])
+            else:
+                with pytest.raises((TruncatedStreamError, zstandard.ZstdError)):
+                    reader.read()
+        finally:
+            reader.close()
