@@ -408,3 +408,15 @@ def test_paths_holding_pii_are_masked_too():
     S.mask_columns(t, ["document"])
     assert t.rows[0][0] == "users/[EMAIL]/notes.py"
     assert t.rows[1][0] == "plain/path.py" and t.rows[2][0] is None
+
+
+def test_text_is_withheld_when_the_detector_fails(monkeypatch):
+    import sctool.pii
+
+    def broken(*a, **k):
+        raise RuntimeError("detector unavailable")
+
+    monkeypatch.setattr(sctool.pii, "detect_pii", broken)
+    out = S.masked_excerpt([f"mail {SECRETS['email']}", "plain"])
+    assert len(out) == 2 and all(o.startswith("[withheld") for o in out)
+    assert not any(SECRETS["email"] in o for o in out)
