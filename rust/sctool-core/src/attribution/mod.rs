@@ -124,11 +124,42 @@ impl IndexView<'_> {
     }
 
     /// Range of table rows holding `fp`.
+    ///
+    /// Fingerprints are uniform 64-bit hashes, so a row's position is close to `fp / 2^64 * rows`:
+    /// start there and gallop outwards, which touches a few neighbouring cache lines instead of the
+    /// ~log2(rows) scattered ones of a plain binary search.
     #[inline]
     pub fn lookup(&self, fp: u64) -> (usize, usize) {
-        let lo = self.table_fps.partition_point(|&x| x < fp);
-        let hi = lo + self.table_fps[lo..].partition_point(|&x| x == fp);
-        (lo, hi)
+        let t = self.table_fps;
+        let n = t.len();
+        if n == 0 {
+            return (0, 0);
+        }
+        let guess = ((u128::from(fp) * n as u128) >> 64) as usize;
+        // Bracket [lo, hi) so that t[lo - 1] < fp <= t[hi] (where those exist), then search it.
+        let (mut lo, mut hi);
+        if t[guess] < fp {
+            let mut step = 1;
+            lo = guess + 1;
+            hi = lo;
+            while hi < n && t[hi] < fp {
+                lo = hi + 1;
+                hi = (hi + step).min(n);
+                step *= 2;
+            }
+        } else {
+            let mut step = 1;
+            hi = guess;
+            lo = hi;
+            while lo > 0 && t[lo - 1] >= fp {
+                hi = lo - 1;
+                lo = lo.saturating_sub(step);
+                step *= 2;
+            }
+        }
+        let start = lo + t[lo..hi].partition_point(|&x| x < fp);
+        let end = start + t[start..].iter().take_while(|&&x| x == fp).count();
+        (start, end)
     }
 }
 
@@ -163,6 +194,7 @@ pub fn query_text(index: &IndexView<'_>, text: &str) -> TextHits {
         let m = CHUNK.min(last + 1 - start);
         for (j, slot) in fps.iter_mut().take(m).enumerate() {
             *slot = norm.fingerprint(start + j, w);
+            index.bloom.prefetch(index.words, *slot);
         }
         for (j, &fp) in fps.iter().take(m).enumerate() {
             if index.bloom.contains(index.words, fp) {
@@ -339,6 +371,21 @@ mod tests {
         let pairs: Vec<(u32, u32, u32)> = pos.iter().map(|&x| (0, 0, x)).collect();
         assert!(verify_batch(&[&query], &[&first], &pairs, 10, 10).unwrap().iter().all(|&x| x));
         assert!(!verify_batch(&[&query], &[&second], &pairs, 10, 10).unwrap().iter().any(|&x| x));
+    }
+
+    #[test]
+    fn lookup_finds_every_run_and_nothing_else() {
+        let mut fps: Vec<u64> = (0..5000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
+        fps.extend([7, 7, 7, u64::MAX, u64::MAX, 0]);
+        fps.sort_unstable();
+        let docs = vec![0u32; fps.len()];
+        let words = vec![0u64; 8];
+        let idx = IndexView { bloom: BloomParams { blocks: 1, k: 1 }, words: &words, table_fps: &fps, table_docs: &docs, window: 8 };
+        for probe in fps.iter().copied().chain([1, 8, u64::MAX - 1, 12_345_678_901]) {
+            let lo = fps.partition_point(|&x| x < probe);
+            let hi = fps.partition_point(|&x| x <= probe);
+            assert_eq!(idx.lookup(probe), (lo, hi), "{probe}");
+        }
     }
 
     #[test]
