@@ -82,3 +82,26 @@ if python -c "import matplotlib" 2>/dev/null; then
 else
   printf "matplotlib is not installed: pip install 'sctool[report]' then run: sctool report %s -o %s/report.html\n" "$out" "$out" >&2
 fi
+
+step "attribution: did the model copy its training data? (sctool index build / attribute / search)"
+search=()
+if python -c "import tantivy" 2>/dev/null; then search=(--search); fi
+sctool index build "$out/05-decontam" -o "$out/attribution-index" "${search[@]}"
+printf 'a generated completion ->\n'
+sctool generate --model "$out/model" --prompt 'def read_config(path):' --max-new-tokens 48 \
+  --temperature 0.8 --top-p 0.95 --seed 0 --attribute "$out/attribution-index"
+echo
+printf 'three lines copied from the corpus, re-indented ->\n'
+python - "$out/05-decontam" > "$out/copied-snippet.py" <<'PY'
+import sys
+from sctool.io.dataset import read_dataset
+docs = read_dataset(sys.argv[1], columns=["content"]).get_column("content").to_list()
+text = next(t for t in docs if t and t.count("\n") > 40)
+lines = [ln for ln in text.splitlines() if len(ln.strip()) > 30][10:13]
+print("\n".join("  " + ln.strip() for ln in lines))
+PY
+sctool attribute "$out/attribution-index" -f "$out/copied-snippet.py" --exact
+if [ -d "$out/attribution-index/search" ]; then
+  printf '\nfull-text search for "read config file" ->\n'
+  sctool search "$out/attribution-index" "read config file" -k 3
+fi
