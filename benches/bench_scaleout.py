@@ -19,8 +19,8 @@ from pathlib import Path
 import polars as pl
 
 from benches.harness import WORK, Timer, md_table, real_corpus, write_report
+from sctool.dedup.distributed_exact import HashShard, run_exact_dedup
 from sctool.executors import LocalExecutor, SpillDir
-from sctool.executors.dedup_exact import HashShard, run_exact_dedup
 from sctool.io.dataset import read_dataset
 from sctool.io.sources import InputReader, resolve_inputs
 from sctool.stages.base import Runtime, StageOutput, run_map_stage

@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sctool.config import config_from_dict
+from sctool.dedup.distributed_exact import run_exact_dedup
 from sctool.errors import ConfigError, InternalError
 from sctool.executors import ExecutorError, LocalExecutor, SpillDir, get_executor, partition_of
 from sctool.executors.base import FrameProcess, Shard, ShardInput, shard_reader
-from sctool.executors.dedup_exact import run_exact_dedup
 from sctool.io.dataset import DatasetWriter
 from sctool.io.sources import InputReader, resolve_inputs
 from sctool.stages.base import Runtime, run_map_stage
@@ -176,10 +176,10 @@ def test_ray_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 
 def test_sctool_never_imports_ray_for_local_work(tmp_path: Path) -> None:
     files = write_corpus(tmp_path / "in", files=1, docs_per_file=3)
-    code = ("import sys, sctool, sctool.executors, sctool.executors.dedup_exact\n"
+    code = ("import sys, sctool, sctool.executors, sctool.dedup.distributed_exact\n"
             "from sctool.stages.base import Runtime\n"
             "from sctool.stages.dedup import DedupConfig\n"
-            "from sctool.executors.dedup_exact import run_exact_dedup\n"
+            "from sctool.dedup.distributed_exact import run_exact_dedup\n"
             f"run_exact_dedup([{str(files[0])!r}], {str(tmp_path / 'o')!r}, DedupConfig(mode='exact'), Runtime(quiet=True))\n"
             "assert 'ray' not in sys.modules, 'ray was imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sctool.dedup.distributed_near import components_min_root, run_near_dedup_executor
 from sctool.errors import ConfigError
-from sctool.executors.dedup_near import components_min_root, run_near_dedup_executor
 from sctool.stages.base import Runtime
 from sctool.stages.dedup import DedupConfig, run_dedup
 from tests.conftest import run_cli

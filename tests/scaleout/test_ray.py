@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sctool.dedup.distributed_exact import run_exact_dedup
 from sctool.errors import DatasetError, InternalError
 from sctool.executors import ExecutorError
-from sctool.executors.dedup_exact import run_exact_dedup
 from sctool.io.dataset import read_dataset
 from sctool.stages.base import Runtime
 from sctool.stages.dedup import DedupConfig, run_dedup

@@ -23,6 +23,8 @@ from pathlib import Path
 import polars as pl
 
 from sctool.config import config_to_dict
+from sctool.dedup.config import DedupConfig
+from sctool.dedup.decisions import split_by_decisions
 from sctool.errors import ConfigError
 from sctool.executors import get_executor
 from sctool.executors.base import Shard, ShardInput
@@ -32,7 +34,6 @@ from sctool.io.sources import Batch, InputReader, resolve_inputs
 from sctool.native import hash_content
 from sctool.progress import progress
 from sctool.stages.base import Runtime, StageOutput
-from sctool.stages.dedup import DedupConfig, split_by_decisions
 
 DUPS_SCHEMA = {"batch": pl.UInt32, "row": pl.UInt32, "dup_of": pl.String}
 

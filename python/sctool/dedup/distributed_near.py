@@ -33,6 +33,8 @@ import polars as pl
 import pyarrow as pa
 
 from sctool.config import config_to_dict
+from sctool.dedup.config import DedupConfig
+from sctool.dedup.decisions import near_manifest_extra, split_by_decisions
 from sctool.dedup.minhash import minhash_with_counts
 from sctool.dedup.near import DECISION_SCHEMA, NearDupParams, NearDupPlanner
 from sctool.errors import ConfigError, InternalError
@@ -44,7 +46,6 @@ from sctool.io.sources import Batch, InputReader, resolve_inputs
 from sctool.native import hash_content
 from sctool.progress import progress
 from sctool.stages.base import Runtime, StageOutput
-from sctool.stages.dedup import DedupConfig, near_manifest_extra, split_by_decisions
 
 EDGE_SCHEMA = {"a": pl.UInt64, "b": pl.UInt64}
 
@@ -195,8 +196,12 @@ class _SpilledEngine:
     def shingle_counts(self) -> np.ndarray:
         return self.counts
 
-    def stats(self) -> dict[str, int]:
-        return dict(self._stats)
+    def stats(self) -> dict[str, Any]:
+        # The kernel this process calibrated (shards on other machines calibrate their own; every
+        # kernel gives bit-identical signatures, so only the speed can differ).
+        from sctool import _native
+
+        return {**self._stats, "signature_kernel": _native.minhash_kernel()[0]}
 
     def estimate_pairs(self, a: np.ndarray, b: np.ndarray, threads: int = 0) -> np.ndarray:
         a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)

@@ -20,6 +20,7 @@ import polars as pl
 
 from sctool.config import config_to_dict
 from sctool.errors import ConfigError
+from sctool.executors import get_executor
 from sctool.io.dataset import DatasetWriter, Manifest, PartStats
 from sctool.io.sources import InputReader, resolve_inputs
 from sctool.progress import progress
@@ -105,8 +106,6 @@ def run_map_stage(
     with bar:
         # The executor owns the per-batch loop (in process, or as Ray tasks); it leaves finished parts
         # in the writer's staging directory and the malformed-line tally in ``reader.line_errors``.
-        from sctool.executors import get_executor
-
         get_executor(runtime).run_map(stage=stage, reader=reader, writer=writer, process=process, bar=bar)
     extra = dict(manifest_extra or {})
     errs = reader.line_errors
