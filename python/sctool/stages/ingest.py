@@ -54,7 +54,8 @@ SCHEMA = {
 class IngestConfig:
     """What `sctool ingest` reads and which files it accepts."""
 
-    sources: tuple[str, ...] = field(default=(), metadata={"help": "directories, JSONL or Parquet files/globs"})
+    sources: tuple[str, ...] = field(default=(), metadata={"help": "directories, JSONL or Parquet files/globs",
+                                                              "cli": False})
     stdlib: bool = field(default=False, metadata={"help": "ingest the running interpreter's standard library"})
     max_file_size: int = field(
         default=1 << 20, metadata={"help": "skip files larger than this many bytes (The Stack: 1 MiB)"}
