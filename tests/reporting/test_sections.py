@@ -420,3 +420,11 @@ def test_text_is_withheld_when_the_detector_fails(monkeypatch):
     out = S.masked_excerpt([f"mail {SECRETS['email']}", "plain"])
     assert len(out) == 2 and all(o.startswith("[withheld") for o in out)
     assert not any(SECRETS["email"] in o for o in out)
+
+
+def test_tick_labels_are_distinct_and_exact():
+    from sctool.reporting.render import _distinct_labels, _short
+
+    assert _distinct_labels([1.1, 1.125, 1.15, 1.175], exact=True) == ["1.1", "1.125", "1.15", "1.175"]
+    assert _distinct_labels([20000, 20020, 20040], exact=True) == ["20k", "20.02k", "20.04k"]
+    assert [_short(x) for x in (0, 950, 1500, 2.5e6, 3e9, 0.00025)] == ["0", "950", "1.5k", "2.5M", "3G", "0.00025"]

@@ -49,25 +49,57 @@ class _Marks:
             self.n += 1
 
 
-def _short(x: float, _pos: Any = None) -> str:
+def _short(x: float, _pos: Any = None, digits: int = 3) -> str:
     """Tick labels as plain text (1k, 2.5M): mathtext labels cost more to lay out than the plot."""
     if x == 0:
         return "0"
     a = abs(x)
     for div, suf in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if a >= div:
-            return f"{x / div:.3g}{suf}"
-    return f"{x:.3g}"
+            return f"{x / div:.{digits}g}{suf}"
+    return f"{x:.{digits}g}"
+
+
+def _exact(v: float, d: int) -> bool:
+    return v == 0 or abs(float(f"{v:.{d}g}") - v) <= 1e-9 * abs(v)
+
+
+def _distinct_digits(values: list[float], exact: bool = False) -> int:
+    """Fewest significant digits (3 to 8) that give every value its own label (and, with ``exact``,
+    print every tick value as it is: 1.175, not 1.18)."""
+    for d in range(3, 9):
+        if len({_short(v, digits=d) for v in values}) == len(set(values)) and (
+                not exact or all(_exact(v, d) for v in values)):
+            return d
+    return 8
+
+
+def _distinct_labels(values: Any, exact: bool = False) -> list[str]:
+    vals = [float(v) for v in values]
+    d = _distinct_digits(vals, exact)
+    return [_short(v, digits=d) for v in vals]
 
 
 def _plain_ticks(axis: Any, counts: bool = False) -> None:
     """Plain-text tick labels; ``counts`` (every value a whole number) puts ticks on whole numbers."""
-    from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+    from matplotlib.ticker import Formatter, MaxNLocator, NullFormatter
 
-    if axis.get_scale() == "symlog":  # 0 sits next to the linear threshold's tick: leave it unlabelled
-        axis.set_major_formatter(FuncFormatter(lambda x, pos=None: "" if x == 0 else _short(x)))
-    else:
-        axis.set_major_formatter(FuncFormatter(_short))
+    class Short(Formatter):
+        """:func:`_short` with as many digits as it takes to tell neighbouring ticks apart."""
+
+        digits = 3
+
+        def __call__(self, x: float, pos: Any = None) -> str:
+            if x == 0 and axis.get_scale() == "symlog":  # 0 sits next to the linear threshold's tick
+                return ""
+            return _short(x, digits=self.digits)
+
+        def format_ticks(self, values: Any) -> list[str]:
+            labels = _distinct_labels(list(values), exact=True)
+            self.digits = _distinct_digits([float(v) for v in values], exact=True)
+            return ["" if v == 0 and axis.get_scale() == "symlog" else lb for v, lb in zip(values, labels)]
+
+    axis.set_major_formatter(Short())
     axis.set_minor_formatter(NullFormatter())
     if counts and axis.get_scale() == "linear":
         axis.set_major_locator(MaxNLocator(integer=True))
@@ -256,14 +288,14 @@ def _layout(plot: Plot) -> tuple[float, float, tuple[float, float, float, float]
         if sp.get("horizontal"):
             per = 1 if sp.get("stacked") or len(series) == 1 else 0.6 * len(series)
             height = min(max(2.2, 0.8 + 0.2 * len(cats) * per), 9.0)
-            left = 0.25 + CHAR_IN * longest
+            left = 0.4 + 1.15 * CHAR_IN * longest  # slack for a viewer's wider fallback font
         elif longest > 8:
             bottom = 0.45 + 0.5 * CHAR_IN * longest
             height = 3.0 + 0.5 * CHAR_IN * longest
     if plot.kind in ("line", "hist") or (plot.kind == "bar" and not sp.get("horizontal")):
         # Room for the widest value label on the y axis (and the axis title beside it).
         ys = [v for c in series if c in t.columns for v in t.column(c) if isinstance(v, (int, float))]
-        widest = max((len(_short(v)) for v in ys), default=3)
+        widest = max((len(x) for x in _distinct_labels(np.linspace(min(ys), max(ys), 6))), default=3) if ys else 3
         left = max(left, 0.45 + CHAR_IN * min(widest + 1, 9))
     if plot.kind == "hist" and series:
         labels = [_label(x, 36) for x in series] + (["threshold"] if sp.get("thresholds") else [])
