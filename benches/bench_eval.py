@@ -63,7 +63,7 @@ def main() -> str:
         statuses: dict[str, int] = {}
         for v in ours:
             statuses[v.status] = statuses.get(v.status, 0) + 1
-        version = (tools.version or "?").replace("version ", "")[:28]
+        version = " ".join((tools.version or "?").split()[:4])[:40]
         rows.append([f"{spec.name} ({version})", n, n / t_ours, n / t_ref, t_ref / t_ours])
         verdict_rows.append([spec.name, len(todo) // 3, sum(v.passed for v in ours), unexpected, differ,
                              ", ".join(f"{k} {c}" for k, c in sorted(statuses.items()))])
