@@ -52,3 +52,8 @@ bench: build
 
 clean:
 	rm -rf $(DEMO_OUT) benches/scratch
+
+# The command reference, generated from the parsers (tests/contract/test_cli_docs.py checks it is current).
+.PHONY: docs
+docs: build
+	$(PY) scripts/gen_cli_docs.py
