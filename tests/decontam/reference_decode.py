@@ -195,7 +195,7 @@ def html_view(b: bytes) -> _Builder | None:
         if c == ord("<"):
             nx = b[i + 1:i + 2]
             close = b.find(b">", i, min(i + 512, n))
-            if nx and (nx.isalpha() and nx.isascii() or nx in (b"/", b"!")) and close >= 0:
+            if nx and ((nx.isalpha() and nx.isascii()) or nx in (b"/", b"!")) and close >= 0:
                 tag = b[i + 1:close]
                 name = bytearray()
                 for x in tag:
@@ -249,7 +249,7 @@ def diff_view(b: bytes) -> _Builder | None:
         first = line[:1]
         if (first == b"+" and not line.startswith(b"+++ ")) or first in (b" ", b""):
             pass
-        elif first == b"-" and not line.startswith(b"--- ") or first == b"\\":
+        elif (first == b"-" and not line.startswith(b"--- ")) or first == b"\\":
             continue
         else:
             in_hunk = False
@@ -338,7 +338,7 @@ def decode_views(text: str) -> list[tuple[str, str, list[tuple[int, int, int]]]]
                 continue
             budget -= size
             segs = [(vs, *_doc_range(psegs, ps, pe)) for vs, ps, pe in bld.segs]
-            fresh.append((path + [kind], bld.text, segs))
+            fresh.append(([*path, kind], bld.text, segs))
         for v in fresh:
             out.append(v)
             queue.append((len(out) - 1, depth + 1))

@@ -35,12 +35,17 @@ def test_stage_removes_contaminated_and_reports_items(corpus: Path, tmp_path: Pa
         assert {mm["method"] for mm in matches} <= {"exact", "normalised"}
     saved = json.loads((tmp_path / "out" / "manifest.json").read_text())
     b = saved["benchmarks"]
-    assert b["gsm8k"] == {"items_loaded": 1319, "items_found": 0, "docs_removed": 0}
+    assert b["gsm8k"] == {"items_loaded": 1319, "items_found": 0, "docs_removed": 0, "items": []}
+    # The summary names the items found, one entry per item.
+    assert len(b["humaneval"]["items"]) == b["humaneval"]["items_found"]
+    assert all(i.startswith("HumanEval/") for i in b["humaneval"]["items"])
     assert b["humaneval"]["items_found"] > 0 and b["mbpp"]["items_loaded"] == 500
     assert sum(saved["counters"]["docs_by_method"].values()) == removed.height
     assert m.extra["benchmarks"] == b
     n_pos = sum(r["contaminated"] for r in public_set[:60])
-    assert removed.height >= n_pos - 1
+    # Two of these 35 are solution-only copies of idiomatic MBPP one-liners (`[x[n] for x in xs]`),
+    # which the rarity weighting deliberately does not count as evidence.
+    assert removed.height >= n_pos - 2
 
 
 def test_exact_method_removes_only_starcoder_matches(corpus: Path, tmp_path: Path, bench_specs: list[str],

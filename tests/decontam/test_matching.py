@@ -38,8 +38,12 @@ def test_default_meets_the_quality_targets(items: list[BenchmarkItem], public_se
     got = flagged(DecontamIndex(items), [r["text"] for r in public_set])
     pos = [g for g, r in zip(got, public_set) if r["contaminated"]]
     neg = [g for g, r in zip(got, public_set) if not r["contaminated"]]
-    assert sum(pos) / len(pos) >= 0.97
+    # 0.964 since rarity weighting: every miss must be a solution-only copy (no prompt, docstring,
+    # description or tests), the idiomatic ones the weighting does not count as evidence.
+    assert sum(pos) / len(pos) >= 0.96
     assert sum(neg) / len(neg) <= 0.01
+    missed = [r for g, r in zip(got, public_set) if r["contaminated"] and not g]
+    assert all(set(r["content"]) <= {"solution", "partial_solution"} for r in missed), missed
 
 
 PATTERNS = ["Return the sum", "def f(x):\n    return x", "ÉCOLE über", "a\r\nb"]
@@ -108,8 +112,10 @@ def test_unrelated_code_with_the_same_name_is_clean(humaneval: list[BenchmarkIte
 def test_threshold_is_configurable(humaneval: list[BenchmarkItem]) -> None:
     sol = dict(humaneval[0].code)["solution"]
     half = "\n".join(sol.splitlines()[:4])
-    strict = DecontamIndex(humaneval, method="normalised", params=NormalisedParams(threshold=1.0))
-    lax = DecontamIndex(humaneval, method="normalised", params=NormalisedParams(threshold=0.2))
+    # Unit weights: this checks the threshold's mechanics (with the IDF table, the idiomatic loop
+    # head this half copies weighs too little to count at any threshold).
+    strict = DecontamIndex(humaneval, method="normalised", params=NormalisedParams(threshold=1.0, idf="none"))
+    lax = DecontamIndex(humaneval, method="normalised", params=NormalisedParams(threshold=0.2, idf="none"))
     assert flagged(strict, [half]) == [False]
     assert flagged(lax, [half]) == [True]
     score = lax.scan(pl.Series([half])).to_list()[0][0]["score"]
@@ -136,8 +142,10 @@ def test_partial_matches_of_short_pieces_need_min_matched() -> None:
              "    return sorted(out, reverse=True)[: len(game) // 2]\n")
     item = BenchmarkItem("b", "short", code=[("solution", piece)])
     partial = "deltas = [abs(a - b) for a, b in zip(xs, ys)]\n"  # 10 of the 37 n-grams
-    strict = DecontamIndex([item], method="normalised", params=NormalisedParams(threshold=0.25))
-    lax = DecontamIndex([item], method="normalised", params=NormalisedParams(threshold=0.25, min_matched=1))
+    # Unit weights (idf="none"): min_matched counts n-grams, as it did before rarity weighting.
+    strict = DecontamIndex([item], method="normalised", params=NormalisedParams(threshold=0.25, idf="none"))
+    lax = DecontamIndex([item], method="normalised", params=NormalisedParams(threshold=0.25, min_matched=1,
+                                                                              idf="none"))
     assert flagged(lax, [partial]) == [True]
     assert flagged(strict, [partial]) == [False]
     # A whole copy of a short piece always counts.

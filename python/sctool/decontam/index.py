@@ -16,13 +16,18 @@ import polars as pl
 
 from sctool import _native
 from sctool.decontam.benchmarks import BenchmarkItem
+from sctool.decontam.idf import load_idf
 from sctool.errors import InternalError
 from sctool.native import TextColumn, as_arrow_text
 
 Method = Literal["exact", "normalised", "both"]
 
 MATCH_DTYPE = pl.List(pl.Struct({"benchmark": pl.String, "item": pl.String, "method": pl.String,
-                                 "part": pl.String, "score": pl.Float32}))
+                                 "part": pl.String, "score": pl.Float32, "view": pl.String,
+                                 "doc_start": pl.Int64, "doc_end": pl.Int64, "doc_excerpt": pl.String,
+                                 "bench_excerpt": pl.String}))
+# Longest excerpt of either side kept in a removed row (the offsets always cover the whole match).
+MAX_EXCERPT = 4000
 
 
 @dataclass(frozen=True)
@@ -33,11 +38,15 @@ class NormalisedParams:
                                                             "for it to count as contained"})
     prose_ngram: int = field(default=8, metadata={"help": "words per prose n-gram"})
     code_ngram: int = field(default=12, metadata={"help": "tokens per identifier-normalised code n-gram"})
-    min_ngrams: int = field(default=5, metadata={"help": "pieces with fewer distinct n-grams are not used"})
+    min_ngrams: int = field(default=3, metadata={"help": "pieces with fewer distinct n-grams are not used; a whole "
+                                                             "copy must carry this much rarity-weighted evidence"})
     max_items_per_ngram: int = field(default=4, metadata={"help": "n-grams shared by more items are ignored"})
     min_matched: int = field(default=12, metadata={"help": "a partial match must share at least this many n-grams"})
     decode: bool = field(default=True, metadata={"help": "also match decoded views: JSON and program strings, HTML, "
                                                           "diffs, commented-out lines"})
+    idf: str = field(default="builtin", metadata={"help": "n-gram rarity table: builtin, none, or a file from "
+                                                          "`sctool decontam build-idf`"})
+    min_weight: float = field(default=0.05, metadata={"help": "n-grams weighing less (idioms) are not indexed"})
 
 
 class DecontamIndex:
@@ -53,6 +62,8 @@ class DecontamIndex:
         pieces: list[tuple[int, str, str]] = []
         self._piece_part: list[str] = []
         self._exact_part: list[str] = []
+        self._piece_text: list[str] = []
+        self._exact_text: list[str] = []
         for i, it in enumerate(self.items):
             if method in ("exact", "both"):
                 for name, s in it.exact:
@@ -60,18 +71,21 @@ class DecontamIndex:
                     if s.strip():
                         exact.append((i, s))
                         self._exact_part.append(name)
+                        self._exact_text.append(s)
             if method in ("normalised", "both"):
                 for name, s in it.prose:
                     pieces.append((i, "prose", s))
                     self._piece_part.append(name)
+                    self._piece_text.append(s)
                 for name, s in it.code:
                     pieces.append((i, "code", s))
                     self._piece_part.append(name)
+                    self._piece_text.append(s)
         p = self.params
         self._native = _native.DecontamIndex(
             exact, pieces, prose_ngram=p.prose_ngram, code_ngram=p.code_ngram, threshold=p.threshold,
             min_ngrams=p.min_ngrams, max_items_per_ngram=p.max_items_per_ngram, min_matched=p.min_matched,
-            decode=p.decode,
+            decode=p.decode, idf=load_idf(p.idf) if pieces else None, min_weight=p.min_weight,
             threads=threads,
         )
         if len(self._native.exact_items()) != len(exact):
@@ -99,9 +113,32 @@ class DecontamIndex:
             out[it.benchmark] = out.get(it.benchmark, 0) + 1
         return out
 
+    def _locate(self, texts: TextColumn, doc: np.ndarray, item: np.ndarray, method: np.ndarray,
+                source: np.ndarray, view: np.ndarray) -> list[tuple[str, int, int, str]]:
+        """Per hit: decoder path of its view, document offsets (characters) and the matched excerpt.
+
+        Run only on the documents with hits (a small share of a corpus), one native call each.
+        """
+        col = texts if isinstance(texts, pl.Series) else pl.Series(texts)
+        out: list[tuple[str, int, int, str]] = [("", 0, 0, "")] * len(doc)
+        order: dict[int, list[int]] = {}
+        for k, d in enumerate(doc.tolist()):
+            order.setdefault(d, []).append(k)
+        for d, ks in order.items():
+            text = col[d]
+            located = self._native.locate(text, [(int(item[k]), int(method[k]), int(source[k]), int(view[k]))
+                                                 for k in ks])
+            raw = text.encode("utf-8")
+            for k, (path, bs, be, excerpt) in zip(ks, located):
+                # Byte offsets to Python string offsets: what a user slices the document with.
+                cs = len(raw[:bs].decode("utf-8", "ignore"))
+                ce = cs + len(raw[bs:be].decode("utf-8", "ignore"))
+                out[k] = (path, cs, ce, excerpt[:MAX_EXCERPT])
+        return out
+
     def scan(self, texts: TextColumn, threads: int = 0) -> pl.Series:
         """Per document, the list of matches (empty for a clean document)."""
-        doc, item, method, source, score, _view = self._native.scan(as_arrow_text(texts), threads=threads)
+        doc, item, method, source, score, view = self._native.scan(as_arrow_text(texts), threads=threads)
         n = len(texts)
         if len(doc) == 0:
             # Built by repeating one empty list in Polars: a Python list of n empty lists costs ~0.5 s
@@ -112,6 +149,7 @@ class DecontamIndex:
                         if self._exact_part else "",
                         np.array(self._piece_part, dtype=object)[np.where(method == 1, source, 0)]
                         if self._piece_part else "")
+        where = self._locate(texts, doc, item, method, source, view)
         hits = pl.DataFrame({
             "doc": doc.astype(np.int64),
             "benchmark": self._benchmarks[item].astype(str),
@@ -119,8 +157,14 @@ class DecontamIndex:
             "method": np.where(method == 0, "exact", "normalised"),
             "part": part.astype(str),
             "score": score,
+            "view": [w[0] for w in where],
+            "doc_start": pl.Series([w[1] for w in where], dtype=pl.Int64),
+            "doc_end": pl.Series([w[2] for w in where], dtype=pl.Int64),
+            "doc_excerpt": [w[3] for w in where],
+            "bench_excerpt": [(self._exact_text if m == 0 else self._piece_text)[int(so)][:MAX_EXCERPT]
+                              for m, so in zip(method, source)],
         })
         grouped = hits.group_by("doc", maintain_order=True).agg(
-            pl.struct("benchmark", "item", "method", "part", "score").alias("matches"))
+            pl.struct(*[f for f in MATCH_DTYPE.inner.to_schema()]).alias("matches"))
         full = pl.DataFrame({"doc": np.arange(n, dtype=np.int64)}).join(grouped, on="doc", how="left")
         return full.get_column("matches").fill_null(pl.lit([], dtype=MATCH_DTYPE)).cast(MATCH_DTYPE)

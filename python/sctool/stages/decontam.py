@@ -37,14 +37,23 @@ class DecontamConfig:
     threshold: float = field(default=0.5, metadata={"help": "containment a piece needs to count as found"})
     prose_ngram: int = field(default=8, metadata={"help": "words per prose n-gram"})
     code_ngram: int = field(default=12, metadata={"help": "tokens per identifier-normalised code n-gram"})
-    min_ngrams: int = field(default=5, metadata={"help": "shorter pieces are left to the exact method"})
+    min_ngrams: int = field(default=3, metadata={"help": "shorter pieces are left to the exact method; a whole copy "
+                                                             "must carry this much rarity-weighted evidence"})
     max_items_per_ngram: int = field(default=4, metadata={"help": "n-grams shared by more items are ignored"})
-    min_matched: int = field(default=12, metadata={"help": "a partial match must share at least this many n-grams"})
+    min_matched: int = field(default=12, metadata={"help": "a partial match must carry at least this much rarity-"
+                                                           "weighted n-gram evidence"})
+    decode: bool = field(default=True, metadata={"help": "also match decoded views (JSON and program strings, "
+                                                          "HTML, diffs, commented-out lines)"})
+    idf: str = field(default="builtin", metadata={"help": "n-gram rarity table: builtin, none, or a file from "
+                                                          "`sctool decontam build-idf`"})
+    min_weight: float = field(default=0.05, metadata={"help": "n-grams weighing less (idioms of real code) are not "
+                                                                "indexed"})
 
     def params(self) -> NormalisedParams:
         return NormalisedParams(threshold=self.threshold, prose_ngram=self.prose_ngram, code_ngram=self.code_ngram,
                                 min_ngrams=self.min_ngrams, max_items_per_ngram=self.max_items_per_ngram,
-                                min_matched=self.min_matched)
+                                min_matched=self.min_matched, decode=self.decode, idf=self.idf,
+                                min_weight=self.min_weight)
 
 
 def decontam_batch(batch: pl.DataFrame, index: DecontamIndex, runtime: Runtime) -> StageOutput:
@@ -96,6 +105,12 @@ class DecontamProcess:
         return decontam_batch(batch, self.index(), self.runtime)
 
 
+def _item_order(item: str) -> tuple[str, int, str]:
+    """HumanEval/2 before HumanEval/10, MBPP 11 before MBPP 101."""
+    head, _, tail = item.rpartition("/")
+    return (head, int(tail), "") if tail.isdigit() else (head, -1, item)
+
+
 def run_decontam(inputs: Sequence[str | Path], output: str | Path, config: DecontamConfig,
                  runtime: Runtime) -> Manifest:
     items = load_benchmarks(config.benchmarks)
@@ -113,7 +128,8 @@ def run_decontam(inputs: Sequence[str | Path], output: str | Path, config: Decon
     found = manifest.stats.counters.get("items_found", {})
     docs = manifest.stats.counters.get("docs_by_benchmark", {})
     manifest.extra["benchmarks"] = {
-        name: {"items_loaded": n, "items_found": len(found.get(name, {})), "docs_removed": int(docs.get(name, 0))}
+        name: {"items_loaded": n, "items_found": len(found.get(name, {})), "docs_removed": int(docs.get(name, 0)),
+               "items": sorted(found.get(name, {}), key=_item_order)}
         for name, n in loaded.items()
     }
     write_json(Path(manifest.output) / "manifest.json", manifest.to_dict())

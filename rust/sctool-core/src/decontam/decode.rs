@@ -82,10 +82,17 @@ impl View {
         if self.segments.is_empty() {
             return (s, e);
         }
-        let find = |p: usize| self.segments.partition_point(|g| g.view_start as usize <= p).saturating_sub(1);
+        let find = |p: usize| {
+            self.segments
+                .partition_point(|g| g.view_start as usize <= p)
+                .saturating_sub(1)
+        };
         let a = self.segments[find(s)];
         let b = self.segments[find(e.saturating_sub(1).max(s))];
-        (a.doc_start as usize, (b.doc_end as usize).max(a.doc_start as usize))
+        (
+            a.doc_start as usize,
+            (b.doc_end as usize).max(a.doc_start as usize),
+        )
     }
 }
 
@@ -97,11 +104,15 @@ struct Builder {
 
 impl Builder {
     fn new() -> Self {
-        Builder { text: String::new(), segs: Vec::new() }
+        Builder {
+            text: String::new(),
+            segs: Vec::new(),
+        }
     }
 
     fn begin(&mut self, src_start: usize, src_end: usize) {
-        self.segs.push((self.text.len() as u32, src_start as u32, src_end as u32));
+        self.segs
+            .push((self.text.len() as u32, src_start as u32, src_end as u32));
     }
 
     /// End a segment with a line break, so n-grams of neighbouring pieces do not join mid-line.
@@ -116,7 +127,11 @@ impl Builder {
 pub fn decode_views(text: &str, out: &mut Vec<View>) {
     out.clear();
     let mut budget = text.len().saturating_mul(MAX_EXPANSION);
-    let root = View { text: String::new(), path: Vec::new(), segments: Vec::new() };
+    let root = View {
+        text: String::new(),
+        path: Vec::new(),
+        segments: Vec::new(),
+    };
     // Work list of (index into `out`, or None for the document) and its depth.
     let mut queue: Vec<(Option<usize>, usize)> = vec![(None, 0)];
     while let Some((at, depth)) = queue.pop() {
@@ -128,7 +143,12 @@ pub fn decode_views(text: &str, out: &mut Vec<View>) {
             Some(i) => (out[i].text.as_str(), &out[i]),
         };
         let mut fresh: Vec<View> = Vec::new();
-        for kind in [ViewKind::Strings, ViewKind::Html, ViewKind::Diff, ViewKind::Prefixed] {
+        for kind in [
+            ViewKind::Strings,
+            ViewKind::Html,
+            ViewKind::Diff,
+            ViewKind::Prefixed,
+        ] {
             // A decoder is not applied to its own output: a diff holds no diff, and strings of
             // strings would be the same strings again.
             if parent.kind() == kind {
@@ -154,10 +174,18 @@ pub fn decode_views(text: &str, out: &mut Vec<View>) {
                 .iter()
                 .map(|&(vs, ps, pe)| {
                     let (ds, de) = parent.doc_range(ps as usize, pe as usize);
-                    Segment { view_start: vs, doc_start: ds as u32, doc_end: de as u32 }
+                    Segment {
+                        view_start: vs,
+                        doc_start: ds as u32,
+                        doc_end: de as u32,
+                    }
                 })
                 .collect();
-            fresh.push(View { text: b.text, path, segments });
+            fresh.push(View {
+                text: b.text,
+                path,
+                segments,
+            });
         }
         for v in fresh {
             out.push(v);
@@ -174,7 +202,9 @@ fn hex_at(b: &[u8], i: usize, n: usize) -> Option<u32> {
     if i + n > b.len() {
         return None;
     }
-    b[i..i + n].iter().try_fold(0u32, |v, &c| Some(v * 16 + hex_val(c)?))
+    b[i..i + n]
+        .iter()
+        .try_fold(0u32, |v, &c| Some(v * 16 + hex_val(c)?))
 }
 
 /// Undo backslash escapes of `b` (the content of one literal) into `out`; whether any was undone.
@@ -185,7 +215,9 @@ pub(crate) fn unescape_into(b: &[u8], out: &mut String) -> bool {
     let mut run = 0;
     let n = b.len();
     while i < n {
-        let Some(p) = memchr::memchr(b'\\', &b[i..]) else { break };
+        let Some(p) = memchr::memchr(b'\\', &b[i..]) else {
+            break;
+        };
         let k = i + p;
         if k + 1 >= n {
             break;
@@ -264,7 +296,9 @@ fn strings_view(text: &str) -> Option<Builder> {
     let mut i = 0;
     let mut prev_end = usize::MAX;
     while i < n {
-        let Some(p) = memchr::memchr2(b'"', b'\'', &b[i..]) else { break };
+        let Some(p) = memchr::memchr2(b'"', b'\'', &b[i..]) else {
+            break;
+        };
         let q = i + p;
         let c = b[q];
         let triple = q + 2 < n && b[q + 1] == c && b[q + 2] == c;
@@ -304,8 +338,15 @@ fn strings_view(text: &str) -> Option<Builder> {
             (q + 1, j, j + 1)
         };
         // Does this string continue the previous one's group?
-        let joiner = if prev_end <= q { &b[prev_end..q] } else { &b[..0] };
-        let joined = prev_end <= q && joiner.iter().all(|x| x.is_ascii_whitespace() || *x == b',' || *x == b'+');
+        let joiner = if prev_end <= q {
+            &b[prev_end..q]
+        } else {
+            &b[..0]
+        };
+        let joined = prev_end <= q
+            && joiner
+                .iter()
+                .all(|x| x.is_ascii_whitespace() || *x == b',' || *x == b'+');
         if !joined {
             group.flush(&mut out);
         }
@@ -332,7 +373,8 @@ impl Group {
         if comma && !self.text.is_empty() && !self.text.ends_with('\n') {
             self.text.push('\n');
         }
-        self.segs.push((self.text.len() as u32, start as u32, end as u32));
+        self.segs
+            .push((self.text.len() as u32, start as u32, end as u32));
         let from = self.text.len();
         self.escaped |= unescape_into(content, &mut self.text);
         // A docstring stays where it is (prose n-grams see it already, and docstrings are most of
@@ -343,7 +385,8 @@ impl Group {
     fn flush(&mut self, out: &mut Builder) {
         if (self.escaped || self.code) && self.text.len() >= MIN_STRING {
             let base = out.text.len() as u32;
-            out.segs.extend(self.segs.iter().map(|&(v, s, e)| (base + v, s, e)));
+            out.segs
+                .extend(self.segs.iter().map(|&(v, s, e)| (base + v, s, e)));
             out.text.push_str(&self.text);
             out.end_line();
         }
@@ -379,7 +422,10 @@ fn entity(name: &[u8]) -> Option<char> {
                 [b'#', rest @ ..] => (rest, 10),
                 _ => return None,
             };
-            if digits.is_empty() || digits.len() > 7 || !digits.iter().all(|d| (*d as char).is_digit(radix)) {
+            if digits.is_empty()
+                || digits.len() > 7
+                || !digits.iter().all(|d| (*d as char).is_digit(radix))
+            {
                 return None;
             }
             let v = u32::from_str_radix(std::str::from_utf8(digits).ok()?, radix).ok()?;
@@ -408,10 +454,14 @@ fn html_view(text: &str) -> Option<Builder> {
     let mut run = 0;
     let flush = |out: &mut Builder, run: usize, to: usize| out.text.push_str(&text[run..to]);
     while i < n {
-        let Some(p) = memchr::memchr2(b'<', b'&', &b[i..]) else { break };
+        let Some(p) = memchr::memchr2(b'<', b'&', &b[i..]) else {
+            break;
+        };
         let k = i + p;
         if b[k] == b'<' {
-            let opens_tag = b.get(k + 1).is_some_and(|&x| x.is_ascii_alphabetic() || x == b'/' || x == b'!');
+            let opens_tag = b
+                .get(k + 1)
+                .is_some_and(|&x| x.is_ascii_alphabetic() || x == b'/' || x == b'!');
             let close = memchr::memchr(b'>', &b[k..(k + 512).min(n)]);
             if let (true, Some(e)) = (opens_tag, close) {
                 flush(&mut out, run, k);
@@ -421,7 +471,19 @@ fn html_view(text: &str) -> Option<Builder> {
                     .take_while(|x| x.is_ascii_alphanumeric() || **x == b'/')
                     .map(u8::to_ascii_lowercase)
                     .collect();
-                if matches!(name.as_slice(), b"br" | b"br/" | b"/p" | b"/div" | b"/li" | b"/tr" | b"/pre" | b"/h1" | b"/h2" | b"/h3") {
+                if matches!(
+                    name.as_slice(),
+                    b"br"
+                        | b"br/"
+                        | b"/p"
+                        | b"/div"
+                        | b"/li"
+                        | b"/tr"
+                        | b"/pre"
+                        | b"/h1"
+                        | b"/h2"
+                        | b"/h3"
+                ) {
                     out.text.push('\n');
                 }
                 i = k + e + 1;
@@ -504,7 +566,8 @@ const PREFIXES: [&[u8]; 5] = [b"# ", b"// ", b">>> ", b"... ", b"> "];
 fn prefixed_view(text: &str) -> Option<Builder> {
     let b = text.as_bytes();
     // Cheap refusal: every prefix starts with one of these bytes.
-    if memchr::memchr3(b'#', b'/', b'>', b).is_none() && memchr::memmem::find(b, b"... ").is_none() {
+    if memchr::memchr3(b'#', b'/', b'>', b).is_none() && memchr::memmem::find(b, b"... ").is_none()
+    {
         return None;
     }
     let mut out = Builder::new();
@@ -522,7 +585,10 @@ fn prefixed_view(text: &str) -> Option<Builder> {
     };
     for (s, e) in lines(text) {
         let line = &b[s..e];
-        let indent = line.iter().take_while(|x| **x == b' ' || **x == b'\t').count();
+        let indent = line
+            .iter()
+            .take_while(|x| **x == b' ' || **x == b'\t')
+            .count();
         let rest = &line[indent..];
         // A bare "#" (an empty comment line) continues a "# " run; "... " continues a doctest.
         let (pre, skip) = match PREFIXES.iter().copied().find(|p| rest.starts_with(p)) {
@@ -563,7 +629,10 @@ mod tests {
     fn json_string_is_decoded() {
         let doc = format!("{{\"text\": {}}}", json_quote(CODE));
         let v = views(&doc);
-        let s = v.iter().find(|v| v.kind() == ViewKind::Strings).expect("a strings view");
+        let s = v
+            .iter()
+            .find(|v| v.kind() == ViewKind::Strings)
+            .expect("a strings view");
         assert!(s.text.contains(CODE), "{:?}", s.text);
         let at = s.text.find("return").unwrap();
         let (ds, de) = s.doc_range(at, at + 6);
@@ -588,10 +657,18 @@ mod tests {
     #[test]
     fn notebook_lines_join_into_the_cell() {
         let cell: Vec<String> = CODE.split_inclusive('\n').map(json_quote).collect();
-        let doc = format!("{{\"cells\": [{{\"source\": [{}]}}]}}", cell.join(",\n    "));
+        let doc = format!(
+            "{{\"cells\": [{{\"source\": [{}]}}]}}",
+            cell.join(",\n    ")
+        );
         let v = views(&doc);
         let s = v.iter().find(|v| v.kind() == ViewKind::Strings).unwrap();
-        assert!(s.text.contains("def add(a, b):\n    \"\"\"Add two numbers.\"\"\"\n    return a + b\n"), "{:?}", s.text);
+        assert!(
+            s.text
+                .contains("def add(a, b):\n    \"\"\"Add two numbers.\"\"\"\n    return a + b\n"),
+            "{:?}",
+            s.text
+        );
     }
 
     #[test]
@@ -599,7 +676,11 @@ mod tests {
         let doc = "<pre><code><span class=\"k\">if</span> a &lt; b &amp;&amp; c &gt;= &#39;x&#x27;:<br>  pass</code></pre>";
         let v = views(doc);
         let h = v.iter().find(|v| v.kind() == ViewKind::Html).unwrap();
-        assert!(h.text.contains("if a < b && c >= 'x':\n  pass"), "{:?}", h.text);
+        assert!(
+            h.text.contains("if a < b && c >= 'x':\n  pass"),
+            "{:?}",
+            h.text
+        );
     }
 
     #[test]
@@ -623,13 +704,25 @@ mod tests {
         let html = "<pre>def f(a):\n    return a &lt; 3 and a &gt; 1 or a == 99\n</pre>";
         let doc = format!("{{\"page\": {}}}", json_quote(html));
         let v = views(&doc);
-        let inner = v.iter().find(|v| v.path == [ViewKind::Strings, ViewKind::Html]).expect("nested view");
+        let inner = v
+            .iter()
+            .find(|v| v.path == [ViewKind::Strings, ViewKind::Html])
+            .expect("nested view");
         assert!(inner.text.contains("return a < 3 and a > 1 or a == 99"));
     }
 
     #[test]
     fn expansion_is_bounded_and_no_panic_on_odd_input() {
-        let nasty = ["\"\\", "'''", "\\u12", "&#xFFFFFFFF;", "<", "@@ \n+", "\"\\ud800\\u0041\"", "é\"\\é\""];
+        let nasty = [
+            "\"\\",
+            "'''",
+            "\\u12",
+            "&#xFFFFFFFF;",
+            "<",
+            "@@ \n+",
+            "\"\\ud800\\u0041\"",
+            "é\"\\é\"",
+        ];
         for a in nasty {
             for b in nasty {
                 let t = format!("{a}{b}{a}\n{b}");

@@ -81,7 +81,10 @@ pub struct ExactMatcher {
 impl ExactMatcher {
     /// `patterns` must already be lowercased (Unicode) and non-empty.
     pub fn new(patterns: Vec<String>) -> Result<Self> {
-        let patterns: Vec<Box<[u8]>> = patterns.into_iter().map(|p| p.into_bytes().into_boxed_slice()).collect();
+        let patterns: Vec<Box<[u8]>> = patterns
+            .into_iter()
+            .map(|p| p.into_bytes().into_boxed_slice())
+            .collect();
         let long = |p: &[u8]| p.len() >= K + S - 1;
         // How many patterns contain each window: a window shared by many patterns is a poor anchor.
         let mut freq: HashMap<u64, u32, IdHash> = HashMap::default();
@@ -107,8 +110,14 @@ impl ExactMatcher {
             // The block of S windows whose worst window is rarest; then fewest blanks; then earliest.
             let start = (0..=hashes.len() - S)
                 .min_by_key(|&o| {
-                    let worst = hashes[o..o + S].iter().map(|h| freq.get(h).copied().unwrap_or(0)).max();
-                    let blanks = p[o..o + K + S - 1].iter().filter(|b| b.is_ascii_whitespace()).count();
+                    let worst = hashes[o..o + S]
+                        .iter()
+                        .map(|h| freq.get(h).copied().unwrap_or(0))
+                        .max();
+                    let blanks = p[o..o + K + S - 1]
+                        .iter()
+                        .filter(|b| b.is_ascii_whitespace())
+                        .count();
                     (worst, blanks, o)
                 })
                 .unwrap_or(0);
@@ -130,10 +139,25 @@ impl ExactMatcher {
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::Standard)
                     .build(&short)
-                    .map_err(|e| CoreError::InvalidConfig(format!("cannot build the exact-match automaton: {e}")))?,
+                    .map_err(|e| {
+                        CoreError::InvalidConfig(format!(
+                            "cannot build the exact-match automaton: {e}"
+                        ))
+                    })?,
             )
         };
-        Ok(ExactMatcher { patterns, by_window, bitmap, short, short_ids })
+        Ok(ExactMatcher {
+            patterns,
+            by_window,
+            bitmap,
+            short,
+            short_ids,
+        })
+    }
+
+    /// Pattern `id`, lowercased.
+    pub fn pattern(&self, id: u32) -> &[u8] {
+        &self.patterns[id as usize]
     }
 
     pub fn len(&self) -> usize {
@@ -186,8 +210,12 @@ mod tests {
 
     fn naive(pats: &[String], hay: &str) -> Vec<u32> {
         let low = hay.to_ascii_lowercase();
-        let mut v: Vec<u32> =
-            pats.iter().enumerate().filter(|(_, p)| low.contains(&p.to_lowercase())).map(|(i, _)| i as u32).collect();
+        let mut v: Vec<u32> = pats
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| low.contains(&p.to_lowercase()))
+            .map(|(i, _)| i as u32)
+            .collect();
         v.sort_unstable();
         v
     }
@@ -230,8 +258,32 @@ mod tests {
     #[test]
     fn lowercase_into_equals_to_lowercase() {
         let parts = [
-            "ABC", "xyz", "É", "é", "ΑΒΓ", "Σ", "ΌΣ", " ", "İ", "ẞ", "ǅ", "Ⅻ", "中文", "ΣΑΣ", "\u{10400}", "ﬃ", "K", "Ω",
-            "Ⅰ", "Ａ", "1", "_", "\n", "ς", "σ", "a\u{301}",
+            "ABC",
+            "xyz",
+            "É",
+            "é",
+            "ΑΒΓ",
+            "Σ",
+            "ΌΣ",
+            " ",
+            "İ",
+            "ẞ",
+            "ǅ",
+            "Ⅻ",
+            "中文",
+            "ΣΑΣ",
+            "\u{10400}",
+            "ﬃ",
+            "K",
+            "Ω",
+            "Ⅰ",
+            "Ａ",
+            "1",
+            "_",
+            "\n",
+            "ς",
+            "σ",
+            "a\u{301}",
         ];
         let mut x = 0x1234_5678u64;
         let mut out = String::new();
@@ -253,7 +305,12 @@ mod tests {
         // Shift a pattern through every offset modulo S and both ends of the document.
         let pat = "the quick brown fox jumps over the lazy dog".to_string();
         let hays: Vec<String> = (0..2 * S)
-            .flat_map(|k| [format!("{}{}", "x".repeat(k), pat.to_uppercase()), format!("{}{}y", "x".repeat(k), pat)])
+            .flat_map(|k| {
+                [
+                    format!("{}{}", "x".repeat(k), pat.to_uppercase()),
+                    format!("{}{}y", "x".repeat(k), pat),
+                ]
+            })
             .collect();
         check(&[pat], &hays);
     }

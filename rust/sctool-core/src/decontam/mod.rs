@@ -19,14 +19,17 @@
 
 pub mod decode;
 pub mod exact;
+pub mod idf;
 pub mod tokens;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use crate::{CoreError, Result};
 use exact::ExactMatcher;
+use idf::IdfTable;
 use tokens::{CodeTok, IdHash, NgramSet};
 
 /// Which token stream a piece is compared in.
@@ -62,6 +65,10 @@ pub struct NormalisedConfig {
     /// Also match the decoded views of each document ([`decode`]): JSON and program strings, HTML,
     /// diffs and commented-out lines.
     pub decode: bool,
+    /// Weigh n-grams by their rarity in real code ([`idf`]); None weighs every n-gram 1.
+    pub idf: Option<Arc<IdfTable>>,
+    /// N-grams weighing less than this (idioms of thousands of files) are left out of the index.
+    pub min_weight: f64,
 }
 
 impl Default for NormalisedConfig {
@@ -70,10 +77,12 @@ impl Default for NormalisedConfig {
             prose_ngram: 8,
             code_ngram: 12,
             threshold: 0.5,
-            min_ngrams: 5,
+            min_ngrams: 3,
             max_items_per_ngram: 4,
             min_matched: 12,
             decode: true,
+            idf: None,
+            min_weight: 0.05,
         }
     }
 }
@@ -81,7 +90,9 @@ impl Default for NormalisedConfig {
 impl NormalisedConfig {
     fn validate(&self) -> Result<()> {
         if self.prose_ngram == 0 || self.code_ngram == 0 {
-            return Err(CoreError::InvalidConfig("n-gram sizes must be at least 1".into()));
+            return Err(CoreError::InvalidConfig(
+                "n-gram sizes must be at least 1".into(),
+            ));
         }
         if !(self.threshold > 0.0 && self.threshold <= 1.0) {
             return Err(CoreError::InvalidConfig(format!(
@@ -89,8 +100,29 @@ impl NormalisedConfig {
                 self.threshold
             )));
         }
+        if let Some(t) = &self.idf {
+            if t.code_ngram == 0
+                || t.prose_ngram == 0
+                || t.code_ngram > self.code_ngram
+                || t.prose_ngram > self.prose_ngram
+            {
+                return Err(CoreError::InvalidConfig(format!(
+                    "the IDF table counts {}-token code and {}-word prose n-grams, longer than the index's {} and \
+                     {}: rebuild it with `sctool decontam build-idf` for shorter sub-grams",
+                    t.code_ngram, t.prose_ngram, self.code_ngram, self.prose_ngram
+                )));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.min_weight) {
+            return Err(CoreError::InvalidConfig(format!(
+                "min_weight must be in [0, 1], got {}",
+                self.min_weight
+            )));
+        }
         if self.min_ngrams == 0 || self.max_items_per_ngram == 0 {
-            return Err(CoreError::InvalidConfig("min_ngrams and max_items_per_ngram must be at least 1".into()));
+            return Err(CoreError::InvalidConfig(
+                "min_ngrams and max_items_per_ngram must be at least 1".into(),
+            ));
         }
         Ok(())
     }
@@ -111,6 +143,8 @@ pub struct PieceInfo {
     pub channel: Channel,
     /// Distinct n-grams of the piece that are in the index (0 if the piece is too short).
     pub ngrams: u32,
+    /// Their total weight (rarity in real code; equal to `ngrams` without an IDF table).
+    pub weight: f32,
 }
 
 /// One match of a benchmark item in a document.
@@ -126,6 +160,36 @@ pub struct Hit {
     pub view: u16,
 }
 
+/// Where a hit lies, for the audit trail of a removal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// The decoders that led to the view (`document` for the text as stored).
+    pub view_path: String,
+    pub view_start: usize,
+    pub view_end: usize,
+    /// Byte range of the document the matched stretch came from.
+    pub doc_start: usize,
+    pub doc_end: usize,
+    /// The matched stretch of the view (decoded text), trimmed.
+    pub excerpt: String,
+}
+
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_boundary(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
 /// Facts about a built index, for the stage's manifest.
 #[derive(Debug, Clone, Default)]
 pub struct IndexStats {
@@ -136,6 +200,8 @@ pub struct IndexStats {
     pub prose_ngrams: usize,
     pub code_ngrams: usize,
     pub ngrams_dropped_common: usize,
+    /// N-grams left out because they are idioms of real code (weight below `min_weight`).
+    pub ngrams_dropped_idiom: usize,
 }
 
 /// Exact patterns and normalised pieces, built once and shared by every worker.
@@ -144,6 +210,8 @@ pub struct DecontamIndex {
     exact_items: Vec<u32>,
     prose: NgramSet,
     code: NgramSet,
+    /// Weight of each indexed n-gram below 1 (absent: 1), per channel (prose, code).
+    weights: [HashMap<u64, f32, IdHash>; 2],
     pieces: Vec<PieceInfo>,
     config: NormalisedConfig,
     stats: IndexStats,
@@ -178,10 +246,58 @@ fn piece_ngrams(piece: &Piece<'_>, cfg: &NormalisedConfig, scratch: &mut Scratch
     out
 }
 
+/// Weight of each n-gram of a piece: the mean IDF weight of the table's shorter sub-grams inside
+/// it. A 12-token n-gram made only of common 6-token runs is an idiom even when the whole 12 tokens
+/// never occurred in the reference corpus (12-grams are too sparse to count directly); one rare
+/// identifier or literal makes every sub-gram holding it rare, and the n-gram with them.
+#[allow(clippy::many_single_char_names)]
+fn piece_weights(
+    piece: &Piece<'_>,
+    cfg: &NormalisedConfig,
+    t: &IdfTable,
+) -> HashMap<u64, f64, IdHash> {
+    let (n, k, code) = match piece.channel {
+        Channel::Prose => (cfg.prose_ngram, t.prose_ngram, false),
+        Channel::Code => (cfg.code_ngram, t.code_ngram, true),
+    };
+    let mut long = Vec::new();
+    let mut sub = Vec::new();
+    match piece.channel {
+        Channel::Prose => {
+            let mut toks = Vec::new();
+            tokens::prose_tokens(piece.text, &mut toks);
+            tokens::prose_ngrams(&toks, n, |h| long.push(h));
+            tokens::prose_ngrams(&toks, k, |h| sub.push(t.weight(false, h)));
+        }
+        Channel::Code => {
+            let mut toks = Vec::new();
+            tokens::code_tokens(piece.text, &mut toks, n - 1);
+            tokens::code_ngrams(&toks, n, |h| long.push(h));
+            tokens::code_tokens(piece.text, &mut toks, k - 1);
+            tokens::code_ngrams(&toks, k, |h| sub.push(t.weight(code, h)));
+        }
+    }
+    let span = n - k + 1;
+    let mut out: HashMap<u64, f64, IdHash> = HashMap::default();
+    for (i, &h) in long.iter().enumerate() {
+        let Some(ws) = sub.get(i..i + span) else {
+            break;
+        };
+        let w = ws.iter().sum::<f64>() / span as f64;
+        let e = out.entry(h).or_insert(0.0);
+        *e = e.max(w);
+    }
+    out
+}
+
 impl DecontamIndex {
     /// Build the index. `exact` pairs each pattern with its item; `pieces` feed the normalised
     /// detector (pass none to run the exact method alone).
-    pub fn build(exact: &[(u32, &str)], pieces: &[Piece<'_>], config: NormalisedConfig) -> Result<Self> {
+    pub fn build(
+        exact: &[(u32, &str)],
+        pieces: &[Piece<'_>],
+        config: NormalisedConfig,
+    ) -> Result<Self> {
         config.validate()?;
         let mut stats = IndexStats::default();
         let mut pats = Vec::with_capacity(exact.len());
@@ -195,7 +311,11 @@ impl DecontamIndex {
             exact_items.push(item);
         }
         stats.exact_patterns = pats.len();
-        let exact_ac = if pats.is_empty() { None } else { Some(ExactMatcher::new(pats)?) };
+        let exact_ac = if pats.is_empty() {
+            None
+        } else {
+            Some(ExactMatcher::new(pats)?)
+        };
 
         // N-grams of every piece (in parallel: APPS has thousands of long questions).
         let grams: Vec<Vec<u64>> = pieces
@@ -203,7 +323,8 @@ impl DecontamIndex {
             .map_init(Scratch::default, |s, p| piece_ngrams(p, &config, s))
             .collect();
         // How many distinct items use each n-gram, per channel.
-        let mut items_of: [HashMap<u64, Vec<u32>, IdHash>; 2] = [HashMap::default(), HashMap::default()];
+        let mut items_of: [HashMap<u64, Vec<u32>, IdHash>; 2] =
+            [HashMap::default(), HashMap::default()];
         for (p, g) in pieces.iter().zip(&grams) {
             let map = &mut items_of[usize::from(p.channel == Channel::Code)];
             for &h in g {
@@ -214,24 +335,61 @@ impl DecontamIndex {
             }
         }
         let common = |ch: Channel, h: &u64| {
-            items_of[usize::from(ch == Channel::Code)].get(h).is_some_and(|v| v.len() > config.max_items_per_ngram)
+            items_of[usize::from(ch == Channel::Code)]
+                .get(h)
+                .is_some_and(|v| v.len() > config.max_items_per_ngram)
         };
         stats.ngrams_dropped_common = items_of
             .iter()
-            .map(|m| m.values().filter(|v| v.len() > config.max_items_per_ngram).count())
+            .map(|m| {
+                m.values()
+                    .filter(|v| v.len() > config.max_items_per_ngram)
+                    .count()
+            })
             .sum();
         let mut prose: HashMap<u64, Vec<u32>, IdHash> = HashMap::default();
         let mut code: HashMap<u64, Vec<u32>, IdHash> = HashMap::default();
         let mut infos = Vec::with_capacity(pieces.len());
+        let mut weights: [HashMap<u64, f32, IdHash>; 2] = [HashMap::default(), HashMap::default()];
         for (idx, (p, g)) in pieces.iter().zip(&grams).enumerate() {
-            let kept: Vec<u64> = g.iter().copied().filter(|h| !common(p.channel, h)).collect();
+            let is_code = p.channel == Channel::Code;
+            let mut kept: Vec<u64> = g
+                .iter()
+                .copied()
+                .filter(|h| !common(p.channel, h))
+                .collect();
+            let mut total = kept.len() as f64;
+            if let Some(t) = &config.idf {
+                let pw = piece_weights(p, &config, t);
+                let wt = |h: &u64| pw.get(h).copied().unwrap_or(1.0);
+                let before = kept.len();
+                kept.retain(|h| wt(h) >= config.min_weight);
+                stats.ngrams_dropped_idiom += before - kept.len();
+                total = 0.0;
+                for h in &kept {
+                    let w = wt(h);
+                    total += w;
+                    if w < 1.0 {
+                        weights[usize::from(is_code)].insert(*h, w as f32);
+                    }
+                }
+            }
             let short = kept.len() < config.min_ngrams;
             stats.pieces_too_short += usize::from(short);
-            infos.push(PieceInfo { item: p.item, channel: p.channel, ngrams: if short { 0 } else { kept.len() as u32 } });
+            infos.push(PieceInfo {
+                item: p.item,
+                channel: p.channel,
+                ngrams: if short { 0 } else { kept.len() as u32 },
+                weight: if short { 0.0 } else { total as f32 },
+            });
             if short {
                 continue;
             }
-            let map = if p.channel == Channel::Code { &mut code } else { &mut prose };
+            let map = if p.channel == Channel::Code {
+                &mut code
+            } else {
+                &mut prose
+            };
             for h in kept {
                 map.entry(h).or_default().push(idx as u32);
             }
@@ -244,6 +402,7 @@ impl DecontamIndex {
             exact_items,
             prose: NgramSet::new(prose),
             code: NgramSet::new(code),
+            weights,
             pieces: infos,
             config,
             stats,
@@ -273,7 +432,12 @@ impl DecontamIndex {
             let mut views = std::mem::take(&mut s.views);
             decode::decode_views(text, &mut views);
             for (k, v) in views.iter().enumerate() {
-                self.scan_view(&v.text, (k + 1).min(usize::from(u16::MAX)) as u16, s, &mut out);
+                self.scan_view(
+                    &v.text,
+                    (k + 1).min(usize::from(u16::MAX)) as u16,
+                    s,
+                    &mut out,
+                );
             }
             s.views = views;
         }
@@ -303,7 +467,11 @@ impl DecontamIndex {
             s.classes.fill(text.as_bytes());
         }
         if let Some(ex) = &self.exact {
-            let ascii = if normalised { s.classes.is_ascii() } else { text.is_ascii() };
+            let ascii = if normalised {
+                s.classes.is_ascii()
+            } else {
+                text.is_ascii()
+            };
             let hay: &[u8] = if ascii {
                 text.as_bytes()
             } else {
@@ -314,12 +482,18 @@ impl DecontamIndex {
             ex.find_all(hay, &mut s.found);
             s.found.sort_unstable();
             for &pid in &s.found {
-                out.push(Hit { item: self.exact_items[pid as usize], method: Method::Exact, source: pid, score: 1.0, view });
+                out.push(Hit {
+                    item: self.exact_items[pid as usize],
+                    method: Method::Exact,
+                    source: pid,
+                    score: 1.0,
+                    view,
+                });
             }
         }
         if normalised {
             s.hits.clear();
-            let mut counts: HashMap<u32, u32, IdHash> = HashMap::default();
+            let mut counts: HashMap<u32, (u32, f32), IdHash> = HashMap::default();
             if !self.prose.is_empty() {
                 tokens::prose_tokens_with(text, &s.classes, &mut s.prose);
                 let hits = &mut s.hits;
@@ -328,7 +502,7 @@ impl DecontamIndex {
                         hits.push(h);
                     }
                 });
-                tally(&mut s.hits, &self.prose, &mut counts);
+                tally(&mut s.hits, &self.prose, &self.weights[0], &mut counts);
             }
             if !self.code.is_empty() {
                 tokens::code_tokens_with(text, &s.classes, &mut s.code, self.config.code_ngram - 1);
@@ -338,18 +512,116 @@ impl DecontamIndex {
                         hits.push(h);
                     }
                 });
-                tally(&mut s.hits, &self.code, &mut counts);
+                tally(&mut s.hits, &self.code, &self.weights[1], &mut counts);
             }
-            let mut found: Vec<(u32, u32)> = counts.into_iter().collect();
-            found.sort_unstable();
-            for (pid, c) in found {
+            let mut found: Vec<(u32, (u32, f32))> = counts.into_iter().collect();
+            found.sort_unstable_by_key(|x| x.0);
+            for (pid, (c, w)) in found {
                 let info = self.pieces[pid as usize];
-                let score = f64::from(c) / f64::from(info.ngrams.max(1));
+                // Containment by weight: the share of the piece's rarity the document holds. The
+                // evidence is that weight itself, in units of rare n-grams: a whole piece needs
+                // `min_ngrams` of it, a partial copy `min_matched`.
+                let score = f64::from(w) / f64::from(info.weight).max(f64::MIN_POSITIVE);
                 let whole = c >= info.ngrams;
-                if score >= self.config.threshold && (whole || c as usize >= self.config.min_matched) {
-                    out.push(Hit { item: info.item, method: Method::Normalised, source: pid, score: score as f32, view });
+                let evidence = f64::from(w) + 1e-4;
+                let enough = evidence >= self.config.min_matched as f64
+                    || (whole && evidence >= self.config.min_ngrams as f64);
+                if score + 1e-6 >= self.config.threshold && enough {
+                    out.push(Hit {
+                        item: info.item,
+                        method: Method::Normalised,
+                        source: pid,
+                        score: score.min(1.0) as f32,
+                        view,
+                    });
                 }
             }
+        }
+    }
+
+    /// Where a hit of [`scan`](Self::scan) lies: the stretch of its view from the first to the
+    /// last matched n-gram (exact: the pattern's first occurrence), with the document range it
+    /// came from. `views` must be [`views`](Self::views) of the same text.
+    pub fn locate(&self, text: &str, views: &[decode::View], hit: &Hit) -> Located {
+        let (vt, view) = match usize::from(hit.view)
+            .checked_sub(1)
+            .and_then(|k| views.get(k))
+        {
+            Some(v) => (v.text.as_str(), Some(v)),
+            None => (text, None),
+        };
+        let (s, e) = match hit.method {
+            Method::Exact => self.locate_exact(vt, hit.source),
+            Method::Normalised => self.locate_normalised(vt, hit.source),
+        };
+        let (s, e) = (floor_boundary(vt, s), ceil_boundary(vt, e));
+        let (ds, de) = view.map_or((s, e), |v| v.doc_range(s, e));
+        Located {
+            view_path: view.map_or_else(
+                || "document".into(),
+                |v| {
+                    v.path
+                        .iter()
+                        .map(|k| k.name())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                },
+            ),
+            view_start: s,
+            view_end: e,
+            doc_start: ds,
+            doc_end: de,
+            excerpt: vt[s..e].trim().to_string(),
+        }
+    }
+
+    fn locate_exact(&self, vt: &str, pid: u32) -> (usize, usize) {
+        let Some(ex) = &self.exact else {
+            return (0, vt.len());
+        };
+        let pat = ex.pattern(pid);
+        let mut low = String::new();
+        exact::lowercase_into(vt, &mut low);
+        match memchr::memmem::find(low.as_bytes(), pat) {
+            // Lowercasing kept every length: the offsets are the view's.
+            Some(p) if low.len() == vt.len() => (p, p + pat.len()),
+            _ => (0, vt.len()),
+        }
+    }
+
+    fn locate_normalised(&self, vt: &str, pid: u32) -> (usize, usize) {
+        let info = self.pieces[pid as usize];
+        let mut hashes = Vec::new();
+        let (starts, n, set) = match info.channel {
+            Channel::Prose => {
+                let mut toks = Vec::new();
+                tokens::prose_tokens(vt, &mut toks);
+                tokens::prose_ngrams(&toks, self.config.prose_ngram, |h| hashes.push(h));
+                (
+                    tokens::prose_word_starts(vt),
+                    self.config.prose_ngram,
+                    &self.prose,
+                )
+            }
+            Channel::Code => {
+                let mut toks = Vec::new();
+                tokens::code_tokens(vt, &mut toks, self.config.code_ngram - 1);
+                tokens::code_ngrams(&toks, self.config.code_ngram, |h| hashes.push(h));
+                (
+                    tokens::code_token_starts(vt),
+                    self.config.code_ngram,
+                    &self.code,
+                )
+            }
+        };
+        let hit = |h: &u64| set.get(h).is_some_and(|ps| ps.contains(&pid));
+        let first = hashes.iter().position(hit);
+        let last = hashes.iter().rposition(hit);
+        match (first, last) {
+            (Some(f), Some(l)) if starts.len() >= hashes.len() + n - 1 => {
+                (starts[f], starts.get(l + n).copied().unwrap_or(vt.len()))
+            }
+            _ => (0, vt.len()),
         }
     }
 
@@ -363,14 +635,26 @@ impl DecontamIndex {
     }
 }
 
-/// Count, per piece, the distinct hit n-grams; leaves `hits` empty.
-fn tally(hits: &mut Vec<u64>, map: &NgramSet, counts: &mut HashMap<u32, u32, IdHash>) {
+/// Count and weigh, per piece, the distinct hit n-grams; leaves `hits` empty.
+fn tally(
+    hits: &mut Vec<u64>,
+    map: &NgramSet,
+    weights: &HashMap<u64, f32, IdHash>,
+    counts: &mut HashMap<u32, (u32, f32), IdHash>,
+) {
     hits.sort_unstable();
     hits.dedup();
     for h in hits.iter() {
         if let Some(ps) = map.get(h) {
+            let w = if weights.is_empty() {
+                1.0
+            } else {
+                weights.get(h).copied().unwrap_or(1.0)
+            };
             for &p in ps {
-                *counts.entry(p).or_insert(0) += 1;
+                let e = counts.entry(p).or_insert((0, 0.0));
+                e.0 += 1;
+                e.1 += w;
             }
         }
     }
@@ -386,8 +670,16 @@ mod tests {
 
     fn index(cfg: NormalisedConfig) -> DecontamIndex {
         let pieces = [
-            Piece { item: 0, channel: Channel::Code, text: SOLUTION },
-            Piece { item: 0, channel: Channel::Prose, text: DOC },
+            Piece {
+                item: 0,
+                channel: Channel::Code,
+                text: SOLUTION,
+            },
+            Piece {
+                item: 0,
+                channel: Channel::Prose,
+                text: DOC,
+            },
         ];
         DecontamIndex::build(&[(0, DOC), (0, SOLUTION)], &pieces, cfg).unwrap()
     }
@@ -398,10 +690,15 @@ mod tests {
         let mut s = Scratch::default();
         let text = format!("x = 1\n{}\n", DOC.to_uppercase());
         let hits = idx.scan(&text, &mut s);
-        assert!(hits.iter().any(|h| h.method == Method::Exact && h.item == 0));
+        assert!(hits
+            .iter()
+            .any(|h| h.method == Method::Exact && h.item == 0));
         // Non-ASCII document: lowercased before matching.
         let text = format!("é {}", DOC.to_uppercase());
-        assert!(idx.scan(&text, &mut s).iter().any(|h| h.method == Method::Exact));
+        assert!(idx
+            .scan(&text, &mut s)
+            .iter()
+            .any(|h| h.method == Method::Exact));
         assert!(idx.scan("nothing here", &mut s).is_empty());
     }
 
@@ -418,7 +715,10 @@ mod tests {
             .replace("    ", "  ");
         let hits = idx.scan(&renamed, &mut s);
         assert!(!hits.iter().any(|h| h.method == Method::Exact));
-        let norm: Vec<_> = hits.iter().filter(|h| h.method == Method::Normalised).collect();
+        let norm: Vec<_> = hits
+            .iter()
+            .filter(|h| h.method == Method::Normalised)
+            .collect();
         assert_eq!(norm.len(), 1);
         assert!((norm[0].score - 1.0).abs() < 1e-6);
     }
@@ -429,16 +729,24 @@ mod tests {
         let mut s = Scratch::default();
         let commented: String = DOC.lines().flat_map(|l| ["# ", l.trim(), "\n"]).collect();
         let hits = idx.scan(&commented, &mut s);
-        assert!(hits.iter().any(|h| h.method == Method::Normalised && h.source == 1));
+        assert!(hits
+            .iter()
+            .any(|h| h.method == Method::Normalised && h.source == 1));
     }
 
     #[test]
     fn partial_copy_scores_its_share_and_threshold_applies() {
         let half: String = SOLUTION.lines().take(4).collect::<Vec<_>>().join("\n");
         let mut s = Scratch::default();
-        let low = index(NormalisedConfig { threshold: 0.99, ..NormalisedConfig::default() });
+        let low = index(NormalisedConfig {
+            threshold: 0.99,
+            ..NormalisedConfig::default()
+        });
         assert!(low.scan(&half, &mut s).is_empty());
-        let lax = index(NormalisedConfig { threshold: 0.2, ..NormalisedConfig::default() });
+        let lax = index(NormalisedConfig {
+            threshold: 0.2,
+            ..NormalisedConfig::default()
+        });
         let hits = lax.scan(&half, &mut s);
         assert_eq!(hits.len(), 1);
         assert!(hits[0].score > 0.2 && hits[0].score < 0.99);
@@ -447,9 +755,18 @@ mod tests {
     #[test]
     fn bad_config_is_an_error_not_a_panic() {
         for cfg in [
-            NormalisedConfig { threshold: 0.0, ..NormalisedConfig::default() },
-            NormalisedConfig { threshold: 1.5, ..NormalisedConfig::default() },
-            NormalisedConfig { code_ngram: 0, ..NormalisedConfig::default() },
+            NormalisedConfig {
+                threshold: 0.0,
+                ..NormalisedConfig::default()
+            },
+            NormalisedConfig {
+                threshold: 1.5,
+                ..NormalisedConfig::default()
+            },
+            NormalisedConfig {
+                code_ngram: 0,
+                ..NormalisedConfig::default()
+            },
         ] {
             assert!(DecontamIndex::build(&[], &[], cfg).is_err());
         }
@@ -462,10 +779,61 @@ mod tests {
     #[test]
     fn common_ngrams_are_dropped() {
         let text = "write a function to find the answer to the question please";
-        let pieces: Vec<Piece> = (0..6).map(|i| Piece { item: i, channel: Channel::Prose, text }).collect();
+        let pieces: Vec<Piece> = (0..6)
+            .map(|i| Piece {
+                item: i,
+                channel: Channel::Prose,
+                text,
+            })
+            .collect();
         let idx = DecontamIndex::build(&[], &pieces, NormalisedConfig::default()).unwrap();
         assert_eq!(idx.stats().prose_ngrams, 0);
         assert_eq!(idx.stats().pieces_too_short, 6);
+    }
+
+    #[test]
+    fn token_starts_agree_with_the_token_streams() {
+        let texts = [
+            SOLUTION,
+            DOC,
+            "x = 1 # c\n'a\\'b' \"\"\"doc\"\"\" 0x1Fé é9 _a.b(c)",
+            "",
+            "é",
+            "12ab.3e-4",
+        ];
+        for t in texts {
+            let mut toks = Vec::new();
+            tokens::code_tokens(t, &mut toks, 11);
+            assert_eq!(tokens::code_token_starts(t).len(), toks.len(), "{t:?}");
+            let mut words = Vec::new();
+            tokens::prose_tokens(t, &mut words);
+            assert_eq!(tokens::prose_word_starts(t).len(), words.len(), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn locate_points_at_the_copy_inside_a_json_string() {
+        let idx = index(NormalisedConfig::default());
+        let mut s = Scratch::default();
+        let escaped = SOLUTION.replace('\n', "\\n");
+        let doc =
+            format!("{{\"id\": 7, \"answer\": \"def f(numbers, threshold):\\n{escaped}\"}}\n");
+        let hits = idx.scan(&doc, &mut s);
+        let code = hits
+            .iter()
+            .find(|h| h.method == Method::Normalised && h.source == 0)
+            .expect("code hit");
+        assert!(code.view > 0, "found only in a decoded view");
+        let views = idx.views(&doc);
+        let at = idx.locate(&doc, &views, code);
+        assert_eq!(at.view_path, "strings");
+        assert!(
+            at.excerpt.contains("distance = abs(elem - elem2)"),
+            "{}",
+            at.excerpt
+        );
+        assert!(doc[at.doc_start..at.doc_end].contains("distance = abs(elem - elem2)"));
+        assert!(at.doc_start > doc.find("answer").unwrap());
     }
 
     #[test]

@@ -14,15 +14,110 @@
 /// Words and keywords that stay literal in the code stream (Python keywords, builtins and the most
 /// common keywords of C-family languages).
 const LITERAL_NAMES: &[&str] = &[
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
-    "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
-    "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield", "self", "abs", "all",
-    "any", "bin", "bool", "bytes", "chr", "dict", "divmod", "enumerate", "filter", "float", "format", "hex",
-    "int", "isinstance", "iter", "len", "list", "map", "max", "min", "next", "oct", "open", "ord", "pow",
-    "print", "range", "reversed", "round", "set", "sorted", "str", "sum", "tuple", "type", "zip", "math",
-    "re", "List", "Tuple", "Dict", "Optional", "Any", "typing", "const", "var", "let", "function", "void",
-    "public", "private", "static", "new", "this", "null", "true", "false", "char", "double", "long",
-    "switch", "case", "do", "struct", "string", "bool",
+    "False",
+    "None",
+    "True",
+    "and",
+    "as",
+    "assert",
+    "async",
+    "await",
+    "break",
+    "class",
+    "continue",
+    "def",
+    "del",
+    "elif",
+    "else",
+    "except",
+    "finally",
+    "for",
+    "from",
+    "global",
+    "if",
+    "import",
+    "in",
+    "is",
+    "lambda",
+    "nonlocal",
+    "not",
+    "or",
+    "pass",
+    "raise",
+    "return",
+    "try",
+    "while",
+    "with",
+    "yield",
+    "self",
+    "abs",
+    "all",
+    "any",
+    "bin",
+    "bool",
+    "bytes",
+    "chr",
+    "dict",
+    "divmod",
+    "enumerate",
+    "filter",
+    "float",
+    "format",
+    "hex",
+    "int",
+    "isinstance",
+    "iter",
+    "len",
+    "list",
+    "map",
+    "max",
+    "min",
+    "next",
+    "oct",
+    "open",
+    "ord",
+    "pow",
+    "print",
+    "range",
+    "reversed",
+    "round",
+    "set",
+    "sorted",
+    "str",
+    "sum",
+    "tuple",
+    "type",
+    "zip",
+    "math",
+    "re",
+    "List",
+    "Tuple",
+    "Dict",
+    "Optional",
+    "Any",
+    "typing",
+    "const",
+    "var",
+    "let",
+    "function",
+    "void",
+    "public",
+    "private",
+    "static",
+    "new",
+    "this",
+    "null",
+    "true",
+    "false",
+    "char",
+    "double",
+    "long",
+    "switch",
+    "case",
+    "do",
+    "struct",
+    "string",
+    "bool",
 ];
 
 /// Eight bytes per multiply, finished with splitmix: for the short tokens of code it is cheaper
@@ -37,7 +132,10 @@ fn bytes_hash(b: &[u8]) -> u64 {
         h = (h ^ u64::from_le_bytes(a)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
     let rest = chunks.remainder();
-    let tail = rest.iter().enumerate().fold(0u64, |v, (k, &x)| v | (u64::from(x) << (8 * k)));
+    let tail = rest
+        .iter()
+        .enumerate()
+        .fold(0u64, |v, (k, &x)| v | (u64::from(x) << (8 * k)));
     h = (h ^ tail ^ ((rest.len() as u64) << 59)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     finish(h)
 }
@@ -50,12 +148,14 @@ fn bytes_prehash_at(b: &[u8], s: usize, e: usize) -> u64 {
     if e - s < 8 && s + 8 <= b.len() {
         let r = e - s;
         let tail = u64::from_le_bytes(b[s..s + 8].try_into().unwrap()) & !(u64::MAX << (8 * r));
-        return (0xCBF2_9CE4_8422_2325u64 ^ tail ^ ((r as u64) << 59)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        return (0xCBF2_9CE4_8422_2325u64 ^ tail ^ ((r as u64) << 59))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
     let mut h = 0xCBF2_9CE4_8422_2325u64;
     let mut p = s;
     while p + 8 <= e {
-        h = (h ^ u64::from_le_bytes(b[p..p + 8].try_into().unwrap())).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h = (h ^ u64::from_le_bytes(b[p..p + 8].try_into().unwrap()))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
         p += 8;
     }
     let r = e - p;
@@ -66,7 +166,10 @@ fn bytes_prehash_at(b: &[u8], s: usize, e: usize) -> u64 {
     } else if e >= 8 {
         u64::from_le_bytes(b[e - 8..e].try_into().unwrap()) >> (64 - 8 * r)
     } else {
-        b[p..e].iter().enumerate().fold(0u64, |v, (k, &x)| v | (u64::from(x) << (8 * k)))
+        b[p..e]
+            .iter()
+            .enumerate()
+            .fold(0u64, |v, (k, &x)| v | (u64::from(x) << (8 * k)))
     };
     (h ^ tail ^ ((r as u64) << 59)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
@@ -121,8 +224,14 @@ fn literal_table() -> &'static LiteralTable {
 
 #[cfg(test)]
 fn literal_hashes() -> &'static std::collections::HashSet<u64, IdHash> {
-    static SET: std::sync::OnceLock<std::collections::HashSet<u64, IdHash>> = std::sync::OnceLock::new();
-    SET.get_or_init(|| LITERAL_NAMES.iter().map(|k| bytes_hash(k.as_bytes())).collect())
+    static SET: std::sync::OnceLock<std::collections::HashSet<u64, IdHash>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| {
+        LITERAL_NAMES
+            .iter()
+            .map(|k| bytes_hash(k.as_bytes()))
+            .collect()
+    })
 }
 
 /// Token of the code stream: a literal hash, or an identifier to be parameterised.
@@ -212,8 +321,8 @@ impl ByteClasses {
     #[inline]
     fn push_block(&mut self, c: &[u8; 64]) {
         use std::arch::x86_64::{
-            __m128i, _mm_and_si128, _mm_andnot_si128, _mm_cmpeq_epi8, _mm_cmpgt_epi8, _mm_cmplt_epi8,
-            _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+            __m128i, _mm_and_si128, _mm_andnot_si128, _mm_cmpeq_epi8, _mm_cmpgt_epi8,
+            _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
         };
         let (mut w, mut id, mut sp) = (0u64, 0u64, 0u64);
         for k in 0..4 {
@@ -226,7 +335,10 @@ impl ByteClasses {
                 let set = |x: u8| _mm_set1_epi8(x as i8);
                 // Signed compares: bytes >= 0x80 are negative and fall outside every ASCII range.
                 let range = |x: __m128i, lo: u8, hi: u8| {
-                    _mm_and_si128(_mm_cmpgt_epi8(x, set(lo - 1)), _mm_cmplt_epi8(x, set(hi + 1)))
+                    _mm_and_si128(
+                        _mm_cmpgt_epi8(x, set(lo - 1)),
+                        _mm_cmplt_epi8(x, set(hi + 1)),
+                    )
                 };
                 let high = _mm_cmplt_epi8(v, set(0));
                 let letter = range(_mm_or_si128(v, set(0x20)), b'a', b'z');
@@ -238,7 +350,11 @@ impl ByteClasses {
                     _mm_cmpeq_epi8(v, set(b' ')),
                 );
                 self.non_ascii |= _mm_movemask_epi8(v) != 0;
-                (_mm_movemask_epi8(word), _mm_movemask_epi8(ident), _mm_movemask_epi8(space))
+                (
+                    _mm_movemask_epi8(word),
+                    _mm_movemask_epi8(ident),
+                    _mm_movemask_epi8(space),
+                )
             };
             w |= u64::from(wm as u16) << (16 * k);
             id |= u64::from(im as u16) << (16 * k);
@@ -260,10 +376,12 @@ impl ByteClasses {
             self.non_ascii |= high != 0;
             let ascii = !x & HI;
             let y = x & !HI;
-            let alnum = (in_range(y | 0x2020_2020_2020_2020, b'a', b'z') | in_range(y, b'0', b'9')) & ascii;
+            let alnum =
+                (in_range(y | 0x2020_2020_2020_2020, b'a', b'z') | in_range(y, b'0', b'9')) & ascii;
             let word = alnum | high;
             let ident = word | (in_range(y, b'_', b'_') & ascii);
-            let space = ((in_range(y, 9, 13) & !in_range(y, 11, 11)) | in_range(y, b' ', b' ')) & ascii;
+            let space =
+                ((in_range(y, 9, 13) & !in_range(y, 11, 11)) | in_range(y, b' ', b' ')) & ascii;
             w |= pack(word) << (8 * k);
             id |= pack(ident) << (8 * k);
             sp |= pack(space) << (8 * k);
@@ -351,8 +469,12 @@ fn prose_word(b: &[u8], s: usize, e: usize, out: &mut Vec<u64>) {
     // Most words are shorter than a lane and not at the very end: one load, no loop.
     if e - s < 8 && s + 8 <= n {
         let k = e - s;
-        let lane = lower_word_bytes(u64::from_be_bytes(b[s..s + 8].try_into().unwrap()) >> (64 - 8 * k));
-        out.push(finish((0xCBF2_9CE4_8422_2325u64 ^ lane ^ ((k as u64) << 59)).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        let lane =
+            lower_word_bytes(u64::from_be_bytes(b[s..s + 8].try_into().unwrap()) >> (64 - 8 * k));
+        out.push(finish(
+            (0xCBF2_9CE4_8422_2325u64 ^ lane ^ ((k as u64) << 59))
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        ));
         return;
     }
     // Pack 8 lowercased bytes per 64-bit lane (first byte highest) and mix once per lane: a
@@ -371,9 +493,13 @@ fn prose_word(b: &[u8], s: usize, e: usize, out: &mut Vec<u64>) {
         let v = u64::from_be_bytes(b[e - 8..e].try_into().unwrap());
         lower_word_bytes(v & (u64::MAX >> (64 - 8 * k)))
     } else {
-        b[p..e].iter().fold(0u64, |l, &x| (l << 8) | u64::from(x.to_ascii_lowercase()))
+        b[p..e]
+            .iter()
+            .fold(0u64, |l, &x| (l << 8) | u64::from(x.to_ascii_lowercase()))
     };
-    out.push(finish((h ^ lane ^ ((k as u64) << 59)).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+    out.push(finish(
+        (h ^ lane ^ ((k as u64) << 59)).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    ));
 }
 
 /// The definition [`prose_tokens`] computes with byte classes: a loop per byte.
@@ -397,7 +523,9 @@ pub(crate) fn prose_tokens_bytewise(text: &str, out: &mut Vec<u64>) {
                 }
                 i += 1;
             }
-            out.push(finish((h ^ lane ^ (k << 59)).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+            out.push(finish(
+                (h ^ lane ^ (k << 59)).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            ));
         } else {
             i += 1;
         }
@@ -433,7 +561,12 @@ pub(crate) fn code_tokens(text: &str, out: &mut Vec<CodeTok>, max_back: usize) {
 /// later candidates.
 // Byte scanners read best with the usual short names (b: bytes, i: index, c: byte).
 #[allow(clippy::many_single_char_names)]
-pub(crate) fn code_tokens_with(text: &str, cls: &ByteClasses, out: &mut Vec<CodeTok>, max_back: usize) {
+pub(crate) fn code_tokens_with(
+    text: &str,
+    cls: &ByteClasses,
+    out: &mut Vec<CodeTok>,
+    max_back: usize,
+) {
     out.clear();
     let literals = literal_table();
     let punct = punct_hashes();
@@ -478,7 +611,12 @@ pub(crate) fn code_tokens_with(text: &str, cls: &ByteClasses, out: &mut Vec<Code
                 let x = bytes_prehash_at(b, i, e);
                 let h = finish(x);
                 if after_dot || literals.contains(x) {
-                    CodeTok { hash: h, prev: None, next: u32::MAX, is_ident: false }
+                    CodeTok {
+                        hash: h,
+                        prev: None,
+                        next: u32::MAX,
+                        is_ident: false,
+                    }
                 } else {
                     // Previous occurrence, looked for only as far back as an n-gram can reach.
                     let idx = out.len();
@@ -496,24 +634,47 @@ pub(crate) fn code_tokens_with(text: &str, cls: &ByteClasses, out: &mut Vec<Code
                     } else if si == u32::MAX || (si as usize) < lo {
                         None
                     } else {
-                        out[lo..].iter().rposition(|t| t.is_ident && t.hash == h).map(|p| lo + p)
+                        out[lo..]
+                            .iter()
+                            .rposition(|t| t.is_ident && t.hash == h)
+                            .map(|p| lo + p)
                     };
                     recent[slot] = (x, idx as u32);
                     if let Some(q) = prev {
                         out[q].next = idx as u32;
                     }
-                    CodeTok { hash: h, prev: prev.map(|q| q as u32), next: u32::MAX, is_ident: true }
+                    CodeTok {
+                        hash: h,
+                        prev: prev.map(|q| q as u32),
+                        next: u32::MAX,
+                        is_ident: true,
+                    }
                 }
             } else if c.is_ascii_digit() {
                 let e = number_end(b, i);
                 resume = Some(e);
-                CodeTok { hash: bytes_hash(&b[i..e]), prev: None, next: u32::MAX, is_ident: false }
+                CodeTok {
+                    hash: bytes_hash(&b[i..e]),
+                    prev: None,
+                    next: u32::MAX,
+                    is_ident: false,
+                }
             } else if c == b'"' || c == b'\'' {
                 let (hash, next) = string_literal(b, i);
                 resume = Some(next);
-                CodeTok { hash, prev: None, next: u32::MAX, is_ident: false }
+                CodeTok {
+                    hash,
+                    prev: None,
+                    next: u32::MAX,
+                    is_ident: false,
+                }
             } else {
-                CodeTok { hash: punct[c as usize], prev: None, next: u32::MAX, is_ident: false }
+                CodeTok {
+                    hash: punct[c as usize],
+                    prev: None,
+                    next: u32::MAX,
+                    is_ident: false,
+                }
             };
             // Only a punctuation token can start with '.', so this marks an attribute access next.
             after_dot = c == b'.';
@@ -571,7 +732,12 @@ pub(crate) fn code_tokens_bytewise(text: &str, out: &mut Vec<CodeTok>, max_back:
             let name = &b[s..i];
             let h = bytes_hash(name);
             if after_dot || literals.contains(&h) {
-                CodeTok { hash: h, prev: None, next: u32::MAX, is_ident: false }
+                CodeTok {
+                    hash: h,
+                    prev: None,
+                    next: u32::MAX,
+                    is_ident: false,
+                }
             } else {
                 // Previous occurrence, looked for only as far back as an n-gram can reach.
                 let idx = out.len();
@@ -587,30 +753,98 @@ pub(crate) fn code_tokens_bytewise(text: &str, out: &mut Vec<CodeTok>, max_back:
                 } else if si == u32::MAX || (si as usize) < lo {
                     None
                 } else {
-                    out[lo..].iter().rposition(|t| t.is_ident && t.hash == h).map(|p| lo + p)
+                    out[lo..]
+                        .iter()
+                        .rposition(|t| t.is_ident && t.hash == h)
+                        .map(|p| lo + p)
                 };
                 recent[slot] = (h, idx as u32);
                 if let Some(q) = prev {
                     out[q].next = idx as u32;
                 }
-                CodeTok { hash: h, prev: prev.map(|q| q as u32), next: u32::MAX, is_ident: true }
+                CodeTok {
+                    hash: h,
+                    prev: prev.map(|q| q as u32),
+                    next: u32::MAX,
+                    is_ident: true,
+                }
             }
         } else if c.is_ascii_digit() {
             let s = i;
             i = number_end(b, i);
-            CodeTok { hash: bytes_hash(&b[s..i]), prev: None, next: u32::MAX, is_ident: false }
+            CodeTok {
+                hash: bytes_hash(&b[s..i]),
+                prev: None,
+                next: u32::MAX,
+                is_ident: false,
+            }
         } else if c == b'"' || c == b'\'' {
             let (hash, next) = string_literal(b, i);
             i = next;
-            CodeTok { hash, prev: None, next: u32::MAX, is_ident: false }
+            CodeTok {
+                hash,
+                prev: None,
+                next: u32::MAX,
+                is_ident: false,
+            }
         } else {
             i += 1;
-            CodeTok { hash: punct[c as usize], prev: None, next: u32::MAX, is_ident: false }
+            CodeTok {
+                hash: punct[c as usize],
+                prev: None,
+                next: u32::MAX,
+                is_ident: false,
+            }
         };
         // Only a punctuation token can start with '.', so this marks an attribute access next.
         after_dot = c == b'.';
         out.push(tok);
     }
+}
+
+/// Start offset of every prose word, in the order [`prose_tokens`] emits them.
+pub(crate) fn prose_word_starts(text: &str) -> Vec<usize> {
+    let b = text.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c >= 0x80;
+    (0..b.len())
+        .filter(|&i| word(b[i]) && (i == 0 || !word(b[i - 1])))
+        .collect()
+}
+
+/// Start offset of every code token, in the order [`code_tokens`] emits them (the rules of
+/// `code_tokens_bytewise`, keeping positions instead of hashes): what an explanation needs to
+/// point at the matched text.
+#[allow(clippy::many_single_char_names)]
+pub(crate) fn code_token_starts(text: &str) -> Vec<usize> {
+    let b = text.as_bytes();
+    let n = b.len();
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < n {
+        let c = b[i];
+        if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        if c == b'#' {
+            i = memchr::memchr(b'\n', &b[i..]).map_or(n, |p| i + p);
+            continue;
+        }
+        out.push(i);
+        if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 {
+            while i < n && ident(b[i]) {
+                i += 1;
+            }
+        } else if c.is_ascii_digit() {
+            i = number_end(b, i);
+        } else if c == b'"' || c == b'\'' {
+            i = string_literal(b, i).1;
+        } else {
+            i += 1;
+        }
+    }
+    out
 }
 
 /// End of a number token starting at `i`: digits, letters, `_` and `.` (`0x1F`, `1e-3` splits at `-`).
@@ -803,10 +1037,15 @@ pub(crate) fn prose_ngrams_raw(toks: &[u64], n: usize, mut f: impl FnMut(u64)) {
     for _ in 1..n {
         pow = pow.wrapping_mul(MUL);
     }
-    let mut h = toks[..n].iter().fold(0u64, |h, &t| h.wrapping_mul(MUL).wrapping_add(t));
+    let mut h = toks[..n]
+        .iter()
+        .fold(0u64, |h, &t| h.wrapping_mul(MUL).wrapping_add(t));
     f(h);
     for i in n..toks.len() {
-        h = h.wrapping_sub(toks[i - n].wrapping_mul(pow)).wrapping_mul(MUL).wrapping_add(toks[i]);
+        h = h
+            .wrapping_sub(toks[i - n].wrapping_mul(pow))
+            .wrapping_mul(MUL)
+            .wrapping_add(toks[i]);
         f(h);
     }
 }
@@ -852,7 +1091,9 @@ pub(crate) fn code_ngrams_raw(toks: &[CodeTok], n: usize, mut f: impl FnMut(u64)
     }
     f(h);
     for s in 0..toks.len() - n {
-        h = h.wrapping_sub(code_at(&toks[s], s, s).wrapping_mul(pows[n - 1])).wrapping_mul(MUL);
+        h = h
+            .wrapping_sub(code_at(&toks[s], s, s).wrapping_mul(pows[n - 1]))
+            .wrapping_mul(MUL);
         let q = toks[s].next as usize;
         if toks[s].is_ident && q < s + n {
             let old = BACKREF + (q - s) as u64;
@@ -870,7 +1111,9 @@ pub(crate) fn code_ngrams_direct(toks: &[CodeTok], n: usize, mut f: impl FnMut(u
         return;
     }
     for s in 0..=toks.len() - n {
-        let h = (s..s + n).fold(0u64, |h, p| h.wrapping_mul(MUL).wrapping_add(code_at(&toks[p], p, s)));
+        let h = (s..s + n).fold(0u64, |h, p| {
+            h.wrapping_mul(MUL).wrapping_add(code_at(&toks[p], p, s))
+        });
         f(finish(h));
     }
 }
@@ -898,10 +1141,53 @@ mod tests {
     /// every ASCII whitespace byte and its neighbours, non-ASCII letters, quotes, comments.
     fn soups() -> Vec<String> {
         let parts = [
-            "a", "Z", "_", "9", "0", "q_", "É", "ß", "中文", "é", "\t", "\n", "\x0b", "\x0c", "\r", " ", "  ", "@", "[",
-            "`", "{", "/", ":", "#", "'", "\"", "\"\"\"", ".", "\\", "x1.5e3", "self", "len", "Return", "ABCDEFGHIJ",
-            "abcdefghijklmnopq", "snake_case_name_long", "\u{7f}", "\x01", "-", "~", "1é", "1_é", "1.é", "7中",
-            "'a\\", "# c\n", "\"\"\"doc\n  string\"\"\"",
+            "a",
+            "Z",
+            "_",
+            "9",
+            "0",
+            "q_",
+            "É",
+            "ß",
+            "中文",
+            "é",
+            "\t",
+            "\n",
+            "\x0b",
+            "\x0c",
+            "\r",
+            " ",
+            "  ",
+            "@",
+            "[",
+            "`",
+            "{",
+            "/",
+            ":",
+            "#",
+            "'",
+            "\"",
+            "\"\"\"",
+            ".",
+            "\\",
+            "x1.5e3",
+            "self",
+            "len",
+            "Return",
+            "ABCDEFGHIJ",
+            "abcdefghijklmnopq",
+            "snake_case_name_long",
+            "\u{7f}",
+            "\x01",
+            "-",
+            "~",
+            "1é",
+            "1_é",
+            "1.é",
+            "7中",
+            "'a\\",
+            "# c\n",
+            "\"\"\"doc\n  string\"\"\"",
             // Runs longer than a 64-byte block.
             "identifier_that_runs_well_past_the_end_of_one_sixty_four_byte_block_x",
             "                                                                        ",
@@ -938,7 +1224,11 @@ mod tests {
                     let (mut a, mut b) = (Vec::new(), Vec::new());
                     code_tokens_with(t, &cls, &mut a, max_back);
                     code_tokens_bytewise(t, &mut b, max_back);
-                    let key = |v: &[CodeTok]| v.iter().map(|c| (c.hash, c.prev, c.next, c.is_ident)).collect::<Vec<_>>();
+                    let key = |v: &[CodeTok]| {
+                        v.iter()
+                            .map(|c| (c.hash, c.prev, c.next, c.is_ident))
+                            .collect::<Vec<_>>()
+                    };
                     assert_eq!(key(&a), key(&b), "{t:?}");
                 }
             }
@@ -961,7 +1251,10 @@ mod tests {
                 pad[..c.len()].copy_from_slice(c);
                 swar.push_block_swar(&pad);
             }
-            assert_eq!((&cls.word, &cls.ident, &cls.space), (&swar.word, &swar.ident, &swar.space));
+            assert_eq!(
+                (&cls.word, &cls.ident, &cls.space),
+                (&swar.word, &swar.ident, &swar.space)
+            );
             assert_eq!(cls.is_ascii(), b.is_ascii());
             assert_eq!(swar.is_ascii(), b.is_ascii());
             for (i, &x) in b.iter().enumerate() {
@@ -991,7 +1284,9 @@ mod tests {
             assert_eq!(unfinish(finish(v)), v);
         }
         for _ in 0..100_000 {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             assert_eq!(finish(unfinish(x)), x);
             assert_eq!(unfinish(finish(x)), x);
         }
@@ -1000,10 +1295,13 @@ mod tests {
     #[test]
     fn ngram_set_probe_equals_map_lookup() {
         let mut x = 7u64;
-        let mut map: std::collections::HashMap<u64, Vec<u32>, IdHash> = std::collections::HashMap::default();
+        let mut map: std::collections::HashMap<u64, Vec<u32>, IdHash> =
+            std::collections::HashMap::default();
         let mut raws = Vec::new();
         for i in 0..5000u32 {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             raws.push(x);
             if i % 3 == 0 {
                 map.insert(finish(x), vec![i]);
@@ -1030,7 +1328,9 @@ mod tests {
         }
         let mut x = 1u64;
         for _ in 0..100_000 {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             assert_eq!(table.contains(x), set.contains(&finish(x)));
             assert_eq!(table.contains(unfinish(x)), set.contains(&x));
         }
@@ -1042,8 +1342,16 @@ mod tests {
         let b = text.as_bytes();
         for s in 0..b.len() {
             for e in s..=b.len() {
-                assert_eq!(finish(bytes_prehash_at(b, s, e)), bytes_hash(&b[s..e]), "{s}..{e}");
-                assert_eq!(finish(bytes_prehash_at(&b[..e], s, e)), bytes_hash(&b[s..e]), "{s}..{e}");
+                assert_eq!(
+                    finish(bytes_prehash_at(b, s, e)),
+                    bytes_hash(&b[s..e]),
+                    "{s}..{e}"
+                );
+                assert_eq!(
+                    finish(bytes_prehash_at(&b[..e], s, e)),
+                    bytes_hash(&b[s..e]),
+                    "{s}..{e}"
+                );
             }
         }
     }
@@ -1052,7 +1360,9 @@ mod tests {
     fn rolling_code_hash_equals_direct_definition() {
         // Pseudo-random token soups with many repeated identifiers, every n from 1 to 14.
         let mut x = 0x1234_5678_9abc_def0u64;
-        let words = ["a", "b", "c", "len", "(", ")", "x", "y", "=", "+", ".", "z", "return", "1"];
+        let words = [
+            "a", "b", "c", "len", "(", ")", "x", "y", "=", "+", ".", "z", "return", "1",
+        ];
         for round in 0..200 {
             let mut src = String::new();
             for _ in 0..(round % 60) {
@@ -1096,15 +1406,22 @@ mod tests {
             code_tokens(&src, &mut toks, max_back);
             for (i, t) in toks.iter().enumerate() {
                 let lo = i.saturating_sub(max_back);
-                let want = (lo..i).rev().find(|&j| toks[j].is_ident && toks[j].hash == t.hash && t.is_ident);
-                assert_eq!(t.prev.map(|p| p as usize), want, "token {i}, max_back {max_back}");
+                let want = (lo..i)
+                    .rev()
+                    .find(|&j| toks[j].is_ident && toks[j].hash == t.hash && t.is_ident);
+                assert_eq!(
+                    t.prev.map(|p| p as usize),
+                    want,
+                    "token {i}, max_back {max_back}"
+                );
             }
         }
     }
 
     #[test]
     fn code_ngrams_survive_consistent_renaming_and_reformatting() {
-        let a = "def f(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total\n";
+        let a =
+            "def f(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total\n";
         let b = "def g(items):\r\n  acc = 0\r\n  for it in items:  # sum\r\n\tacc += it\r\n  return acc";
         assert_eq!(code_hashes(a, 8), code_hashes(b, 8));
     }
@@ -1112,7 +1429,10 @@ mod tests {
     #[test]
     fn code_ngrams_distinguish_different_identifier_structure() {
         // Same shape, but `a + a` vs `a + b`.
-        assert_ne!(code_hashes("return a + a", 4), code_hashes("return a + b", 4));
+        assert_ne!(
+            code_hashes("return a + a", 4),
+            code_hashes("return a + b", 4)
+        );
         // Attributes and builtins stay literal.
         assert_ne!(code_hashes("x.append(y)", 6), code_hashes("x.extend(y)", 6));
         assert_ne!(code_hashes("len(x) + 1", 6), code_hashes("sum(x) + 1", 6));
