@@ -481,7 +481,8 @@ def filter_section(run: RunInfo, text_column: str, sample: int, seed: int) -> Se
                    for lg, d in by_lang.items() if isinstance(d, Mapping)}
             langs = sorted(tot, key=lambda k: (-tot[k], k))[:TOP_LANGUAGES]
             rules = [r for r in order if any(r in by_lang.get(lg, {}) for lg in langs)]
-            rows = [[lg, *[int(by_lang[lg].get(r, {}).get("docs", 0)) for r in rules]] for lg in langs]
+            rows = [[UNKNOWN if lg in ("", "unknown") else lg, *[int(by_lang[lg].get(r, {}).get("docs", 0))
+                                                                 for r in rules]] for lg in langs]
             inp = st.counters.get("input_by_language") or {}
             sec.plots.append(Plot(
                 f"filter-rules-by-language{suffix and '-' + s.label}",
