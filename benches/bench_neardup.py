@@ -400,7 +400,7 @@ def scale_section() -> str:
 
 def main() -> str:
     quick = bool(os.environ.get("SCTOOL_BENCH_QUICK"))
-    sig_mb = float(os.environ.get("SCTOOL_NEARDUP_MB", 20 if quick else 200))
+    sig_mb = float(os.environ.get("SCTOOL_NEARDUP_MB", 20 if quick else 100))
     peer_mb = float(os.environ.get("SCTOOL_NEARDUP_PEER_MB", 5 if quick else 40))
     e2e_mb = float(os.environ.get("SCTOOL_NEARDUP_E2E_MB", 5 if quick else 40))
     corpus = real_corpus(_mb(max(sig_mb, e2e_mb)))
