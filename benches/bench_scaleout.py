@@ -4,7 +4,7 @@ The corpus (real source files from this machine) is written as a dataset of Parq
 previous stage would leave it; each stage then runs on (a) the local executor with its kernels on
 1 and 2 threads and (b) a local Ray cluster with 1 and 2 CPUs (one task per part, kernels on one
 thread each). Every Ray output is checked equal to the local one. The measured per-worker rates
-feed the 1 TB cost model in docs/readme/scaleout.md.
+feed the 1 TB cost model in docs/scaleout.md.
 """
 
 from __future__ import annotations
