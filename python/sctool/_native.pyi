@@ -104,6 +104,10 @@ def comment_chars(column: ArrowText, syntax: Any, threads: int = ...) -> Any:
 
 `syntax` is a uint8 array (one code per document): 0 none, 1 `#`, 2 C-like, 3 `--`, 4 markup."""
 
+def components_min_root(n: int, a: Any, b: Any, threads: int = ...) -> Any:
+    """components_min_root(n, a, b, threads=0) -> uint32 array: per node, the smallest node of its
+connected component under the edges (a[i], b[i]) (the engine's union-find)."""
+
 def hash_content(column: ArrowText, threads: int = ...) -> Any:
     """hash_content(column, threads=0) -> numpy uint64 array of shape (n, 3): [hi, lo, is_valid].
 

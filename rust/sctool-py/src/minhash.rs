@@ -88,6 +88,23 @@ fn rank_ids<'py>(py: Python<'py>, column: &Bound<'py, PyAny>, threads: usize) ->
     Ok(ranks.into_pyarray(py))
 }
 
+/// components_min_root(n, a, b, threads=0) -> uint32 array: per node, the smallest node of its
+/// connected component under the edges (a[i], b[i]) (the engine's union-find).
+#[pyfunction]
+#[pyo3(signature = (n, a, b, threads = 0))]
+fn components_min_root<'py>(
+    py: Python<'py>,
+    n: usize,
+    a: PyReadonlyArray1<'py, u32>,
+    b: PyReadonlyArray1<'py, u32>,
+    threads: usize,
+) -> PyResult<Bound<'py, PyArray1<u32>>> {
+    let (a, b) = (a.as_slice()?.to_vec(), b.as_slice()?.to_vec());
+    let roots = detach::run(py, threads, || minhash::unionfind::components_min_root(n, &a, &b))?
+        .map_err(ConfigError::new_err)?;
+    Ok(roots.into_pyarray(py))
+}
+
 /// kernel_isa() -> the instruction set the signature kernel dispatches to on this CPU.
 #[pyfunction]
 fn minhash_kernel_isa() -> &'static str {
@@ -242,6 +259,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(shingle_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(lsh_optimal_param, m)?)?;
     m.add_function(wrap_pyfunction!(rank_ids, m)?)?;
+    m.add_function(wrap_pyfunction!(components_min_root, m)?)?;
     m.add_function(wrap_pyfunction!(minhash_kernel_isa, m)?)?;
     m.add_function(wrap_pyfunction!(minhash_kernel, m)?)?;
     m.add_function(wrap_pyfunction!(minhash_kernels, m)?)?;

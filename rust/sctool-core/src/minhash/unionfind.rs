@@ -69,6 +69,24 @@ impl ConcurrentUnionFind {
     }
 }
 
+/// Per node of `0..n`, the smallest node of its connected component under the edges `(a[i], b[i])`.
+///
+/// The same union-find the engine clusters with, for edges found elsewhere (the distributed
+/// near-dedup path finds candidate edges per band-key partition): one clustering rule everywhere.
+/// Unions run in parallel; the result does not depend on their order.
+pub fn components_min_root(n: usize, a: &[u32], b: &[u32]) -> Result<Vec<u32>, String> {
+    use rayon::prelude::*;
+    if a.len() != b.len() {
+        return Err(format!("edge arrays differ in length: {} and {}", a.len(), b.len()));
+    }
+    if let Some(bad) = a.iter().chain(b).find(|&&x| x as usize >= n) {
+        return Err(format!("edge endpoint {bad} is outside 0..{n}"));
+    }
+    let uf = ConcurrentUnionFind::new(n);
+    a.par_iter().zip(b.par_iter()).for_each(|(&x, &y)| uf.union(x, y));
+    Ok(uf.roots())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +130,14 @@ mod tests {
             crate::parallel::with_threads(threads, || edges.par_iter().for_each(|&(a, b)| uf.union(a, b)));
             assert_eq!(uf.roots(), expect);
         }
+    }
+
+    #[test]
+    fn components_min_root_equals_label_propagation() {
+        let edges = [(5u32, 3u32), (3, 9), (1, 2), (7, 7), (9, 4)];
+        let (a, b): (Vec<u32>, Vec<u32>) = edges.iter().copied().unzip();
+        assert_eq!(components_min_root(10, &a, &b).unwrap(), reference(10, &edges));
+        assert!(components_min_root(3, &[0], &[3]).is_err());
+        assert!(components_min_root(3, &[0, 1], &[2]).is_err());
     }
 }
