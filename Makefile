@@ -57,3 +57,8 @@ clean:
 .PHONY: docs
 docs: build
 	$(PY) scripts/gen_cli_docs.py
+
+# Mutation check of the core modules (scripts/mutation_check.py, docs/testing.md); ~30 min on 2 cores.
+.PHONY: mutation
+mutation: build
+	$(PY) scripts/mutation_check.py --report benches/scratch/mutation-report.json
