@@ -9,7 +9,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train", add_help=False, prefix_chars="\0",
         help="train the GPT (fit), export-hf, import-hf; `sctool train fit --help` lists every option",
-        description="The Lightning trainer: `sctool train fit --config tiny --data PREFIX --trainer.out runs/x`.",
+        description="The Lightning trainer: `sctool train fit --config tiny --data PREFIX --out runs/x`.",
     )
     p.add_argument("train_args", nargs=argparse.REMAINDER, help="arguments of `python -m train`")
     p.set_defaults(func=run)

@@ -274,8 +274,7 @@ def run_near_dedup_executor(
     out = Path(output)
     with NearDupPlanner(params, exact=exact, near=False, text_column=runtime.text_column, threads=runtime.threads,
                         work_parent=out.resolve().parent) as planner:
-        planner.engine = _SpilledEngine(spill, meta, params.num_perm, stats)
-        planner._meta = [meta.drop("doc", "shingles")]
+        planner.use_clustered(_SpilledEngine(spill, meta, params.num_perm, stats), meta)
         plan = planner.plan()
     spill.write("decisions", 0, plan.decisions)
     with progress(reader.total_rows(), "dedup: writing", quiet=runtime.quiet) as bar:

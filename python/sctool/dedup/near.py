@@ -25,7 +25,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import polars as pl
@@ -113,6 +113,19 @@ class NearDupPlan:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
+class ClusterEngine(Protocol):
+    """What :meth:`NearDupPlanner.plan` asks of an engine: the Rust ``NearDupEngine``, or the
+    distributed path's view of documents signed and banded on other machines."""
+
+    def cluster(self, ranks: np.ndarray, threads: int = 0) -> np.ndarray: ...
+
+    def shingle_counts(self) -> np.ndarray: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def estimate_pairs(self, a: np.ndarray, b: np.ndarray, threads: int = 0) -> np.ndarray: ...
+
+
 class NearDupPlanner:
     """Collects batches (pass 1) and returns the per-document decisions (:meth:`plan`)."""
 
@@ -136,7 +149,7 @@ class NearDupPlanner:
         from sctool.executors.spill import make_scratch_dir  # scratch of killed runs is cleaned here
 
         self.work_dir = make_scratch_dir(work_parent, ".sctool-neardup-")
-        self.engine = None
+        self.engine: ClusterEngine | None = None
         if near:
             self.engine = _native.NearDupEngine(
                 str(self.work_dir),
@@ -146,6 +159,17 @@ class NearDupPlanner:
                 partitions=params.partitions,
             )
         self._meta: list[pl.DataFrame] = []
+
+    def use_clustered(self, engine: ClusterEngine, meta: pl.DataFrame) -> None:
+        """Plan from documents whose pass 1 ran elsewhere (the distributed path, ``distributed_near``).
+
+        ``engine`` answers what the in-process engine would (clusters, shingle counts, pair
+        estimates, counters) and ``meta`` holds the per-document rows ``add`` would have collected,
+        in input order; :meth:`plan` then decides with the same code as a local run.
+        """
+        cols = ["batch", "row", "id", "len", "stars", *(["h"] if self.exact else [])]
+        self.engine = engine
+        self._meta = [meta.select(cols)]
 
     def close(self) -> None:
         """Remove the spill directory."""
