@@ -22,7 +22,7 @@ fn attribution_constants(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("normalisation", core::NORMALISATION)?;
     d.set_item("fingerprint", "xxh3_64")?;
     d.set_item("fingerprint_seed", core::FINGERPRINT_SEED)?;
-    d.set_item("bloom", "blocked-512")?;
+    d.set_item("bloom", "blocked-512-v2")?;
     Ok(d)
 }
 

@@ -114,11 +114,14 @@ impl BloomParams {
         // remixed value so they are independent of the block choice.
         let block = ((u128::from(fp) * u128::from(self.blocks)) >> 64) as usize;
         let mut masks = [0u64; BLOCK_WORDS];
-        let mut h = splitmix(fp);
+        let mut seed = splitmix(fp);
+        let mut h = seed;
         let mut left = 7;
         for _ in 0..self.k {
             if left == 0 {
-                h = splitmix(h);
+                // Seven 9-bit fields used up: remix the full 64-bit seed, never the shifted rest.
+                seed = splitmix(seed);
+                h = seed;
                 left = 7;
             }
             let bit = (h & (BLOCK_BITS - 1)) as usize;
@@ -151,11 +154,13 @@ impl BloomParams {
         // usually stops after one or two bits.
         let block = ((u128::from(fp) * u128::from(self.blocks)) >> 64) as usize;
         let b = &words[block * BLOCK_WORDS..(block + 1) * BLOCK_WORDS];
-        let mut h = splitmix(fp);
+        let mut seed = splitmix(fp);
+        let mut h = seed;
         let mut left = 7;
         for _ in 0..self.k {
             if left == 0 {
-                h = splitmix(h);
+                seed = splitmix(seed);
+                h = seed;
                 left = 7;
             }
             let bit = (h & (BLOCK_BITS - 1)) as usize;
@@ -242,6 +247,20 @@ mod tests {
         let rate = fp_count as f64 / trials as f64;
         let expected = p.expected_fpr(n);
         assert!((rate - expected).abs() < 0.1 * expected, "rate {rate} vs expected {expected}");
+    }
+
+    #[test]
+    fn rate_matches_the_model_when_k_needs_a_second_mix() {
+        let n = 50_000u64;
+        let p = BloomParams::for_target(n, 1e-3).unwrap();
+        assert!(p.k > 7, "{p:?}");
+        let fps: Vec<u64> = (0..n).map(|i| splitmix(i ^ 0x5eed)).collect();
+        let words = p.build(&fps).unwrap();
+        let trials = 2_000_000u64;
+        let hits = (0..trials).filter(|&i| p.contains(&words, splitmix(i + (1 << 41)))).count();
+        let rate = hits as f64 / trials as f64;
+        let expected = p.expected_fpr(n);
+        assert!((rate - expected).abs() < 0.15 * expected, "rate {rate} vs expected {expected}");
     }
 
     #[test]
