@@ -168,7 +168,7 @@ def main() -> str:
         "(`sctool.infer.generate.ScreenedArgmax`); 'full fp32 head' turns that off "
         "(`GenerationConfig(screened_greedy=False)`). 'greedy identical' compares every generated token "
         "with transformers' `generate` on the same weights.\n\n"
-        "Peer figures (peer-figures.md, same shape, 2 threads, wall clock): transformers 99 / 278 tokens/s "
+        "Peer figures (measured separately on this machine kind, same shape, 2 threads, wall clock): transformers 99 / 278 tokens/s "
         "at batch 1 / 8 (MHA: 80 / 155).\n"
     )
     cache = md_table(["attention", "K/V heads", "KV cache per token (fp32)", f"batch 8 × {PROMPT + new} tokens"],

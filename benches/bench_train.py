@@ -4,7 +4,7 @@
 whole trainer (``fit()``: Lightning, bf16-mixed, fused AdamW, packed data) on a CUDA machine that has
 torch but not necessarily sctool's other dependencies, and prints/writes JSON (``$OUT/train_gpu.json``).
 
-Same architecture (peer-figures.md: MQA, 6 layers, 512 wide, 8 heads, vocab 49152), same batch
+Same architecture (MQA, 6 layers, 512 wide, 8 heads, vocab 49152), same batch
 (4 × 512 tokens), same precision (fp32, and bf16 autocast), on this CPU, in one process, with the
 implementations interleaved step by step so that load from other processes hits all of them alike.
 
@@ -190,7 +190,7 @@ def main() -> str:
         "model's own arithmetic and memory traffic.\n\n" + table(reuse, with_fit=False)
     )
     peer = (
-        "\n\nPeer figure for this machine kind (peer-figures.md, measured by another session): transformers "
+        "\n\nPeer figure (measured separately on this machine kind): transformers "
         "fp32 SDPA ~536 tokens/s. Target: sctool ≥ 1.2× transformers at the same precision. The machine is shared; "
         "ratios within one run are what count."
     )

@@ -1,4 +1,4 @@
-"""GPU check for issue 7: bf16 training throughput, MFU and peak memory of the `1b` preset.
+"""GPU check: bf16 training throughput, MFU and peak memory of the `1b` preset.
 
 Runs on a CUDA machine that has torch (and optionally transformers) but none of sctool's other
 dependencies: the sctool package is loaded without its ``__init__`` (which needs the Rust extension

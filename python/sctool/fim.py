@@ -1,7 +1,7 @@
 """Fill-in-the-middle (FIM) as StarCoder was trained with it (Bavarian et al. 2022, arXiv 2207.14255).
 
 This follows Megatron-LM bigcode's ``GPTDataset.__getitem__`` + ``permute`` (the code that trained
-StarCoder; starcoder-facts §3.4) applied to one packed training window:
+the StarCoder paper) applied to one packed training window:
 
 1. split the window on ``<|endoftext|>``; every non-empty segment (partial documents at the window
    edges included) is handled independently and the EOD tokens stay where they were;

@@ -24,7 +24,7 @@ def _params(cfg: ModelConfig) -> int:
 def test_15b_preset_is_starcoder() -> None:
     cfg = ModelConfig.from_preset("15b")
     assert (cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.n_positions, cfg.inner_dim) == (40, 6144, 48, 8192, 24576)
-    # facts §4.1: 15.517 B parameters with tied embeddings.
+    # the StarCoder paper: 15.517 B parameters with tied embeddings.
     assert abs(_params(cfg) / 1e9 - 15.517) < 0.01
 
 
@@ -74,7 +74,7 @@ def test_yaml_errors_name_the_file(tmp_path: Path) -> None:
 
 
 def test_kv_cache_bytes_mqa_vs_mha() -> None:
-    # peer-figures: 6 layers / 512 / 8 heads, fp32: MQA 3 KiB per token, MHA 24 KiB.
+    # 6 layers / 512 / 8 heads, fp32: MQA 3 KiB per token, MHA 24 KiB.
     mqa = ModelConfig(n_layer=6, n_embd=512, n_head=8, n_kv_heads=1)
     mha = mqa.with_changes(n_kv_heads=8)
     assert mqa.kv_cache_bytes_per_token() == 3 * 1024

@@ -3,7 +3,7 @@
 Generation itself is ``sctool.infer`` (KV cache, batching, sampling, stop sequences); this module
 only maps the protocol's settings onto its ``GenerationConfig``. Infilling uses StarCoder's FIM
 prompt, ``<fim_prefix>`` prefix ``<fim_suffix>`` suffix ``<fim_middle>``, ending at
-``<|endoftext|>`` (``sctool.infer.fim``; starcoder-facts.md §5.1).
+``<|endoftext|>`` (``sctool.infer.fim``; the StarCoder paper).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The dataset is read the way the trainer reads it: one token stream with ``<|endoftext|>`` between
 documents, cut into windows of ``seq_len`` tokens with plain causal attention across document
-boundaries (StarCoder trained that way, starcoder-facts.md §3.4). With the default ``stride =
+boundaries (StarCoder trained that way, the StarCoder paper). With the default ``stride =
 seq_len`` the windows are the trainer's and, as in training, the first token of each window (no
 context) is not scored. With ``stride < seq_len`` window ``w`` starts ``stride`` tokens after window
 ``w - 1`` and scores only tokens no earlier window scored, so every token after the stream's first

@@ -1,7 +1,7 @@
 """The StarCoder evaluation protocol: sampling settings, stop words, prompt preparation.
 
 Defaults follow bigcode-evaluation-harness, which produced StarCoder's published numbers
-(starcoder-facts.md §5.1): sampling with temperature 0.2, top-p 0.95, top-k 0 (off), prompts
+(the StarCoder paper): sampling with temperature 0.2, top-p 0.95, top-k 0 (off), prompts
 ``.strip()``-ed for HumanEval, each task's stop words, 512 tokens of prompt + generation. n = 50
 samples per problem is the maintainers' reproduction command for StarCoder's 33.6 HumanEval (the
 harness docs mention n = 200); it is a flag. The StarCoder-Prompted variant prepends a file header

@@ -1,4 +1,4 @@
-"""The training text of each document, as StarCoder built it (starcoder-facts §1.5–1.7, §3.2–3.3).
+"""The training text of each document, as StarCoder built it (the StarCoder paper).
 
 Code files get the ``<reponame>``/``<filename>``/``<gh_stars>`` metadata prefix; notebooks become
 scripts or the ``<jupyter_…>`` structured form; GitHub issues and commits get their own token

@@ -1,4 +1,4 @@
-"""Git commits as StarCoder trained on them (starcoder-facts §1.7, ``filtering_git_commits.ipynb``).
+"""Git commits as StarCoder trained on them (the StarCoder paper, ``filtering_git_commits.ipynb``).
 
 Input: one record per changed file with ``old_contents``, ``new_contents``, the commit ``subject``
 (or ``message``, whose first line is used) and the file path (``new_file``, ``old_file`` or

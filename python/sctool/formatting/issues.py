@@ -1,4 +1,4 @@
-"""GitHub issues as StarCoder trained on them (starcoder-facts §1.6, bigcode-dataset ``filtering_issues.py``).
+"""GitHub issues as StarCoder trained on them (the StarCoder paper, bigcode-dataset ``filtering_issues.py``).
 
 Input: one record per issue with ``events``, a list (or a JSON string of a list) of objects with
 ``action`` (``opened``, ``created`` for a comment, ``closed``, ``reopened``), ``author`` and the
@@ -10,7 +10,7 @@ called the bot), and the issue kept only with ≥ 200 characters of text and eit
 users or ≤ 7000 characters in ≤ 10 events. Author names become ``username_0``, ``username_1``, … in
 order of appearance, in the author field and inside the text.
 
-The token template is not in bigcode-dataset (starcoder-facts §9); sctool writes::
+The token template is not in bigcode-dataset (the StarCoder paper); sctool writes::
 
     <issue_start>Title: {title}\\nusername_0: {opening text}<issue_comment>username_1: {comment}…<issue_closed>
 

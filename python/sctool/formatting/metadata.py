@@ -1,4 +1,4 @@
-"""StarCoder's metadata prefix (starcoder-facts §3.2; bigcode-dataset ``add_content_with_meta.py``).
+"""StarCoder's metadata prefix (the StarCoder paper; bigcode-dataset ``add_content_with_meta.py``).
 
 Independently, each with probability 0.2: ``<reponame>{repo}``, then ``<filename>{path}``, then
 ``<gh_stars>{bucket}``; when any was added a newline follows, then the file content. Seeing the

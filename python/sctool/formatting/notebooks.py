@@ -1,4 +1,4 @@
-"""Jupyter notebooks as StarCoder saw them (starcoder-facts §1.5).
+"""Jupyter notebooks as StarCoder saw them (the StarCoder paper).
 
 Two forms, two StarCoderData subsets:
 

@@ -1,6 +1,6 @@
 """Fill-in-the-middle with StarCoder's prompt format (PSM): ``<fim_prefix>P<fim_suffix>S<fim_middle>``.
 
-The model then writes the middle and ends it with ``<|endoftext|>`` (facts §5.1: the
+The model then writes the middle and ends it with ``<|endoftext|>`` (the StarCoder paper: the
 bigcode-evaluation-harness ``starcoder_fim`` prompt). The sentinels are inserted as token ids and
 the prefix and suffix encoded separately, which gives the same ids as encoding the harness's prompt
 string. SantaCoder-style tokenizers spell the tokens ``<fim-prefix>``; both spellings are recognised.

@@ -22,7 +22,7 @@ AttentionBackend = Literal["sdpa", "flash", "flex", "eager"]
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture of a GPT-2-style decoder with multi-query attention (StarCoder, §4.1 of the facts)."""
+    """Architecture of a GPT-2-style decoder with multi-query attention (the StarCoder paper, section 4)."""
 
     vocab_size: int = field(default=49152, metadata={"help": "vocabulary size (StarCoder's tokenizer: 49152)"})
     n_positions: int = field(default=2048, metadata={"help": "maximum sequence length (learned absolute positions)"})

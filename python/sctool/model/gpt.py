@@ -1,6 +1,6 @@
 """StarCoder's decoder: a GPT-2-style transformer with multi-query attention, in plain PyTorch.
 
-Architecture (StarCoder paper §4 / facts §4.1): learned absolute position embeddings, pre-LayerNorm
+Architecture (StarCoder paper, section 4): learned absolute position embeddings, pre-LayerNorm
 blocks with a final LayerNorm, GELU MLP (tanh approximation by default, as Megatron trained it),
 biases everywhere, dropout, tied input/output embeddings, and multi-query attention: every query
 head shares one key/value head, which shrinks the KV cache ``n_head``-fold at inference. The

@@ -1,6 +1,6 @@
 """Weighted blending of several packed token files into one stream of training windows.
 
-StarCoder's training read 92 sources with per-source weights (starcoder-facts §1.9) through Megatron's
+StarCoder's training read 92 sources with per-source weights (the StarCoder paper) through Megatron's
 ``BlendableDataset``. Its rule is reproduced here: sample ``i`` goes to the source whose share so far
 lags its weight the most (``argmax_d  w_d · max(i, 1) − taken_d``), so every prefix of the stream
 matches the weights as closely as whole samples allow, deterministically and with no random draws.

@@ -1,4 +1,4 @@
-"""``sctool format``: the training text of every document (StarCoder's formatting, starcoder-facts §1.5–1.7, §3.2).
+"""``sctool format``: the training text of every document (StarCoder's formatting).
 
 Each row is recognised by what it carries:
 

@@ -1,4 +1,4 @@
-"""StarCoder's tokenizer recipe: byte-level BPE with HF ``tokenizers`` (starcoder-facts §3.1).
+"""StarCoder's tokenizer recipe: byte-level BPE with HF ``tokenizers`` (the StarCoder paper).
 
 Settings follow bigcode-tokenizer's ``train_bpe_tokenizer.py``: a 49,152-token vocabulary that
 *includes* the 19 special tokens, which take ids 0–18 in the order of :data:`SPECIAL_TOKENS`;
@@ -52,7 +52,7 @@ class TokenizerConfig:
         default=STARCODER_VOCAB_SIZE, metadata={"help": "vocabulary size including the 19 special tokens"}
     )
     min_frequency: int = field(
-        default=0, metadata={"help": "minimum pair count for a merge (0 = HF tokenizers' default; the fact sheet records no other)"}
+        default=0, metadata={"help": "minimum pair count for a merge (0 = HF tokenizers' default; the StarCoder paper records no other)"}
     )
     individual_digits: bool = field(default=True, metadata={"help": "split every digit into its own pre-token",
                                                                    "negate": "--no-split-digits"})

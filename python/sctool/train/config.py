@@ -92,7 +92,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """StarCoder's optimisation (facts §4.2): AdamW 0.9/0.95/1e-8, wd 0.1, warmup + cosine to 10%, clip 1."""
+    """StarCoder's optimisation (the StarCoder paper): AdamW 0.9/0.95/1e-8, wd 0.1, warmup + cosine to 10%, clip 1."""
 
     lr: float = field(default=3e-4, metadata={"help": "peak learning rate (StarCoderBase: 3e-4)"})
     min_lr_ratio: float = field(

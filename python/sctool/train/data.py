@@ -15,7 +15,7 @@ Layout of the sample stream (global sample index ``i``):
 * window: source split tokens ``[t0, t1)`` cut into back-to-back windows of ``seq_len`` tokens (the
   model shifts the labels itself, so a window is both input and target, transformers' convention);
   the train split's window order is reshuffled every epoch, the valid split is read in order.
-* FIM: each document segment of the window permuted with probability ``fim_rate`` (facts §3.4).
+* FIM: each document segment of the window permuted with probability ``fim_rate`` (the StarCoder paper).
 """
 
 from __future__ import annotations

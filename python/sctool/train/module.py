@@ -25,7 +25,7 @@ CHECKPOINT_KEY = "sctool"
 class WarmupCosine:
     """Learning-rate multiplier: linear warmup to 1, then cosine to ``min_ratio`` at ``decay_steps``.
 
-    StarCoderBase (facts §4.2): 2000 warmup iterations, cosine from 3e-4 to 3e-5 (ratio 0.1). Step
+    StarCoderBase (the StarCoder paper): 2000 warmup iterations, cosine from 3e-4 to 3e-5 (ratio 0.1). Step
     ``s`` (0-based) of warmup uses ``(s + 1) / warmup`` so the first step already learns. A callable
     object rather than a closure, so ``LambdaLR.state_dict`` stores it and resume restores it.
     """
