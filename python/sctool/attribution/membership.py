@@ -483,16 +483,20 @@ class MembershipIndex:
         out: list[list[Source]] = [[] for _ in range(n)]
         if not pair_doc.size or top <= 0:
             return out
-        counts = (pl.DataFrame({"text": pair_text, "doc": pair_doc})
-                  .group_by(["text", "doc"]).len()
-                  .sort(["text", "len", "doc"], descending=[False, True, False])
-                  .group_by("text", maintain_order=True).head(top))
-        meta = self.docs.select(["doc", "id", "repo", "path", "license", "lang"])
-        rows = counts.join(meta, on="doc", how="left").sort(["text", "len", "doc"], descending=[False, True, False])
-        for r in rows.iter_rows(named=True):
-            out[r["text"]].append(Source(doc=int(r["doc"]), id=r["id"], repo=r["repo"], path=r["path"],
-                                         license=r["license"], lang=r["lang"], windows=int(r["len"]),
-                                         verified=verified))
+        # Windows per (text, document), then per text: most windows first, lowest document first.
+        key, count = np.unique(pair_text.astype(np.uint64) << np.uint64(32) | pair_doc.astype(np.uint64),
+                               return_counts=True)
+        text = (key >> np.uint64(32)).astype(np.int64)
+        doc = (key & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        order = np.lexsort((doc, -count, text))
+        text, doc, count = text[order], doc[order], count[order]
+        first = np.searchsorted(text, text, side="left")
+        keep = (np.arange(text.size) - first) < top
+        text, doc, count = text[keep], doc[keep], count[keep]
+        meta = self.docs.select(["id", "repo", "path", "license", "lang"])[doc].to_dict(as_series=False)
+        for j, (t, d, c) in enumerate(zip(text.tolist(), doc.tolist(), count.tolist())):
+            out[t].append(Source(doc=d, id=meta["id"][j], repo=meta["repo"][j], path=meta["path"][j],
+                                 license=meta["license"][j], lang=meta["lang"][j], windows=c, verified=verified))
         return out
 
     def _verify(self, texts: list[str], pair_text: np.ndarray, pair_pos: np.ndarray, pair_doc: np.ndarray,
