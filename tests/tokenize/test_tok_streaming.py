@@ -71,7 +71,7 @@ def test_stream_encoder_is_exact_and_bounded(tiny_tokenizer, threads):
     assert stats.forced_splits == 0 and stats.long_documents == sum(len(d) > 300 for d in docs) >= 2
     expected = []
     for d in docs:
-        expected += tiny_tokenizer.encode(d, add_special_tokens=False).ids + [0]
+        expected += [*tiny_tokenizer.encode(d, add_special_tokens=False).ids, 0]
     assert flat.tolist() == expected
     assert doc_lens.tolist() == [len(tiny_tokenizer.encode(d, add_special_tokens=False).ids) + 1 for d in docs]
     assert len(rec.calls) > 10
@@ -117,7 +117,7 @@ def test_stage_long_single_document_equals_unchunked(tmp_path, tok_file, tiny_to
     cfg = TokenizeConfig(tokenizer=str(tok_file), max_chunk_chars=512)
     m = run_tokenize([src], tmp_path / "out", cfg, Runtime(quiet=True, threads=2))
     ds = IndexedDataset(tmp_path / "out")
-    assert ds[0].tolist() == tiny_tokenizer.encode(doc, add_special_tokens=False).ids + [0]
+    assert ds[0].tolist() == [*tiny_tokenizer.encode(doc, add_special_tokens=False).ids, 0]
     assert m.stats.counters["chunks"] > 100 and m.stats.counters["forced_splits"] == 0
     assert m.extra["encoder_threads"] == 2 and 0 < m.extra["max_window_chars"] <= 1 << 18
 
@@ -229,3 +229,14 @@ def test_streamed_writer_api(tmp_path):
     with pytest.raises(Exception, match="after the last document end"):
         w.finalize()
     w.abort()
+
+
+def test_outputs_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with IndexedDatasetWriter(tmp_path / "m", np.uint16) as w:
+            w.add_document(np.arange(3))
+    finally:
+        os.umask(old)
+    for ext in (".bin", ".idx"):
+        assert (tmp_path / f"m{ext}").stat().st_mode & 0o777 == 0o644

@@ -91,6 +91,13 @@ def _token_dtype(dtype: Any) -> np.dtype:
     return dt
 
 
+def _default_mode() -> int:
+    """``0o666`` under the process umask: the mode ``open()`` would give, not mkstemp's 0600."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _take_lock(path: Path) -> Any:
     """An exclusive, non-blocking ``flock`` on ``path``; refuse clearly when another run holds it."""
     import fcntl
@@ -347,6 +354,9 @@ class IndexedDatasetWriter:
                 fh.write(doc_idx.astype("<i8").tobytes())
                 fh.flush()
                 os.fsync(fh.fileno())
+            mode = _default_mode()
+            os.chmod(self._bin_tmp, mode)
+            os.chmod(idx_tmp, mode)
             os.replace(self._bin_tmp, data_path(self.prefix))
             os.replace(idx_tmp, index_path(self.prefix))
         finally:
