@@ -134,11 +134,18 @@ def _check_types(types: Iterable[str] | None) -> tuple[str, ...]:
     return out
 
 
-def detect_pii_table(texts: TextColumn, *, threads: int = 0) -> SpanTable:
-    """Detect PII in a column of texts; spans as flat arrays (the fast path used by the stage)."""
+def detect_pii_table(texts: TextColumn, *, threads: int = 0, disabled_rules: Sequence[str] = ()) -> SpanTable:
+    """Detect PII in a column of texts; spans as flat arrays (the fast path used by the stage).
+
+    ``disabled_rules`` switches rules off by id before overlaps are resolved, so the table says what
+    the remaining rules find on their own (used by the leave-one-family-out benchmark).
+    """
     col = as_arrow_text(texts)
     n = len(col)
-    d, s, e, t, r = _native.pii_detect(col, threads=threads)
+    try:
+        d, s, e, t, r = _native.pii_detect(col, threads=threads, disabled=list(disabled_rules))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return SpanTable(n, d, s, e, t, r.astype(np.int64), _RULE_IDS)
 
 

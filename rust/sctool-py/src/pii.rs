@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use rayon::prelude::*;
 use sctool_core::pii::redact::{redact, RedactOptions};
-use sctool_core::pii::{detect_batch, PiiSpan, PiiType, RULES};
+use sctool_core::pii::{detect_batch_without_ids, PiiSpan, PiiType, RULES};
 use sctool_core::CoreError;
 
 use crate::arrow_input::TextColumn;
@@ -50,14 +50,15 @@ fn pii_types() -> Vec<&'static str> {
     PiiType::ALL.iter().map(|t| t.as_str()).collect()
 }
 
-/// pii_detect(column, threads=0) -> (doc, start, end, type, rule) numpy arrays, one row per span,
-/// grouped by document and sorted by start; offsets are code points.
+/// pii_detect(column, threads=0, disabled=[]) -> (doc, start, end, type, rule) numpy arrays, one row
+/// per span, grouped by document and sorted by start; offsets are code points. `disabled` switches
+/// rules off by id (leave-one-family-out measurements).
 #[pyfunction]
-#[pyo3(signature = (column, threads = 0))]
-fn pii_detect<'py>(py: Python<'py>, column: &Bound<'py, PyAny>, threads: usize) -> PyResult<SpanArrays<'py>> {
+#[pyo3(signature = (column, threads = 0, disabled = Vec::new()))]
+fn pii_detect<'py>(py: Python<'py>, column: &Bound<'py, PyAny>, threads: usize, disabled: Vec<String>) -> PyResult<SpanArrays<'py>> {
     let col = TextColumn::from_py(column)?;
     let docs = col.strs();
-    let spans = detach::run(py, threads, || detect_batch(&docs))?.map_err(to_py)?;
+    let spans = detach::run(py, threads, || detect_batch_without_ids(&docs, &disabled))?.map_err(to_py)?;
     let total: usize = spans.iter().map(Vec::len).sum();
     let mut docs_out = Vec::with_capacity(total);
     let mut starts = Vec::with_capacity(total);

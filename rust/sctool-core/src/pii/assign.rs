@@ -492,6 +492,10 @@ pub fn password_value_ok(v: &str) -> bool {
     if !(4..=128).contains(&n) || v.contains(char::is_whitespace) || is_placeholder(v) {
         return false;
     }
+    // Identifiers and counters, not chosen passwords: UUIDs, sequential or repeated runs.
+    if is_uuid(v) || is_patterned(v) {
+        return false;
+    }
     if v.contains("://") || looks_like_path(v) || looks_like_pattern_or_markup(v) || v.starts_with("--") {
         return false;
     }
@@ -581,7 +585,9 @@ fn assignments_for(engine: &Engine, doc: &Doc<'_>, rule: usize, want: PiiType, o
         // In program code a literal is quoted; an unquoted value is an expression. Config files,
         // and `NAME=value` lines (shell, .env) are the exception.
         // Connection strings and query strings (`…;Password=x;`, `?token=x&`) are literal too.
-        let in_string = a.tight_eq && a.name.0 > 0 && matches!(doc.text.as_bytes()[a.name.0 - 1], b';' | b'"' | b'\'' | b'?' | b'&');
+        // `.npmrc` auth lines (`//registry.npmjs.org/:_authToken=…`) are config too.
+        let npmrc = a.tight_eq && a.name.0 > 0 && doc.text.as_bytes()[a.name.0 - 1] == b':' && doc.text[doc.line_bounds(a.name.0).0..].starts_with("//");
+        let in_string = npmrc || (a.tight_eq && a.name.0 > 0 && matches!(doc.text.as_bytes()[a.name.0 - 1], b';' | b'"' | b'\'' | b'?' | b'&'));
         if a.quote == Quote::None && want != PiiType::Username && !(doc.config_like() || (a.tight_eq && a.line_leading) || in_string) {
             continue;
         }

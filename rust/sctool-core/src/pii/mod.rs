@@ -257,10 +257,16 @@ impl Engine {
 
     /// All accepted findings of `text`, in byte offsets, sorted by start.
     pub fn detect_bytes(&self, text: &str) -> Vec<Cand> {
+        self.detect_bytes_without(text, &[])
+    }
+
+    /// [`Engine::detect_bytes`] with the rules flagged in `disabled` (by index) switched off before
+    /// overlaps are resolved — what the detector finds without them (leave-one-family-out).
+    pub fn detect_bytes_without(&self, text: &str, disabled: &[bool]) -> Vec<Cand> {
         let doc = self.doc(text);
         let mut cands = Vec::new();
         for (ri, rule) in RULES.iter().enumerate() {
-            if !doc.rule_active[ri] {
+            if !doc.rule_active[ri] || disabled.get(ri).copied().unwrap_or(false) {
                 continue;
             }
             match &rule.matcher {
@@ -276,6 +282,10 @@ impl Engine {
                 Matcher::Custom(f) => f(self, &doc, ri, &mut cands),
                 Matcher::Companion => {}
             }
+        }
+        // Companion findings are emitted by their parent's matcher; a disabled rule emits none.
+        if !disabled.is_empty() {
+            cands.retain(|c| !disabled.get(c.rule).copied().unwrap_or(false));
         }
         drop_allowlisted(text, &mut cands);
         let mut accepted = resolve_overlaps(cands);
@@ -336,7 +346,8 @@ fn propagate(text: &str, accepted: &mut Vec<Cand>) {
             // Usernames from unambiguous contexts (profile URLs, logins, handles) spread even when
             // they are plain words; a bare word from a `user = …` field does not.
             PiiType::Username => {
-                let strong = matches!(RULES[c.rule].id, "username-profile-url" | "ssh-login" | "uri-username" | "cli-username");
+                // (A profile URL may name an organisation: it labels itself only.)
+                let strong = matches!(RULES[c.rule].id, "ssh-login" | "uri-username" | "cli-username");
                 v.len() >= 4 && (marked || (strong && v.len() >= 5))
             }
             _ => false,
@@ -417,11 +428,28 @@ pub fn detect(text: &str) -> Result<Vec<PiiSpan>> {
 
 /// Detect PII in every document of a batch, in parallel. A null document gives no spans.
 pub fn detect_batch(texts: &[Option<&str>]) -> Result<Vec<Vec<PiiSpan>>> {
+    detect_batch_without(texts, &[])
+}
+
+/// [`detect_batch`] with some rules (by id) switched off. An unknown id is an error.
+pub fn detect_batch_without_ids(texts: &[Option<&str>], disabled: &[String]) -> Result<Vec<Vec<PiiSpan>>> {
+    let mut mask = vec![false; RULES.len()];
+    for id in disabled {
+        let i = RULES
+            .iter()
+            .position(|r| r.id == id.as_str())
+            .ok_or_else(|| CoreError::InvalidConfig(format!("unknown PII rule {id:?}")))?;
+        mask[i] = true;
+    }
+    detect_batch_without(texts, if disabled.is_empty() { &[] } else { &mask })
+}
+
+fn detect_batch_without(texts: &[Option<&str>], disabled: &[bool]) -> Result<Vec<Vec<PiiSpan>>> {
     let eng = engine()?;
     Ok(texts
         .par_iter()
         .with_min_len(8)
-        .map(|t| t.map(|t| to_char_spans(t, &eng.detect_bytes(t))).unwrap_or_default())
+        .map(|t| t.map(|t| to_char_spans(t, &eng.detect_bytes_without(t, disabled))).unwrap_or_default())
         .collect())
 }
 

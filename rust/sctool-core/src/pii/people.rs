@@ -28,6 +28,24 @@ pub fn is_generic_account(v: &str) -> bool {
     GENERIC_ACCOUNTS.contains(&l.as_str()) || is_version_tag(&l)
 }
 
+/// `TODO(macos)`, `FIXME(msrv)`, `TODO(ICU-20406)`, `NOTE(gh-12139)`: a platform, a topic or a ticket
+/// in the parentheses, not a person.
+pub fn is_todo_topic(v: &str) -> bool {
+    const TOPICS: &[&str] = &[
+        "macos", "linux", "windows", "win32", "redox", "solarish", "solaris", "pthread", "ulibc", "uclibc", "musl",
+        "wasm", "wasi", "android", "ios", "freebsd", "netbsd", "openbsd", "dragonfly", "illumos", "haiku", "emscripten",
+        "msrv", "exhaustive", "compiler", "perf", "performance", "security", "cleanup", "refactor", "deprecated",
+        "deprecation", "api", "abi", "breaking", "semver", "unsafe", "safety", "docs", "doc", "test", "tests", "ci",
+        "upstream", "bug", "hack", "later", "someday", "future", "v2", "v3", "typing", "types", "mypy", "lint",
+    ];
+    let l = v.to_ascii_lowercase();
+    if TOPICS.contains(&l.as_str()) {
+        return true;
+    }
+    // Ticket ids: ICU-20406, gh-12139, JIRA-12, b/123.
+    l.rsplit_once('-').is_some_and(|(a, n)| !a.is_empty() && a.bytes().all(|c| c.is_ascii_alphabetic()) && !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
+}
+
 /// `TODO(py311)`, `TODO(pytest10)`, `v2.1`: version tags, not people.
 fn is_version_tag(l: &str) -> bool {
     let head = l.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
@@ -81,6 +99,11 @@ pub fn name_ok(v: &str) -> bool {
     })
 }
 
+/// The match stops inside a longer word (`Mesh Tensor|Flow`, `Tencent Hun|Yuan`): a product name.
+fn glued_word(text: &str, e: usize) -> bool {
+    text[e..].chars().next().is_some_and(|c| c.is_alphanumeric())
+}
+
 /// Drop trailing words that start a company suffix (Acme Widgets Inc) — the whole match is then no name.
 fn followed_by_org(text: &str, e: usize) -> bool {
     let rest = text[e..].trim_start_matches([' ', ',', '\t']);
@@ -127,14 +150,14 @@ pub fn name_with_email(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut V
         let window = &text[from..m.start()];
         if let Some(c) = name_before_email_re().captures(window).and_then(|c| c.get(1)) {
             let (s, e) = (from + c.start(), from + c.end());
-            if name_ok(&text[s..e]) {
+            if name_ok(&text[s..e]) && !glued_word(text, e) {
                 out.push(Cand { start: s, end: e, rule });
             }
         }
         let after = &text[m.end()..le];
         if let Some(c) = name_after_email_re().captures(after).and_then(|c| c.get(1)) {
             let (s, e) = (m.end() + c.start(), m.end() + c.end());
-            if name_ok(&text[s..e]) {
+            if name_ok(&text[s..e]) && !glued_word(text, e) {
                 out.push(Cand { start: s, end: e, rule });
             }
         }
@@ -166,7 +189,7 @@ pub fn name_after_trigger(engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut
         let tail = &text[ke..le];
         let Some(c) = trigger_tail_re().captures(tail).and_then(|c| c.get(1)) else { continue };
         let (s, e) = (ke + c.start(), ke + c.end());
-        if name_ok(&text[s..e]) && !followed_by_org(text, e) {
+        if name_ok(&text[s..e]) && !followed_by_org(text, e) && !glued_word(text, e) {
             out.push(Cand { start: s, end: e, rule });
         }
         // Lists: authors = ["A B <a@x>", "C D <c@y>"] — later names on the line are caught by
@@ -243,6 +266,12 @@ pub fn handle(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>)
         // Capitalised single words after @ are annotations (@Override, @Test) unless in parentheses;
         // a bare lowercase word (@overload, @runtime_checkable, Doxygen's @p/@a/@c) is a decorator or
         // a doc command unless it is bracketed or thanked — real handles usually carry a digit or '-'.
+        // Rust macro_rules internal rules (`(@helper $x:ident)`, `(@stack[...]`) and CSS/XPath
+        // at-names are syntax, not mentions.
+        let next = text[e..].trim_start_matches([' ', '\t']).bytes().next();
+        if next.is_some_and(|c| matches!(c, b'$' | b'[' | b'{' | b'(')) || (s >= 2 && b[s - 2] == b'(' && next.is_some_and(|c| c.is_ascii_alphabetic())) {
+            continue;
+        }
         let bracketed = s >= 2 && matches!(b[s - 2], b'(' | b'[');
         if v.chars().next().is_some_and(char::is_uppercase) && !bracketed {
             continue;

@@ -156,9 +156,13 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "gitlab-token",
         kind: PiiType::Key,
-        description: "GitLab personal, pipeline-trigger or deploy token (glpat-, glptt-, gldt-)",
-        keywords: &["glpat-", "glptt-", "gldt-"],
-        matcher: Matcher::Regex { pattern: r"\b(?:glpat|glptt|gldt)-[A-Za-z0-9_\-]{20,40}", group: 0, check: Some(provider_token) },
+        description: "GitLab token: personal, pipeline-trigger, deploy, feed, OAuth-app, runner, CI-build, incoming-mail (glpat-, glptt-, gldt-, glft-, glsoat-, glrt-, glcbt-, glimt-, GR1348941)",
+        keywords: &["glpat-", "glptt-", "gldt-", "glft-", "glsoat-", "glrt-", "glcbt-", "glimt-", "GR1348941"],
+        matcher: Matcher::Regex {
+            pattern: r"\b(?:(?:glpat|glptt|gldt|glft|glsoat|glrt|glimt)-|glcbt-(?:[0-9a-fA-F]{2}_)?|GR1348941)[A-Za-z0-9_\-]{20,50}",
+            group: 0,
+            check: Some(provider_token),
+        },
     },
     Rule {
         id: "slack-webhook",
@@ -234,9 +238,9 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "pypi-token",
         kind: PiiType::Key,
-        description: "PyPI upload token (pypi-AgEIcHlwaS5vcmc…)",
-        keywords: &["pypi-AgEIcHlwaS5vcmc"],
-        matcher: Matcher::Regex { pattern: r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}", group: 0, check: Some(provider_token) },
+        description: "PyPI or TestPyPI upload token (pypi-AgEIcHlwaS5vcmc…, pypi-AgENdGVzdC5weXBpLm9yZw…)",
+        keywords: &["pypi-AgEIcHlwaS5vcmc", "pypi-AgENdGVzdC5weXBpLm9yZw"],
+        matcher: Matcher::Regex { pattern: r"\bpypi-(?:AgEIcHlwaS5vcmc|AgENdGVzdC5weXBpLm9yZw)[A-Za-z0-9_\-]{50,}", group: 0, check: Some(provider_token) },
     },
     Rule {
         id: "sendgrid-key",
@@ -257,7 +261,7 @@ pub static RULES: &[Rule] = &[
         kind: PiiType::Key,
         description: "Azure storage account key in a connection string (AccountKey=<88 base64>)",
         keywords: &["AccountKey="],
-        matcher: Matcher::Regex { pattern: r"AccountKey=([A-Za-z0-9+/]{86}==)", group: 1, check: Some(|d, s, e| looks_random(&d.text[s..e])) },
+        matcher: Matcher::Regex { pattern: r"AccountKey=([A-Za-z0-9+/]{86,88}={0,2})", group: 1, check: Some(|d, s, e| looks_random(&d.text[s..e])) },
     },
     Rule {
         id: "mailchimp-key",
@@ -481,7 +485,7 @@ Alibaba, Google OAuth client secret, Mapbox, Mailgun, Azure AD client secret)",
         matcher: Matcher::Regex {
             pattern: r"\b(?:TODO|FIXME|XXX|HACK|NOTE)\(([A-Za-z][A-Za-z0-9_.\-]{1,38})\)",
             group: 1,
-            check: Some(|d, s, e| !people::is_generic_account(&d.text[s..e])),
+            check: Some(|d, s, e| !people::is_generic_account(&d.text[s..e]) && !people::is_todo_topic(&d.text[s..e])),
         },
     },
     Rule {
