@@ -101,7 +101,7 @@ pub fn name_ok(v: &str) -> bool {
 
 /// The match stops inside a longer word (`Mesh Tensor|Flow`, `Tencent Hun|Yuan`): a product name.
 fn glued_word(text: &str, e: usize) -> bool {
-    text[e..].chars().next().is_some_and(|c| c.is_alphanumeric())
+    text[e..].chars().next().is_some_and(char::is_alphanumeric)
 }
 
 /// Drop trailing words that start a company suffix (Acme Widgets Inc) — the whole match is then no name.
