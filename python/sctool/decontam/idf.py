@@ -123,9 +123,14 @@ def walk_corpus(roots: Sequence[str | Path], exclude: Sequence[str] = (), max_fi
 
 
 def build_idf(roots: Sequence[str | Path], output: str | Path, *, exclude: Sequence[str] = (),
-              rare_df: int = 2, code_ngram: int = 12, prose_ngram: int = 8, max_file: int = 1 << 20,
+              rare_df: int = 12, code_ngram: int = 6, prose_ngram: int = 4, max_file: int = 1 << 20,
               threads: int = 0, batch_bytes: int = 32 << 20) -> dict[str, object]:
-    """Count n-gram document frequencies over the corpus and write the table to ``output``."""
+    """Count n-gram document frequencies over the corpus and write the table to ``output``.
+
+    The table counts sub-grams half as long as the index's n-grams (6 code tokens, 4 words): the
+    index weighs each 12-token n-gram by the mean weight of the 6-token runs inside it, since whole
+    12-grams are too sparse in any corpus to tell an idiom from a one-off.
+    """
     if rare_df < 1:
         raise ConfigError(f"--rare-df must be at least 1, got {rare_df}")
     builder = _native.IdfBuilder(code_ngram=code_ngram, prose_ngram=prose_ngram)

@@ -221,6 +221,7 @@ impl PyDecontamIndex {
         d.set_item("code_ngrams", s.code_ngrams)?;
         d.set_item("ngrams_dropped_common", s.ngrams_dropped_common)?;
         d.set_item("ngrams_dropped_idiom", s.ngrams_dropped_idiom)?;
+        d.set_item("exact_patterns_idiom", s.exact_patterns_idiom)?;
         Ok(d)
     }
 }

@@ -202,12 +202,16 @@ pub struct IndexStats {
     pub ngrams_dropped_common: usize,
     /// N-grams left out because they are idioms of real code (weight below `min_weight`).
     pub ngrams_dropped_idiom: usize,
+    /// Exact patterns whose hits do not count alone: too idiomatic to be evidence.
+    pub exact_patterns_idiom: usize,
 }
 
 /// Exact patterns and normalised pieces, built once and shared by every worker.
 pub struct DecontamIndex {
     exact: Option<ExactMatcher>,
     exact_items: Vec<u32>,
+    /// Exact patterns too idiomatic to count on their own (see [`DecontamIndex::build`]).
+    exact_idiom: Vec<bool>,
     prose: NgramSet,
     code: NgramSet,
     /// Weight of each indexed n-gram below 1 (absent: 1), per channel (prose, code).
@@ -311,6 +315,34 @@ impl DecontamIndex {
             exact_items.push(item);
         }
         stats.exact_patterns = pats.len();
+        // With a rarity table and the normalised detector on (the default, not `--method exact`), an
+        // exact pattern must carry evidence too: a solution such as `while b: a, b = b, a % b` is
+        // in real libraries verbatim. Its evidence is the rarity-weighted count of its distinct
+        // n-grams in the richer of the two streams; below `min_ngrams`, its hits are dropped.
+        let gate = config.idf.is_some() && !pieces.is_empty();
+        let exact_idiom: Vec<bool> = exact
+            .iter()
+            .filter(|(_, p)| !p.trim().is_empty())
+            .map(|&(item, p)| {
+                gate && config.idf.as_ref().is_some_and(|t| {
+                    let w = |channel| {
+                        piece_weights(
+                            &Piece {
+                                item,
+                                channel,
+                                text: p,
+                            },
+                            &config,
+                            t,
+                        )
+                        .values()
+                        .sum::<f64>()
+                    };
+                    w(Channel::Code).max(w(Channel::Prose)) < config.min_ngrams as f64
+                })
+            })
+            .collect();
+        stats.exact_patterns_idiom = exact_idiom.iter().filter(|&&x| x).count();
         let exact_ac = if pats.is_empty() {
             None
         } else {
@@ -400,6 +432,7 @@ impl DecontamIndex {
         Ok(DecontamIndex {
             exact: exact_ac,
             exact_items,
+            exact_idiom,
             prose: NgramSet::new(prose),
             code: NgramSet::new(code),
             weights,
@@ -482,6 +515,9 @@ impl DecontamIndex {
             ex.find_all(hay, &mut s.found);
             s.found.sort_unstable();
             for &pid in &s.found {
+                if self.exact_idiom[pid as usize] {
+                    continue;
+                }
                 out.push(Hit {
                     item: self.exact_items[pid as usize],
                     method: Method::Exact,
