@@ -131,6 +131,7 @@ impl PyDecontamIndex {
 
     /// views(text) -> [(path, text, [(view_start, doc_start, doc_end), ...])]: the decoded views the
     /// scan matches besides the document (hit view k is element k - 1); path names the decoders.
+    #[allow(clippy::type_complexity)]
     fn views(&self, text: &str) -> Vec<(String, String, Vec<(u32, u32, u32)>)> {
         self.inner
             .views(text)
