@@ -11,7 +11,7 @@ import polars as pl
 from sctool.config import config_from_dict
 from sctool.stages.base import Runtime
 from sctool.stages.redact import RedactConfig, run_redact
-from sctool.stages.registry import STAGES
+from sctool.stages.registry import stages
 from tests.conftest import run_cli
 
 from .synth import email_of, global_ipv4, password, person
@@ -58,9 +58,9 @@ def test_stage_redacts_annotates_and_counts(tmp_path: Path) -> None:
 
 
 def test_registry_and_recipe_config() -> None:
-    cfg_cls, run = STAGES["redact"].load()
-    assert run is run_redact
-    cfg = config_from_dict(cfg_cls, {"types": ["key", "PASSWORD"], "annotate_only": True})
+    cls = stages()["redact"]
+    assert cls.Config is RedactConfig and cls.name == "redact"
+    cfg = config_from_dict(cls.Config, {"types": ["key", "PASSWORD"], "annotate_only": True})
     assert cfg.types == ("KEY", "PASSWORD") and cfg.annotate_only
 
 
