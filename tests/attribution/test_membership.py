@@ -216,3 +216,17 @@ def test_cli_attribute_snippet_file_and_samples(index, corpus, tmp_path):
     assert rows[1]["attribution"]["covered_fraction"] == 0.0 and rows[1]["task_id"] == "t1"
     proc = run_cli("attribute", index)
     assert proc.returncode != 0 and "exactly one of" in proc.stderr
+
+
+def test_text_shared_by_many_documents_says_how_many_are_unlisted(tmp_path):
+    import polars as pl
+
+    header = "# Licensed under the Apache License, Version 2.0 (the 'License'); you may not use this file\n" * 3
+    docs = [header + f"x_{i} = {i} * 1234567 + 89 # a document body that is unique to file {i}\n" for i in range(70)]
+    pl.DataFrame({"content": docs}).write_parquet(tmp_path / "c.parquet")
+    build_index([tmp_path / "c.parquet"], tmp_path / "idx")
+    (a,) = MembershipIndex(tmp_path / "idx").attribute([header], top=5)
+    # 64 documents per window are considered (common_windows says more exist); 5 are listed.
+    assert len(a.sources) == 5 and a.more_sources == 59 and a.common_windows > 0
+    (b,) = MembershipIndex(tmp_path / "idx").attribute([docs[7][len(header):]], top=5)
+    assert [s.doc for s in b.sources] == [7] and b.more_sources == 0 and b.common_windows == 0

@@ -361,6 +361,8 @@ class Attribution:
     #: Hit windows found in more than MAX_DOCS_PER_WINDOW documents (boilerplate such as licence
     #: headers): only the first of those documents were considered as sources.
     common_windows: int = 0
+    #: Source documents found but not listed (beyond ``top``).
+    more_sources: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -466,7 +468,7 @@ class MembershipIndex:
         summaries = _native.attribution_summarise(texts, self.window, np.ascontiguousarray(kept_text),
                                                   np.ascontiguousarray(kept_pos), threads=threads)
         table_hits = np.bincount(raw["hit_text"], minlength=len(texts))
-        sources = self._sources(len(texts), pair_text, pair_doc, top, exact)
+        sources, more = self._sources(len(texts), pair_text, pair_doc, top, exact)
         out = []
         for i, (chars, covered, chain, chain_span, spans) in enumerate(summaries):
             out.append(Attribution(
@@ -475,14 +477,15 @@ class MembershipIndex:
                 longest_chain=int(chain), chain_span=tuple(chain_span) if chain else None,
                 spans=[tuple(s) for s in spans], bloom_hits=int(raw["bloom_hits"][i]),
                 table_hits=int(table_hits[i]), sources=sources[i], exact=exact,
-                common_windows=int(common[i])))
+                common_windows=int(common[i]), more_sources=int(more[i])))
         return out
 
     def _sources(self, n: int, pair_text: np.ndarray, pair_doc: np.ndarray, top: int,
-                 verified: bool) -> list[list[Source]]:
+                 verified: bool) -> tuple[list[list[Source]], np.ndarray]:
+        """Up to ``top`` sources per text, and how many more each text has."""
         out: list[list[Source]] = [[] for _ in range(n)]
         if not pair_doc.size or top <= 0:
-            return out
+            return out, np.zeros(n, dtype=np.int64)
         # Windows per (text, document), then per text: most windows first, lowest document first.
         key, count = np.unique(pair_text.astype(np.uint64) << np.uint64(32) | pair_doc.astype(np.uint64),
                                return_counts=True)
@@ -492,12 +495,13 @@ class MembershipIndex:
         text, doc, count = text[order], doc[order], count[order]
         first = np.searchsorted(text, text, side="left")
         keep = (np.arange(text.size) - first) < top
+        more = np.maximum(np.bincount(text, minlength=n) - top, 0)
         text, doc, count = text[keep], doc[keep], count[keep]
         meta = self.docs.select(["id", "repo", "path", "license", "lang"])[doc].to_dict(as_series=False)
         for j, (t, d, c) in enumerate(zip(text.tolist(), doc.tolist(), count.tolist())):
             out[t].append(Source(doc=d, id=meta["id"][j], repo=meta["repo"][j], path=meta["path"][j],
                                  license=meta["license"][j], lang=meta["lang"][j], windows=c, verified=verified))
-        return out
+        return out, more
 
     def _verify(self, texts: list[str], pair_text: np.ndarray, pair_pos: np.ndarray, pair_doc: np.ndarray,
                 *, threads: int) -> np.ndarray:
