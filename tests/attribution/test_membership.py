@@ -222,7 +222,8 @@ def test_text_shared_by_many_documents_says_how_many_are_unlisted(tmp_path):
     import polars as pl
 
     header = "# Licensed under the Apache License, Version 2.0 (the 'License'); you may not use this file\n" * 3
-    docs = [header + f"x_{i} = {i} * 1234567 + 89 # a document body that is unique to file {i}\n" for i in range(70)]
+    docs = [header + f"x_{i} = {i} * 1234567 + 89 # a document body that is unique to file {i}\n" * 4
+            for i in range(70)]
     pl.DataFrame({"content": docs}).write_parquet(tmp_path / "c.parquet")
     build_index([tmp_path / "c.parquet"], tmp_path / "idx")
     (a,) = MembershipIndex(tmp_path / "idx").attribute([header], top=5)
