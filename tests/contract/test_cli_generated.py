@@ -122,3 +122,19 @@ def test_version_and_help_import_nothing_heavy() -> None:
             "print('HEAVY', [m for m in ('torch', 'lightning', 'transformers') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HEAVY []" in out
+
+
+@pytest.mark.parametrize(("text", "mb"), [("512M", 512.0), ("2G", 2048.0), ("2GiB", 2048.0), ("2gb", 2048.0),
+                                          ("256K", 0.25), ("1.5G", 1536.0), ("100", 100.0)])
+def test_memory_budget_sizes(text: str, mb: float) -> None:
+    from sctool_cli.common import stage_config
+
+    cfg = stage_config(stages()["dedup"], _parse("dedup", "in", "-o", "out", "--memory-budget", text))
+    assert cfg.memory_budget_mb == mb
+
+
+def test_a_bad_memory_budget_is_a_config_error() -> None:
+    from sctool_cli.common import stage_config
+
+    with pytest.raises(ConfigError, match="memory size"):
+        stage_config(stages()["dedup"], _parse("dedup", "in", "-o", "out", "--memory-budget", "lots"))

@@ -91,10 +91,10 @@ class NearDupParams:
 
 
 def parse_size_mb(text: str | float) -> float:
-    """``512M``, ``2G``, ``1.5G``, ``256K`` or a plain number of MB → MB."""
+    """``512M``, ``2G``, ``2GiB``, ``1.5G``, ``256K`` or a plain number of MB → MB."""
     if isinstance(text, (int, float)):
         return float(text)
-    s = str(text).strip().upper().removesuffix("B")
+    s = str(text).strip().upper().removesuffix("B").removesuffix("I")  # 2G, 2GB and 2GiB alike
     mult = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
     try:
         if s and s[-1] in mult:
