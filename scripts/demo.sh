@@ -91,14 +91,15 @@ printf 'a generated completion ->\n'
 sctool generate --model "$out/model" --prompt 'def read_config(path):' --max-new-tokens 48 \
   --temperature 0.8 --top-p 0.95 --seed 0 --attribute "$out/attribution-index"
 echo
-printf 'three lines copied from the corpus, re-indented ->\n'
+printf 'four lines copied from the corpus, re-indented ->\n'
 python - "$out/05-decontam" > "$out/copied-snippet.py" <<'PY'
 import sys
 from sctool.io.dataset import read_dataset
-docs = read_dataset(sys.argv[1], columns=["content"]).get_column("content").to_list()
-text = next(t for t in docs if t and t.count("\n") > 40)
-lines = [ln for ln in text.splitlines() if len(ln.strip()) > 30][10:13]
-print("\n".join("  " + ln.strip() for ln in lines))
+docs = read_dataset(sys.argv[1], columns=["content", "path"]).rows()
+text = next(t for t, p in docs if t and (p or "").endswith(".py") and t.count("\n") > 40)
+lines = text.splitlines()
+i = next(i for i in range(10, len(lines) - 4) if sum(len("".join(ln.split())) for ln in lines[i:i + 4]) >= 200)
+print("\n".join("  " + ln.strip() for ln in lines[i:i + 4]))  # consecutive lines, re-indented
 PY
 sctool attribute "$out/attribution-index" -f "$out/copied-snippet.py" --exact
 if [ -d "$out/attribution-index/search" ]; then

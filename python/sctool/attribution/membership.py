@@ -199,6 +199,7 @@ def build_index(
     out = Path(output)
     files = resolve_inputs(inputs)
     tmp = _prepare_output(out, overwrite)
+    t0 = time.perf_counter()
     try:
         summary = _build(files, tmp, cfg, threads=threads, batch_rows=batch_rows, progress=progress)
         if search:
@@ -209,6 +210,7 @@ def build_index(
             meta = json.loads((tmp / META_FILE).read_text())
             meta["search"] = {"shards": search_shards, "documents": summary.search_documents}
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+            summary.seconds = round(time.perf_counter() - t0, 3)
         _commit_output(tmp, out)
     finally:
         if tmp.exists():
