@@ -138,3 +138,21 @@ def test_a_bad_memory_budget_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="memory size"):
         stage_config(stages()["dedup"], _parse("dedup", "in", "-o", "out", "--memory-budget", "lots"))
+
+
+def test_tokenize_refuses_to_write_into_its_input(tmp_path: Path) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tok = Tokenizer(models.WordLevel({"<unk>": 0, "<|endoftext|>": 1, "x": 2}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.add_special_tokens(["<|endoftext|>"])
+    tok.save(str(tmp_path / "tok.json"))
+    (tmp_path / "a.jsonl").write_text('{"content": "x = 1"}\n')
+    data = tmp_path / "data"
+    assert run_cli("ingest", tmp_path / "a.jsonl", "-o", data, "--quiet").returncode == 0
+    inside = run_cli("tokenize", data, "-o", data / "tokens", "--tokenizer", tmp_path / "tok.json", "--quiet")
+    assert inside.returncode == 2 and "inside the input" in inside.stderr, inside.stderr
+    assert not (data / "tokens.bin").exists()
+    ok = run_cli("tokenize", data, "-o", tmp_path / "out" / "tokens", "--tokenizer", tmp_path / "tok.json", "--quiet")
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "out" / "tokens.bin").stat().st_size > 0

@@ -36,7 +36,7 @@ import numpy as np
 from sctool.config import config_to_dict
 from sctool.errors import ConfigError, DatasetError, OutputExistsError
 from sctool.io.atomic import write_json
-from sctool.io.dataset import Manifest, PartStats
+from sctool.io.dataset import Manifest, PartStats, check_output_vs_inputs
 from sctool.io.sources import Batch, InputReader, resolve_inputs
 from sctool.packing.indexed import IndexedDatasetWriter, data_path, dtype_for_vocab, index_path
 from sctool.progress import progress
@@ -152,6 +152,9 @@ def tokenize_to_prefix(
     specials = [t.content for t in tok.get_added_tokens_decoder().values()]
 
     files = resolve_inputs(inputs)
+    given = [p for p in (*map(str, inputs), *(str(f.path) for f in files)) if not any(c in p for c in "*?[")]
+    for out_file in (data_path(prefix), index_path(prefix)):
+        check_output_vs_inputs(out_file, given)  # never write tokens over or into what is being read
     reader = InputReader(files, text_column=runtime.text_column, batch_rows=runtime.batch_rows)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
