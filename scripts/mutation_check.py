@@ -251,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
                     + ", ".join(t.name for t in TARGETS))
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
     ap.add_argument("--named-only", action="store_true", help="only the hand-written mutants")
+    ap.add_argument("--match", action="append", help="only mutants whose 'path:line label' contains this "
+                    "(repeatable; e.g. to recheck a survivor after adding a test)")
     ap.add_argument("--report", type=Path, help="write every mutant's outcome to this JSON file")
     args = ap.parse_args(argv)
     chosen = [t for t in TARGETS if not args.target or t.name in args.target]
@@ -259,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = [(t, mutants_for(t)) for t in chosen]
     if args.named_only:
         plan = [(t, [m for m in ms if m.named]) for t, ms in plan]
+    if args.match:
+        plan = [(t, [m for m in ms if any(s in f"{t.path}:{m.line} {m.label}" for s in args.match)]) for t, ms in plan]
     if args.list:
         for t, ms in plan:
             for m in ms:

@@ -221,3 +221,75 @@ def test_decontam_default_removes_a_60_percent_copy_and_keeps_a_30_percent_one(t
     (hit,) = removed["matches"].to_list()[0]
     assert 0.5 <= hit["score"] < 0.9  # between the default and the mutated threshold
     assert (m.stats.docs_in, m.stats.docs_out) == (3, 2)
+
+
+def test_config_to_dict_converts_inside_mappings() -> None:
+    assert config_to_dict({1: Path("/a"), "n": Inner(2)}) == {"1": "/a", "n": {"n": 2}}
+
+
+def test_runtime_defaults_and_immutability() -> None:
+    """Runtime is shared by every stage of a recipe: its defaults are part of the interface and
+    a stage must not change it for the next one."""
+    rt = Runtime()
+    assert config_to_dict(rt) == {"threads": 0, "text_column": "content", "batch_rows": 10_000, "overwrite": False,
+                                  "quiet": False, "executor": "local", "ray_address": None}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rt.threads = 3  # type: ignore[misc]
+
+
+def test_plan_applies_workdir_quiet_and_references(source_tree: Path, tmp_path: Path) -> None:
+    from sctool.recipe import _resolve_ref
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"workdir: {tmp_path / 'w'}\nstages:\n  - stage: ingest\n"
+                      f"    config: {{sources: ['{source_tree}']}}\n")
+    plan = plan_recipe(recipe)
+    assert plan[0].output == tmp_path / "w" / "01-ingest" and plan[0].runtime.quiet is False
+    plan = plan_recipe(recipe, workdir=tmp_path / "elsewhere", quiet=True)
+    assert plan[0].output == tmp_path / "elsewhere" / "01-ingest" and plan[0].runtime.quiet is True
+    assert plan[0].runtime.overwrite is True  # a recipe reruns a changed stage over its old output
+    # "@name" is resolved inside list-valued config options too.
+    assert _resolve_ref(["@a", "x", 3], {"a": Path("/o/01-a")}, recipe, "s") == ["/o/01-a", "x", 3]
+    recipe.write_text(f"workdir: {tmp_path / 'w'}\nstages:\n  - config: {{}}\n")
+    with pytest.raises(ConfigError, match="needs a 'stage' key"):
+        plan_recipe(recipe)
+
+
+@dataclasses.dataclass(frozen=True)
+class NoneFirst:
+    count: None | int = None  # noqa: RUF036 -- None first is the case under test
+    names: tuple[str, ...] = ()
+
+
+def test_optional_and_list_items_are_coerced() -> None:
+    """``None | int`` still checks the int (None first in the union must not let anything through),
+    and list items are checked one by one."""
+    assert config_from_dict(NoneFirst, {"count": 2}).count == 2
+    with pytest.raises(ConfigError, match="does not match"):
+        config_from_dict(NoneFirst, {"count": "abc"})
+    with pytest.raises(ConfigError, match="expected a string"):
+        config_from_dict(NoneFirst, {"names": ["a", 3]})
+
+
+@pytest.mark.parametrize(
+    ("stages_yaml", "message"),
+    [
+        ("  - stage: dedup\n", "has no inputs"),
+        ("  - stage: ingest\n    config: [1]\n", "'config' must be a mapping"),
+    ],
+)
+def test_plan_rejects_first_stage_without_inputs_and_bad_config(tmp_path: Path, stages_yaml: str,
+                                                                 message: str) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"workdir: {tmp_path / 'w'}\nstages:\n{stages_yaml}")
+    with pytest.raises(ConfigError, match=message):
+        plan_recipe(recipe)
+
+
+def test_plan_accepts_a_single_input_as_a_string(source_tree: Path, tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"workdir: {tmp_path / 'w'}\nstages:\n  - stage: ingest\n    name: raw\n"
+                      f"    config: {{sources: ['{source_tree}']}}\n  - stage: dedup\n  - stage: filter\n"
+                      "    inputs: '@raw'\n")
+    plan = plan_recipe(recipe)
+    assert plan[2].inputs == [str(plan[0].output)]
