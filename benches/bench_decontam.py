@@ -151,8 +151,8 @@ def audit(quick: bool) -> str:
                 judged[(r["config"], r["path"], r["item"])] = (r["judgement"], r["why"])
     rows = []
     configs = {"default": NormalisedParams(),
-               "previous (idf=none, decode=false, min_ngrams=5)": NormalisedParams(idf="none", decode=False,
-                                                                                   min_ngrams=5)}
+               "previous (idf=none decode=false min_ngrams=5)": NormalisedParams(idf="none", decode=False,
+                                                                                 min_ngrams=5)}
     counts = {}
     for cname, params in configs.items():
         found = DecontamIndex(items, params=params).scan(series).to_list()

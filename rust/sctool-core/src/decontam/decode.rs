@@ -439,13 +439,10 @@ fn entity(name: &[u8]) -> Option<char> {
 fn html_view(text: &str) -> Option<Builder> {
     let b = text.as_bytes();
     let n = b.len();
-    let has_entity = ["&lt;", "&gt;", "&amp;", "&quot;", "&#"]
-        .iter()
-        .any(|e| memchr::memmem::find(b, e.as_bytes()).is_some());
-    let has_tags = ["<pre", "<code", "<span", "<br", "<div", "<p>", "<td"]
-        .iter()
-        .any(|e| memchr::memmem::find(b, e.as_bytes()).is_some());
-    if !has_entity && !has_tags {
+    // One pass over the '&' and '<' bytes instead of a search per marker.
+    let marks: [&[u8]; 12] =
+        [b"&lt;", b"&gt;", b"&amp;", b"&quot;", b"&#", b"<pre", b"<code", b"<span", b"<br", b"<div", b"<p>", b"<td"];
+    if !memchr::memchr2_iter(b'&', b'<', b).any(|k| marks.iter().any(|m| b[k..].starts_with(m))) {
         return None;
     }
     let mut out = Builder::new();
