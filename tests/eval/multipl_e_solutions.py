@@ -11,7 +11,7 @@ from pathlib import Path
 
 DATA = Path(__file__).resolve().parent / "data" / "multipl_e"
 MULTIPL_E = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "benchmarks" / "multipl-e"
-TRANSLATED = ("js", "ts", "java", "cpp", "rs", "go", "sh", "pl", "php", "rb", "lua", "r")
+TRANSLATED = ("js", "ts", "java", "cpp", "rs", "go", "sh", "pl", "php", "rb", "lua", "r", "rkt")
 CASES = ("correct", "wrong", "empty")
 
 

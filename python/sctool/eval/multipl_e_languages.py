@@ -178,6 +178,7 @@ LANGUAGES: dict[str, Language] = {
         Language(
             "rkt", "Racket", "main.rkt", run=("{racket}", "main.rkt"), tools={"racket": ("racket",)},
             debian=("racket",), fail_if_stderr=True, memory_mb=4096,
+            read_paths=("/etc/racket",),  # config.rktd: where the compiled collections are
         ),
     )
 }
