@@ -293,3 +293,19 @@ def test_plan_accepts_a_single_input_as_a_string(source_tree: Path, tmp_path: Pa
                       "    inputs: '@raw'\n")
     plan = plan_recipe(recipe)
     assert plan[2].inputs == [str(plan[0].output)]
+
+
+def test_exact_duplicates_of_an_empty_input_and_decisions_without_batch(tmp_path: Path) -> None:
+    from sctool.dedup.decisions import exact_duplicates
+    from sctool.io.sources import InputReader, resolve_inputs
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    reader = InputReader(resolve_inputs([empty]), text_column="content", batch_rows=10, require_text=True)
+    dups = exact_duplicates(reader, Runtime(quiet=True))
+    assert dups.height == 0 and dups.schema == {"batch": pl.UInt32, "row": pl.UInt32, "dup_of": pl.String}
+    # Per-part decisions carry no batch column (the part is the batch).
+    frame = pl.DataFrame({"id": ["a", "b"], "content": ["1", "1"]})
+    decisions = pl.DataFrame({"row": [1], "dup_of": ["a"]}, schema={"row": pl.UInt32, "dup_of": pl.String})
+    kept, removed = split_by_decisions(frame, decisions, flag="dup_of")
+    assert kept["id"].to_list() == ["a"] and removed is not None and removed["id"].to_list() == ["b"]
