@@ -85,7 +85,7 @@ const NOT_SECRET_TOKENS: &[&str] = &[
     "keyring", "dialog", "button", "tab", "view", "widget", "help", "description", "doc", "docs", "example", "sample",
     "test", "mock", "fake", "dummy", "bits", "alias", "group", "agent", "home", "info", "model", "list", "table",
     "object", "obj", "attempts", "retries", "next", "continuation", "marker", "starting", "paging",
-    "selection", "expression", "verifier", "gate",
+    "selection", "expression", "verifier", "gate", "export", "import", "unit", "work", "upload", "download",
 ];
 
 /// Classify an assignment target by the last credential word in it.

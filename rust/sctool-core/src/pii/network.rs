@@ -201,7 +201,16 @@ fn not_an_address(text: &str, s: usize, e: usize, ip: Ipv4Addr) -> bool {
     }
     let line = &text[ls..le];
     let toks = name_tokens(line);
-    if toks.iter().any(|t| SECTION_WORDS.contains(&t.as_str()) || t.starts_with("oid") || t.ends_with("oid")) && !line.contains("://") {
+    let section_word = |t: &String| SECTION_WORDS.contains(&t.as_str()) || t.starts_with("oid") || t.ends_with("oid");
+    if toks.iter().any(section_word) && !line.contains("://") {
+        return true;
+    }
+    // `Section 7.3.5.3`, `RFC 4291 2.5.5.2`: the word right before the number decides, URL or not.
+    let mut from = s.saturating_sub(16).max(ls);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    if name_tokens(&text[from..s]).iter().any(section_word) {
         return true;
     }
     // OID arcs start 0, 1 or 2 with a second arc below 40: only an address next to a network word.

@@ -216,7 +216,15 @@ pub fn is_patterned(v: &str) -> bool {
     let equal = b.windows(2).filter(|w| w[0] == w[1]).count();
     // Hex byte counters: 00 01 02 … (every other character is '0').
     let zeros_even = b.iter().step_by(2).filter(|&&c| c == b'0').count();
-    steps * 2 >= n || equal * 3 >= n || zeros_even * 4 >= b.len().div_ceil(2) * 3
+    if steps * 2 >= n || equal * 3 >= n || zeros_even * 4 >= b.len().div_ceil(2) * 3 {
+        return true;
+    }
+    // Interleaved walks (`a1b2c3d4e5f6g7h8`): each half counts up on its own.
+    let half = |start: usize| {
+        let h: Vec<u8> = b.iter().skip(start).step_by(2).copied().collect();
+        h.len() >= 4 && h.windows(2).filter(|w| w[1].wrapping_sub(w[0]) == 1).count() * 4 >= (h.len() - 1) * 3
+    };
+    half(0) && half(1)
 }
 
 /// Canonical UUID (8-4-4-4-12 hex).
@@ -433,6 +441,7 @@ mod tests {
         assert!(is_patterned("00112233445566778899aabbccddeeff"));
         assert!(is_patterned("abcdefghijklmnop"));
         assert!(!is_patterned("9fK2xQ7LmP3vR8tZ"));
+        assert!(is_patterned("a1b2c3d4e5f6g7h8"));
         assert!(is_placeholder("YOUR_API_KEY"));
         assert!(is_placeholder("********"));
         assert!(is_placeholder("${DB_PASSWORD}"));
