@@ -309,3 +309,41 @@ def test_exact_duplicates_of_an_empty_input_and_decisions_without_batch(tmp_path
     decisions = pl.DataFrame({"row": [1], "dup_of": ["a"]}, schema={"row": pl.UInt32, "dup_of": pl.String})
     kept, removed = split_by_decisions(frame, decisions, flag="dup_of")
     assert kept["id"].to_list() == ["a"] and removed is not None and removed["id"].to_list() == ["b"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Checked:
+    n: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n < 0:
+            raise ValueError("n must be >= 0")
+
+
+def test_config_errors_from_the_class_name_where() -> None:
+    with pytest.raises(ConfigError, match=r"^dedup\.config: n must be >= 0"):
+        config_from_dict(Checked, {"n": -1}, "dedup.config")
+    with pytest.raises(ConfigError, match=r"^Checked: n must be >= 0"):
+        config_from_dict(Checked, {"n": -1})
+
+
+def test_stage_configs_are_frozen() -> None:
+    from sctool.stages.decontam import DecontamConfig
+
+    for cfg in (DecontamConfig(), *(cls.Config() for cls in stages().values())):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(cfg, dataclasses.fields(cfg)[0].name, None)
+
+
+def test_plan_positions_messages_and_relative_inputs(source_tree: Path, tmp_path: Path) -> None:
+    (tmp_path / "data.jsonl").write_text(json.dumps({"id": "a", "content": "x"}) + "\n")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"workdir: {tmp_path / 'w'}\nstages:\n  - stage: filter\n    inputs: [data.jsonl, /abs/x.jsonl,"
+                      " missing.jsonl]\n  - stage: dedup\n")
+    plan = plan_recipe(recipe)
+    assert [s.position for s in plan] == [1, 2]
+    # A relative input that exists next to the recipe is read from there; others are passed on as written.
+    assert plan[0].inputs == [str(tmp_path / "data.jsonl"), "/abs/x.jsonl", "missing.jsonl"]
+    recipe.write_text(recipe.read_text() + "  - stage: dedup\n    colour: red\n")
+    with pytest.raises(ConfigError, match=r"stage #3: unknown key"):
+        plan_recipe(recipe)
