@@ -184,8 +184,10 @@ def _entity(name: str) -> str | None:
 
 
 def html_view(b: bytes) -> _Builder | None:
-    if not (any(e in b for e in (b"&lt;", b"&gt;", b"&amp;", b"&quot;", b"&#"))
-            or any(t in b for t in (b"<pre", b"<code", b"<span", b"<br", b"<div", b"<p>", b"<td"))):
+    marks = (b"&lt;", b"&gt;", b"&amp;", b"&quot;", b"&#", b"<pre", b"<code", b"<span", b"<br", b"<div", b"<p>",
+             b"<td")
+    found = sum(1 for k in range(len(b)) if b[k] in b"&<" and any(b.startswith(m, k) for m in marks))
+    if found < max(len(b) // 4096, 2):
         return None
     out = bytearray()
     n = len(b)

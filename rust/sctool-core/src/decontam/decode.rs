@@ -442,7 +442,14 @@ fn html_view(text: &str) -> Option<Builder> {
     // One pass over the '&' and '<' bytes instead of a search per marker.
     let marks: [&[u8]; 12] =
         [b"&lt;", b"&gt;", b"&amp;", b"&quot;", b"&#", b"<pre", b"<code", b"<span", b"<br", b"<div", b"<p>", b"<td"];
-    if !memchr::memchr2_iter(b'&', b'<', b).any(|k| marks.iter().any(|m| b[k..].starts_with(m))) {
+    // Markup must be dense enough to be the document's format (two markers, and one per 4 KiB):
+    // an incidental `<br>` in a long C header's comments is no web page.
+    let need = (n / 4096).max(2);
+    let found = memchr::memchr2_iter(b'&', b'<', b)
+        .filter(|&k| marks.iter().any(|m| b[k..].starts_with(m)))
+        .take(need)
+        .count();
+    if found < need {
         return None;
     }
     let mut out = Builder::new();
