@@ -153,3 +153,16 @@ def test_builtin_table_is_small_and_well_formed() -> None:
     assert data is not None and len(data) < 4_000_000
     info = _native.idf_info(data)
     assert (info["code_ngram"], info["prose_ngram"]) == (6, 4) and info["files"] > 10_000
+
+
+def test_cli_build_idf(tmp_path: Path) -> None:
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for k in range(4):
+        (corpus / f"m{k}.py").write_text(f"def f{k}(xs):\n    return [x * 2 for x in xs if x]\n")
+    proc = run_cli("decontam", "build-idf", corpus, "-o", tmp_path / "t.bin", "--rare-df", "1", check=True)
+    assert "4 files" in proc.stdout
+    info = _native.idf_info((tmp_path / "t.bin").read_bytes())
+    assert (info["code_ngram"], info["prose_ngram"], info["rare_df"]) == (6, 4, 1) and info["code_entries"] > 0
+    bad = run_cli("decontam", "build-idf", "-o", tmp_path / "u.bin")
+    assert bad.returncode != 0 and "usage: sctool decontam build-idf" in bad.stderr

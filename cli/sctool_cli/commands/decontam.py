@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("usage: sctool decontam build-idf CORPUS... -o FILE")
         # Sub-grams half the index's n-grams (see sctool.decontam.idf.build_idf).
         info = build_idf(args.inputs[1:], args.output, exclude=args.exclude, rare_df=args.rare_df,
-                         code_ngram=max(1, args.code_ngram // 2), prose_ngram=max(1, args.prose_ngram // 2),
+                         code_ngram=max(1, (getattr(args, "code_ngram", None) or 12) // 2),
+                         prose_ngram=max(1, (getattr(args, "prose_ngram", None) or 8) // 2),
                          threads=getattr(args, "threads", 0) or 0)
         print(json.dumps(info, indent=1) if args.json else
               f"IDF table {info['output']}: {info['files']:,} files, {info['bytes_read'] / 1e6:,.1f} MB read, "
