@@ -347,3 +347,10 @@ def test_plan_positions_messages_and_relative_inputs(source_tree: Path, tmp_path
     recipe.write_text(recipe.read_text() + "  - stage: dedup\n    colour: red\n")
     with pytest.raises(ConfigError, match=r"stage #3: unknown key"):
         plan_recipe(recipe)
+
+
+def test_mean_pass_at_k_of_no_problems_is_empty() -> None:
+    from sctool.eval.passk import mean_pass_at_k
+
+    assert mean_pass_at_k([], [1, 10]) == {}
+    assert mean_pass_at_k(iter([(5, 1)]), [1, 10]) == {"pass@1": pytest.approx(0.2)}
