@@ -74,3 +74,17 @@ def test_rerun_skips_only_unchanged_stages(source_tree: Path, tmp_path: Path) ->
     third = run_recipe(recipe, quiet=True, echo=False)
     assert [r.skipped for r in third] == [True, False, False]
     assert third[1].manifest.config["mode"] == "near"
+
+
+def test_a_path_option_given_a_number_is_a_config_error() -> None:
+    import dataclasses
+
+    from sctool.config import config_from_dict
+
+    @dataclasses.dataclass(frozen=True)
+    class WithPath:
+        where: Path = Path(".")
+
+    assert config_from_dict(WithPath, {"where": "a/b"}).where == Path("a/b")
+    with pytest.raises(ConfigError, match="expected a path"):
+        config_from_dict(WithPath, {"where": 3})
