@@ -73,15 +73,6 @@ sctool eval infill --model "$out/model" --problems "$out/problems/demo-infill.js
   --samples "$out/eval/fim-samples.jsonl" --max-length 128 --quiet
 sctool eval ppl --model "$out/model" --data "$out/tokens/stdlib" --max-tokens 8192 -o "$out/eval/ppl.json" --quiet
 
-printf '\nDemo finished in %ss: datasets, tokens, model and scores under %s/\n' "$((SECONDS - t0))" "$out" >&2
-
-step "report: the whole run as one HTML page of plots (sctool report; needs the report extra, matplotlib)"
-if python -c "import matplotlib" 2>/dev/null; then
-  sctool report "$out" -o "$out/report.html" --quiet >/dev/null
-  printf 'Open the report: %s\n' "$(cd "$out" && pwd)/report.html" >&2
-else
-  printf "matplotlib is not installed: pip install 'sctool[report]' then run: sctool report %s -o %s/report.html\n" "$out" "$out" >&2
-fi
 
 step "attribution: did the model copy its training data? (sctool index build / attribute / search)"
 search=()
@@ -106,3 +97,13 @@ if [ -d "$out/attribution-index/search" ]; then
   printf '\nfull-text search for "read config file" ->\n'
   sctool search "$out/attribution-index" "read config file" -k 3
 fi
+
+step "report: the whole run as one HTML page of plots (sctool report; needs the report extra, matplotlib)"
+if python -c "import matplotlib" 2>/dev/null; then
+  sctool report "$out" -o "$out/report.html" --quiet >/dev/null
+  printf 'Open the report: %s\n' "$(cd "$out" && pwd)/report.html" >&2
+else
+  printf "matplotlib is not installed: pip install 'sctool[report]' then run: sctool report %s -o %s/report.html\n" "$out" "$out" >&2
+fi
+
+printf '\nDemo finished in %ss: datasets, tokens, model and scores under %s/\n' "$((SECONDS - t0))" "$out" >&2
