@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,17 +126,15 @@ def empty_removed(batch: pl.DataFrame, **detail: pl.DataType) -> pl.DataFrame:
 C = TypeVar("C")
 
 
-class Stage(Generic[C]):
+class Stage(ABC, Generic[C]):
     """The contract every stage implements; the CLI, recipes and the Python API all run stages this way.
 
     A stage is a class with a typed ``Config`` (a frozen dataclass whose field metadata also
     generates its command-line flags and checks its recipe keys), built once per run with that
-    config and a :class:`Runtime`. Per-document stages implement ``map`` (one batch in, kept +
-    removed out) and inherit ``run``, which streams the inputs through the shared runner: resume of
-    finished parts, the kept + removed = input check, atomic output, the manifest. Global stages
-    (dedup, tokenize, train-tokenizer) override ``run`` and split their work into steps of their own
-    (``plan`` → ``map`` per part → ``reduce``), but still write through ``DatasetWriter`` or the
-    packed-token writer.
+    config and a :class:`Runtime`. Per-document stages derive from :class:`MapStage` and implement
+    only ``map`` (one batch in, kept + removed out). Global stages (dedup, tokenize,
+    train-tokenizer, ingest) implement ``run`` themselves, still writing through ``DatasetWriter`` or
+    the packed-token writer.
     """
 
     name: ClassVar[str]
@@ -149,11 +148,21 @@ class Stage(Generic[C]):
         self.config: C = config if config is not None else self.Config()
         self.runtime = runtime or Runtime()
 
+    @abstractmethod
+    def run(self, inputs: Sequence[str | Path], output: str | Path) -> Manifest:
+        """Read ``inputs``, write the output dataset (or token files) at ``output``, return its manifest."""
+
+
+class MapStage(Stage[C]):
+    """A per-document stage: the shared runner streams the inputs through ``map`` batch by batch,
+    with resume of finished parts, the kept + removed = input check, atomic output and the manifest."""
+
     def setup(self) -> None:
         """Per-run preparation (load rules, benchmarks, models) before the first batch."""
 
+    @abstractmethod
     def map(self, batch: pl.DataFrame) -> StageOutput:
-        raise NotImplementedError(f"stage {self.name!r} has no per-batch step; it overrides run()")
+        """One batch in; the kept rows, the removed rows (with ``reason``) and counters out."""
 
     def manifest_extra(self) -> dict[str, Any]:
         """Stage-level facts recorded in the manifest besides the summed counters."""
@@ -177,5 +186,5 @@ def register_stage(cls: type[Stage[Any]]) -> type[Stage[Any]]:
     return cls
 
 
-__all__ = ["STAGES", "Manifest", "PartStats", "Runtime", "Stage", "StageOutput", "empty_removed",
+__all__ = ["STAGES", "Manifest", "MapStage", "PartStats", "Runtime", "Stage", "StageOutput", "empty_removed",
            "register_stage", "run_map_stage"]

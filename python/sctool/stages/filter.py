@@ -18,7 +18,7 @@ import polars as pl
 from sctool.filters.engine import evaluate
 from sctool.filters.rules import RuleSet, load_rules, with_enabled
 from sctool.io.dataset import Manifest
-from sctool.stages.base import Runtime, Stage, StageOutput, register_stage
+from sctool.stages.base import MapStage, Runtime, StageOutput, register_stage
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def run_filter(inputs: Sequence[str | Path], output: str | Path, config: FilterC
 
 
 @register_stage
-class FilterStage(Stage[FilterConfig]):
+class FilterStage(MapStage[FilterConfig]):
     """Quality filtering with rules as data. Presets: starcoder (default: long lines, average line
     length, alphanumeric and alphabetic fractions per extension, XML header, HTML visible text,
     JSON/YAML size), autogen (generated-file markers, minified files), santacoder (stars, comment

@@ -28,7 +28,7 @@ from sctool.formatting.issues import IssueConfig, IssueError, format_issue
 from sctool.formatting.metadata import MetadataConfig, metadata_prefixes
 from sctool.formatting.notebooks import NotebookError, notebook_to_script, notebook_to_structured
 from sctool.io.dataset import Manifest
-from sctool.stages.base import Runtime, Stage, StageOutput, register_stage
+from sctool.stages.base import MapStage, Runtime, StageOutput, register_stage
 
 REPO_COLUMNS = ("repo", "max_stars_repo_name", "repo_name")
 PATH_COLUMNS = ("path", "max_stars_repo_path", "new_file", "old_file")
@@ -175,7 +175,7 @@ def run_format(
 
 
 @register_stage
-class FormatStage(Stage[FormatConfig]):
+class FormatStage(MapStage[FormatConfig]):
     """The training text of each document: <reponame>/<filename>/<gh_stars> prefixes (each with
     probability 0.2, keyed by document id); notebooks as jupytext scripts or the <jupyter_start>
     structured form; GitHub issues (an 'events' column) and commits (old_contents/new_contents

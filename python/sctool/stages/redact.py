@@ -19,7 +19,7 @@ import polars as pl
 
 from sctool.io.dataset import Manifest
 from sctool.pii import DEFAULT_REDACT_TYPES, PII_TYPES, _check_types, apply_redaction, spans_for_frame
-from sctool.stages.base import Runtime, Stage, StageOutput, register_stage
+from sctool.stages.base import MapStage, Runtime, StageOutput, register_stage
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def run_redact(inputs: Sequence[str | Path], output: str | Path, config: RedactC
 
 
 @register_stage
-class RedactStage(Stage[RedactConfig]):
+class RedactStage(MapStage[RedactConfig]):
     """Detect e-mails, IP addresses, keys, passwords, names and usernames; replace the chosen types
     with <EMAIL>, <KEY>, <PASSWORD>, <NAME> (IPs with a synthetic address of the same family) and add
     a `pii` column of spans (start, end, type, rule) in original-text offsets. Every document is
