@@ -50,6 +50,49 @@ FIM_SUFFIX = "<fim_suffix>"
 FIM_PAD = "<fim_pad>"
 EOD = "<|endoftext|>"
 
+# The one table of sentinel spellings for training, inference and evaluation. StarCoder's tokenizer
+# writes them with underscores; SantaCoder-style tokenizers with hyphens. A tokenizer is read in one
+# spelling family, never a mix of the two.
+SENTINEL_SPELLINGS: dict[str, tuple[str, str]] = {
+    "prefix": (FIM_PREFIX, "<fim-prefix>"),
+    "middle": (FIM_MIDDLE, "<fim-middle>"),
+    "suffix": (FIM_SUFFIX, "<fim-suffix>"),
+    "pad": (FIM_PAD, "<fim-pad>"),
+    "eod": (EOD, EOD),
+}
+MODES = ("psm", "spm")
+
+
+def sentinel_ids(tokenizer: Any, names: tuple[str, ...] = ("prefix", "middle", "suffix", "pad", "eod")) -> dict[str, int]:
+    """Ids of the named FIM sentinels, in the first spelling family the tokenizer has all of.
+
+    ``tokenizer`` is anything with ``token_to_id`` (``tokenizers.Tokenizer``, a transformers fast
+    tokenizer, ``sctool.infer.generate.TokenizerAdapter``). A missing sentinel is a ``ConfigError``
+    that names it, because FIM training or infilling without it would silently learn or prompt garbage.
+    """
+    tok = _backend(tokenizer)
+    lookup = getattr(tok, "token_to_id", None)
+    if lookup is None:
+        raise ConfigError(f"{type(tokenizer).__name__} has no token_to_id; FIM needs a tokenizer with sentinel tokens")
+    for family in (0, 1):
+        found = {name: lookup(SENTINEL_SPELLINGS[name][family]) for name in names}
+        if all(v is not None for v in found.values()):
+            return {name: int(v) for name, v in found.items()}
+    missing = [SENTINEL_SPELLINGS[n][0] for n in names if lookup(SENTINEL_SPELLINGS[n][0]) is None]
+    raise ConfigError(f"tokenizer has no {', '.join(missing)} token; FIM needs a StarCoder-style vocabulary")
+
+
+def fim_layout(ids: Any, prefix: Any, suffix: Any, middle: Any, spm: bool) -> list[Any]:
+    """The pieces of one FIM document in order: the only place the PSM and SPM layouts are written.
+
+    ``ids`` has ``prefix``/``suffix``/``middle`` attributes (:class:`FimTokenIds`, :class:`FimPromptIds`).
+    Training (:func:`apply_fim`) lays documents out with it and prompts (:func:`fim_prompt_ids`) are
+    its first pieces, so what a model is asked at inference is what it saw in training.
+    """
+    if spm:
+        return [[ids.prefix, ids.suffix], suffix, [ids.middle], prefix, middle]
+    return [[ids.prefix], prefix, [ids.suffix], suffix, [ids.middle], middle]
+
 
 @dataclass(frozen=True)
 class FimConfig:
@@ -85,20 +128,42 @@ class FimTokenIds:
     @classmethod
     def from_tokenizer(cls, tokenizer: Any) -> FimTokenIds:
         """Look the sentinels up in a ``tokenizers.Tokenizer`` or ``PreTrainedTokenizerFast``."""
-        tok = _backend(tokenizer)
-        found: dict[str, int] = {}
-        for name, text in (
-            ("prefix", FIM_PREFIX),
-            ("middle", FIM_MIDDLE),
-            ("suffix", FIM_SUFFIX),
-            ("pad", FIM_PAD),
-            ("eod", EOD),
-        ):
-            tid = tok.token_to_id(text)
-            if tid is None:
-                raise ConfigError(f"tokenizer has no {text} token; FIM needs a StarCoder-style vocabulary")
-            found[name] = int(tid)
-        return cls(**found)
+        return cls(**sentinel_ids(tokenizer))
+
+
+@dataclass(frozen=True)
+class FimPromptIds:
+    """The three sentinels an infilling prompt needs (no pad or end-of-document)."""
+
+    prefix: int
+    middle: int
+    suffix: int
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer: Any) -> FimPromptIds:
+        return cls(**sentinel_ids(tokenizer, ("prefix", "middle", "suffix")))
+
+
+def fim_prompt_ids(tokenizer: Any, prefix: str, suffix: str, mode: str = "psm") -> list[int]:
+    """Token ids of an infilling prompt in ``mode`` (``psm`` or ``spm``); the model continues with the middle.
+
+    The prefix and suffix are encoded separately and the sentinels inserted as ids, which gives the
+    same ids as encoding the bigcode-evaluation-harness prompt string with its special tokens.
+    """
+    if mode not in MODES:
+        raise ConfigError(f"unknown FIM mode {mode!r}; choose from {', '.join(MODES)}")
+    ids = FimPromptIds.from_tokenizer(tokenizer)
+    pieces = fim_layout(ids, _encode(tokenizer, prefix), _encode(tokenizer, suffix), [], mode == "spm")
+    return [int(t) for piece in pieces for t in piece]
+
+
+def _encode(tokenizer: Any, text: str) -> list[int]:
+    """Ids of ``text`` without the tokenizer's own special tokens (BOS/EOS templates)."""
+    tok = _backend(tokenizer)
+    if hasattr(tok, "encode_batch") and hasattr(tok, "get_vocab_size"):
+        return list(tok.encode(text, add_special_tokens=False).ids)
+    out = tok.encode(text)
+    return list(out.ids) if hasattr(out, "ids") else list(out)
 
 
 @runtime_checkable
@@ -298,10 +363,7 @@ def apply_fim(
             continue
         prefix, middle, suffix = encoded[k], encoded[k + 1], encoded[k + 2]
         k += 3
-        if spm:
-            out += [np.array([ids.prefix, ids.suffix]), suffix, np.array([ids.middle]), prefix, middle]
-        else:
-            out += [np.array([ids.prefix]), prefix, np.array([ids.suffix]), suffix, np.array([ids.middle]), middle]
+        out += [np.asarray(piece, dtype=np.int64) for piece in fim_layout(ids, prefix, suffix, middle, spm)]
     new = np.concatenate(out)
     if new.size >= n:
         new = new[:n]
@@ -365,12 +427,18 @@ def unpermute(window: np.ndarray, ids: FimTokenIds, tokenizer: Any) -> list[byte
 
 
 __all__ = [
+    "MODES",
+    "SENTINEL_SPELLINGS",
     "ByteLevelCodec",
     "FimCodec",
     "FimConfig",
+    "FimPromptIds",
     "FimTokenIds",
     "apply_fim",
     "fim_codec",
+    "fim_layout",
+    "fim_prompt_ids",
+    "sentinel_ids",
     "unpermute",
     "window_rng",
 ]

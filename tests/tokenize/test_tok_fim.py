@@ -232,3 +232,35 @@ def test_parity_with_megatron_loop_on_ascii(tiny_tokenizer, ids, codec, offset, 
     ours = apply_fim(window, window_rng(seed, 3), cfg, ids, codec)
     ref = megatron_reference(window.astype(np.int64), window_rng(seed, 3), cfg, ids, tiny_tokenizer)
     assert ours.astype(np.int64).tolist() == ref.tolist()
+
+
+@pytest.mark.parametrize("mode", ["psm", "spm"])
+def test_infilling_prompt_is_the_training_layout(tiny_tokenizer, ids, mode):
+    """A prompt plus the true middle reads back (unpermute) as the original document, in both modes."""
+    from sctool.eval.fim_modes import fim_prompt_ids as eval_prompt
+    from sctool.fim import fim_prompt_ids
+    from sctool.infer.fim import fim_prompt_ids as infer_prompt
+
+    prefix, middle, suffix = "def add(a, b):\n", "    return a + b\n", "\nprint(add(1, 2))\n"
+    prompt = fim_prompt_ids(tiny_tokenizer, prefix, suffix, mode)
+    assert eval_prompt(tiny_tokenizer, prefix, suffix, mode) == prompt
+    assert infer_prompt(tiny_tokenizer, prefix, suffix, mode) == prompt
+    doc = np.array(prompt + tiny_tokenizer.encode(middle, add_special_tokens=False).ids, dtype=np.int64)
+    assert unpermute(doc, ids, tiny_tokenizer) == [(prefix + middle + suffix).encode()]
+
+
+def test_sentinels_in_either_spelling_family_never_mixed():
+    from tokenizers import Tokenizer, models
+
+    from sctool.fim import FimPromptIds, sentinel_ids
+
+    hyphen = Tokenizer(models.WordLevel({"<|endoftext|>": 0, "<fim-prefix>": 1, "<fim-middle>": 2,
+                                         "<fim-suffix>": 3, "<fim-pad>": 4, "x": 5}, unk_token="x"))
+    assert FimTokenIds.from_tokenizer(hyphen) == FimTokenIds(prefix=1, middle=2, suffix=3, pad=4, eod=0)
+    mixed = Tokenizer(models.WordLevel({"<fim_prefix>": 1, "<fim-middle>": 2, "<fim_suffix>": 3, "x": 5},
+                                       unk_token="x"))
+    with pytest.raises(ConfigError, match="<fim_middle>"):
+        FimPromptIds.from_tokenizer(mixed)
+    with pytest.raises(ConfigError, match="<fim_pad>"):
+        sentinel_ids(Tokenizer(models.WordLevel({"<fim_prefix>": 1, "<fim_middle>": 2, "<fim_suffix>": 3,
+                                                 "<|endoftext|>": 0, "x": 5}, unk_token="x")))

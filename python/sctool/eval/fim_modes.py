@@ -24,23 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from sctool.errors import ConfigError
+from sctool.fim import MODES
 
-MODES = ("psm", "spm")
 BENCHMARKS = ("single-line", "multi-line")
 
 
 def fim_prompt_ids(tokenizer: Any, prefix: str, suffix: str, mode: str) -> list[int]:
-    """Token ids of the FIM prompt in ``mode`` (the model continues with the middle)."""
-    from sctool.infer.fim import fim_token_ids
-    from sctool.infer.generate import TokenizerAdapter
+    """Token ids of the FIM prompt in ``mode`` (the model continues with the middle): the training layout."""
+    from sctool.infer.fim import fim_prompt_ids as prompt_ids
 
-    tok = TokenizerAdapter(tokenizer)
-    pre, suf, mid = fim_token_ids(tok)
-    if mode == "psm":
-        return [pre, *tok.encode(prefix), suf, *tok.encode(suffix), mid]
-    if mode == "spm":
-        return [pre, suf, *tok.encode(suffix), mid, *tok.encode(prefix)]
-    raise ConfigError(f"unknown FIM mode {mode!r}; choose from {', '.join(MODES)}")
+    return prompt_ids(tokenizer, prefix, suffix, mode)
 
 
 def infill_fn(backend: Any, mode: str) -> Any:

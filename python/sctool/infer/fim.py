@@ -12,27 +12,23 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from sctool.errors import ConfigError
+from sctool.fim import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, FimPromptIds
+from sctool.fim import fim_prompt_ids as _layout_prompt
 from sctool.infer.generate import Completion, GenerationConfig, TokenizerAdapter, generate_ids
 from sctool.model.gpt import GPT
 
-FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>")
+FIM_TOKENS = (FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE)
 
 
 def fim_token_ids(tokenizer: Any) -> tuple[int, int, int]:
     """Ids of the prefix, suffix and middle sentinels; a clear error if the tokenizer lacks them."""
-    tok = TokenizerAdapter(tokenizer)
-    for spelling in (FIM_TOKENS, tuple(t.replace("_", "-") for t in FIM_TOKENS)):
-        ids = [tok.token_to_id(t) for t in spelling]
-        if all(i is not None for i in ids):
-            return ids[0], ids[1], ids[2]  # type: ignore[return-value]
-    raise ConfigError(f"the tokenizer has no FIM tokens {list(FIM_TOKENS)}; infilling needs a FIM-trained model")
+    ids = FimPromptIds.from_tokenizer(TokenizerAdapter(tokenizer))
+    return ids.prefix, ids.suffix, ids.middle
 
 
-def fim_prompt_ids(tokenizer: Any, prefix: str, suffix: str) -> list[int]:
-    tok = TokenizerAdapter(tokenizer)
-    pre, suf, mid = fim_token_ids(tok)
-    return [pre, *tok.encode(prefix), suf, *tok.encode(suffix), mid]
+def fim_prompt_ids(tokenizer: Any, prefix: str, suffix: str, mode: str = "psm") -> list[int]:
+    """The infilling prompt in ``mode`` (PSM by default, as the harness's ``starcoder_fim`` task)."""
+    return _layout_prompt(TokenizerAdapter(tokenizer), prefix, suffix, mode)
 
 
 def infill_completions(
