@@ -27,13 +27,16 @@ import polars as pl
 from benches.harness import RESULTS, WORK, machine_info, measure_in_subprocess, real_corpus
 
 BASE_BYTES = int(os.environ.get("SCTOOL_SCALE_BASE_MB", "200")) * 1_000_000
-BUDGET = "2G"  # the CLI spells sizes 512M, 2G (2GiB is refused by its parser)
+BUDGET = "2GiB"
+# One worker thread by default: the figure is CPU seconds per GB, which a busy shared machine
+# inflates least when the run does not compete with itself (SCTOOL_SCALE_THREADS=0 = all cores).
+THREADS = os.environ.get("SCTOOL_SCALE_THREADS", "1")
 
 CHILD = """
 import json, os, time
 from sctool_cli.main import main
 t, c0 = time.perf_counter(), os.times()
-rc = main(['dedup', *{inputs!r}, '-o', {out!r}, '--near', '--memory-budget', {budget!r}, '--overwrite', '--quiet'])
+rc = main(['dedup', *{inputs!r}, '-o', {out!r}, '--near', '--memory-budget', {budget!r}, '--threads', {threads!r}, '--overwrite', '--quiet'])
 c1 = os.times()
 print(json.dumps({{'seconds': time.perf_counter() - t, 'cpu': c1.user + c1.system - c0.user - c0.system, 'rc': rc}}))
 """
@@ -72,7 +75,23 @@ def build_parts(target_bytes: int, work: Path) -> list[tuple[Path, int]]:
     return parts
 
 
+def _commit() -> str:
+    """The measured source: HEAD, marked ``+dirty`` when tracked files under python/ or rust/ differ."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "python", "rust"],
+                               cwd=repo, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
 def main(sizes_gb: list[float]) -> Path:
+    commit = os.environ.get("SCTOOL_SCALE_COMMIT") or _commit()  # before the minutes of work
     work = WORK / "neardup-scale"
     parts = build_parts(int(max(sizes_gb) * 1e9), work / f"in-{BASE_BYTES // 1_000_000}mb")
     runs = []
@@ -84,7 +103,7 @@ def main(sizes_gb: list[float]) -> Path:
             chosen.append(str(p))
             total += n
         out = work / "out"
-        r = measure_in_subprocess(CHILD.format(inputs=chosen, out=str(out), budget=BUDGET), timeout=7200)
+        r = measure_in_subprocess(CHILD.format(inputs=chosen, out=str(out), budget=BUDGET, threads=THREADS), timeout=7200)
         manifest = json.loads((out / "manifest.json").read_text())
         removed = manifest["removed"].get("near_duplicate", 0)
         runs.append({
@@ -100,6 +119,8 @@ def main(sizes_gb: list[float]) -> Path:
         "machine": machine_info(),
         "load_average": os.getloadavg(),
         "memory_budget": BUDGET,
+        "threads": int(THREADS),
+        "commit": commit,
         "base_corpus_mb": BASE_BYTES / 1e6,
         "runs": runs,
     }

@@ -5,7 +5,9 @@ output pipe) print one line to stderr naming the problem and exit 2; an unexpect
 with a short message (traceback with SCTOOL_DEBUG=1). CLI messages go to stderr; results to stdout.
 
 Start-up stays small: ``--version`` imports nothing, and only the chosen command's module (and so
-only its stage) is imported; ``sctool --help`` is the one path that loads every command.
+only its stage) is imported; ``sctool --help`` is the one path that loads every command. The inputs
+named on the line start hashing before the stage is imported (``sctool_cli.startup``), and
+``SCTOOL_TRACE_STARTUP=1`` prints the start-up milestones (``sctool.startup_trace``).
 """
 
 from __future__ import annotations
@@ -99,8 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     if argv == ["--version"]:
         print(f"sctool {_version()}")
         return 0
+    from sctool.startup_trace import mark
+    from sctool_cli.startup import prefetch_input_hashes
+
+    mark("cli_entry")
+    prefetch_input_hashes(argv)  # SHA-256 of the inputs overlaps the imports below (GIL released)
     parser = build_parser(argv)
+    mark("parser_built")
     args = parser.parse_args(argv)
+    mark("args_parsed")
     from sctool.errors import SctoolError
 
     try:

@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -300,6 +300,19 @@ def unify_part_schemas(directory: Path) -> dict[str, str]:
     return {c: str(t) for c, t in unified.items()}
 
 
+@dataclass
+class DeferredInputs:
+    """Input descriptions a writer computes only when it first needs them.
+
+    ``describe`` returns what ``inputs`` would have held (with each file's whole-content SHA-256,
+    possibly still being hashed in a background thread); ``paths`` are known at once, for the
+    output-versus-input check.
+    """
+
+    paths: list[str]
+    describe: Callable[[], list[dict[str, Any]]]
+
+
 class DatasetWriter:
     """Writes one stage's output dataset atomically, part by part, resumably.
 
@@ -314,48 +327,77 @@ class DatasetWriter:
         *,
         stage: str,
         config: Mapping[str, Any],
-        inputs: list[dict[str, Any]],
+        inputs: list[dict[str, Any]] | DeferredInputs,
         overwrite: bool = False,
         threads: int = 0,
     ) -> None:
         self.output = Path(output)
         self.stage = stage
         self.config = dict(config)
-        self.inputs = inputs
+        if isinstance(inputs, DeferredInputs):
+            self._deferred: DeferredInputs | None = inputs
+            self._inputs: list[dict[str, Any]] | None = None
+            paths = list(inputs.paths)
+        else:
+            self._deferred, self._inputs = None, inputs
+            paths = [d["path"] for d in inputs if d.get("path")]
         self.overwrite = overwrite
         self.threads = threads
         self.started = time.time()
         self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        check_output_vs_inputs(self.output, [d["path"] for d in inputs if d.get("path")])
+        check_output_vs_inputs(self.output, paths)
         with output_errors(self.output):
             self.lock = OutputLock(self.output).acquire()
         try:
             with output_errors(self.output):
-                self._prepare(stage, inputs, overwrite)
+                self._prepare(stage, overwrite)
         except BaseException:
             self.lock.release()
             raise
 
-    def _prepare(self, stage: str, inputs: list[dict[str, Any]], overwrite: bool) -> None:
+    @property
+    def inputs(self) -> list[dict[str, Any]]:
+        """The inputs' descriptions (waiting for deferred fingerprints if they are still being computed)."""
+        if self._inputs is None:
+            assert self._deferred is not None
+            self._inputs = self._deferred.describe()
+        return self._inputs
+
+    def _prepare(self, stage: str, overwrite: bool) -> None:
         if self.output.exists() and not overwrite:
             raise OutputExistsError(f"{self.output}: output exists (pass --overwrite to replace it)")
         if self.output.exists() and not self.output.is_dir():
             raise OutputExistsError(f"{self.output}: exists and is not a directory")
         self.staging = self.output.parent / f".{self.output.name}.sctool-partial"
         self.markers = self.staging / "_parts"
-        state = {"fingerprint": _fingerprint(stage, self.config, inputs)}
-        state_file = self.staging / "_state.json"
+        self._state_file = self.staging / "_state.json"
         self.resumed = 0
         if self.staging.exists():
+            # Resuming needs the fingerprints now: finished parts count only if nothing changed.
             try:
-                old = json.loads(state_file.read_text())
+                old = json.loads(self._state_file.read_text())
             except (OSError, json.JSONDecodeError):
                 old = None
-            if old != state:
+            if old != self._state():
                 shutil.rmtree(self.staging)
+        fresh = not self.staging.exists()
         self.markers.mkdir(parents=True, exist_ok=True)
         (self.staging / "removed").mkdir(exist_ok=True)
-        write_json(state_file, state)
+        # A fresh staging directory has no parts to resume, so with deferred inputs the state (and
+        # with it the wait for the inputs' SHA-256) waits for the first part: the first batch is read
+        # and processed while the fingerprints are still being computed. No part marker is ever
+        # written before the state, so a crash in between leaves nothing that could be resumed wrongly.
+        self._state_written = False
+        if not (fresh and self._deferred is not None and self._inputs is None):
+            self._write_state()
+
+    def _state(self) -> dict[str, str]:
+        return {"fingerprint": _fingerprint(self.stage, self.config, self.inputs)}
+
+    def _write_state(self) -> None:
+        if not self._state_written:
+            write_json(self._state_file, self._state())
+            self._state_written = True
 
     def done(self, index: int) -> bool:
         hit = (self.markers / f"{index:05d}.json").exists()
@@ -366,6 +408,7 @@ class DatasetWriter:
         self, index: int, kept: pl.DataFrame, removed: pl.DataFrame | None, stats: PartStats
     ) -> None:
         check_part(f"stage {self.stage}", index, kept, removed, stats)
+        self._write_state()
         write_parquet(self.staging / PART.format(index), kept)
         if removed is not None and removed.height:
             write_parquet(self.staging / "removed" / PART.format(index), removed)
@@ -384,6 +427,7 @@ class DatasetWriter:
             self.lock.release()
 
     def _finalize(self, extra: Mapping[str, Any] | None) -> Manifest:
+        self._write_state()
         schema = unify_part_schemas(self.staging)
         removed_schema = unify_part_schemas(self.staging / "removed")
         total = PartStats()

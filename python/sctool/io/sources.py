@@ -8,9 +8,7 @@ every run: that is what lets a rerun resume per output part.
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +18,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sctool.errors import DatasetError
+from sctool.io.fingerprint import content_hash
+from sctool.io.fingerprint import dataset_part_files as dataset_parts
 from sctool.io.jsonl import LineErrors, iter_jsonl_numbered
+from sctool.startup_trace import mark
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".ndjson", ".json.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -34,36 +35,6 @@ def input_kind(path: Path) -> str | None:
     if name.endswith(JSONL_SUFFIXES):
         return "jsonl"
     return None
-
-
-# Content hashes already computed in this process, keyed by what would change if the file did
-# (ctime moves on every write, even one that restores the old mtime).
-_HASHES: dict[tuple, str] = {}
-_HASHES_LOCK = threading.Lock()
-
-
-def content_hash(path: Path) -> str:
-    """SHA-256 of a file's whole content (hardware-accelerated on current CPUs, ~0.6 GB/s a core).
-
-    Resume compares it, so an edit anywhere in a file (same size, even with its old mtime put back)
-    discards the parts built from the old content; a sample of the file would miss such edits.
-    """
-    try:
-        st = os.stat(path)
-        key = (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        with _HASHES_LOCK:
-            if key in _HASHES:
-                return _HASHES[key]
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            while chunk := fh.read(4 << 20):
-                h.update(chunk)
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read input: {exc.strerror or exc}") from exc
-    digest = h.hexdigest()
-    with _HASHES_LOCK:
-        _HASHES[key] = digest
-    return digest
 
 
 @dataclass(frozen=True)
@@ -90,11 +61,6 @@ class InputFile:
             "size_bytes": st.st_size,
             "fingerprint": self.fingerprint(),
         }
-
-
-def dataset_parts(directory: Path) -> list[Path]:
-    """The kept-document part files of a dataset directory, in order."""
-    return sorted(p for p in directory.glob("part-*.parquet") if p.is_file())
 
 
 def is_dataset_dir(directory: Path) -> bool:
@@ -170,6 +136,7 @@ class InputReader:
             for frame in self._read_file(inp):
                 frame = self._normalise(frame, inp, row0)
                 row0 += frame.height
+                mark("first_batch_read", f"rows={frame.height}")
                 yield Batch(index=index, frame=frame, source=inp)
                 index += 1
 

@@ -22,9 +22,12 @@ import polars as pl
 from sctool.config import config_to_dict
 from sctool.errors import ConfigError
 from sctool.executors import get_executor
-from sctool.io.dataset import DatasetWriter, Manifest, PartStats
+from sctool.io.dataset import DatasetWriter, DeferredInputs, Manifest, PartStats
+from sctool.io.fingerprint import prefetch as prefetch_fingerprints
 from sctool.io.sources import InputReader, resolve_inputs
 from sctool.progress import progress
+from sctool.startup_trace import ENABLED as TRACE
+from sctool.startup_trace import mark
 
 #: ``--threads`` above this many times the CPU count is capped (with a warning): more threads than
 #: that only add scheduling and memory cost, and 100,000 of them never finish starting.
@@ -94,20 +97,43 @@ def run_map_stage(
     reader = InputReader(files, text_column=runtime.text_column, batch_rows=runtime.batch_rows,
                          require_text=require_text)
     cfg = config if isinstance(config, dict) else config_to_dict(config)
+    # The inputs' whole-file SHA-256 (the resume key) runs in a background thread (hashlib releases
+    # the GIL) while the first batches are read and processed; the local writer waits for it only
+    # when it writes its first part. A Ray run's workers write parts themselves, so it hashes first.
+    described: list[dict[str, Any]] | DeferredInputs
+    if runtime.executor == "local":
+        prefetch_fingerprints(f.path for f in files)
+        described = DeferredInputs([str(f.path) for f in files], lambda: [f.describe() for f in files])
+    else:
+        described = [f.describe() for f in files]
     writer = DatasetWriter(
         output,
         stage=stage,
         config=cfg,
-        inputs=[f.describe() for f in files],
+        inputs=described,
         overwrite=runtime.overwrite,
         threads=runtime.threads,
     )
+    mark("writer_ready")
+    first = True
+
+    def traced(batch: pl.DataFrame) -> StageOutput:
+        nonlocal first
+        if first:
+            first = False
+            mark("first_batch_map", f"rows={batch.height}")
+            out = process(batch)
+            mark("first_batch_done")
+            return out
+        return process(batch)
+
     bar = progress(reader.total_rows(), f"sctool {stage}", quiet=runtime.quiet)
     t0 = time.perf_counter()
     with bar:
         # The executor owns the per-batch loop (in process, or as Ray tasks); it leaves finished parts
         # in the writer's staging directory and the malformed-line tally in ``reader.line_errors``.
-        get_executor(runtime).run_map(stage=stage, reader=reader, writer=writer, process=process, bar=bar)
+        get_executor(runtime).run_map(stage=stage, reader=reader, writer=writer,
+                                    process=traced if TRACE else process, bar=bar)
     extra = dict(manifest_extra or {})
     errs = reader.line_errors
     if errs.count:
