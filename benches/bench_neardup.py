@@ -393,8 +393,10 @@ def scale_section() -> str:
         f"(CLI incl. reading and writing Parquet).\n\n{table}\n\n"
         f"CPU seconds per GB go from {first['cpu_s_per_gb']} to {last['cpu_s_per_gb']} as the corpus grows "
         f"{last['gb'] / first['gb']:.0f}× (flat = linear time); peak RSS stays under the 3 GB target: "
-        f"**{max(x['peak_rss_mb'] for x in r['runs']) < 3000}**. 10 GB did not fit the time of the session that "
-        "ran it on this shared 2-core machine; the largest size run is the one in the table."
+        f"**{max(x['peak_rss_mb'] for x in r['runs']) < 3000}**. "
+        + (f"Worker threads: {r['threads']} (`--threads`), so CPU seconds are one core's; wall seconds are "
+           "inflated by the other work on this shared machine (compare CPU seconds). " if "threads" in r else "")
+        + (f"Measured source: {r['commit']}." if "commit" in r else "")
     )
 
 
