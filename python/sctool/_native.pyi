@@ -18,6 +18,29 @@ class InternalError(SctoolError):
 class InvalidInputError(SctoolError):
     """The data given to sctool is unusable; the message names what and where."""
 
+class BandShuffle:
+    """The in-process band shuffle (partitioned, spilled past half the memory budget)."""
+    def __init__(self, work_dir: str, *, partitions: int = ..., memory_budget: Any = ...) -> None: ...
+    def add(self, keys: Any, nodes: Any) -> Any:
+        """Route records (keys[i], nodes[i]) to their partitions (nodes must fit 32 bits)."""
+    def finish(self) -> Any:
+        """Flush and split; the partition files in processing order, each loadable within the budget."""
+    def load(self, path: Any, threads: int = ...) -> Any:
+        """The records (keys, nodes) of one partition file."""
+    def stats(self) -> Any:
+        """Layout counters: band_records, spill_flushes, bytes_spilled, partition_files, partition_splits."""
+
+class Components:
+    """The components step: union-find over positions, roots at the lowest rank."""
+    def __init__(self, ranks: Any) -> None: ...
+    def roots(self, threads: int = ...) -> Any:
+        """Per position, the position of its component's root."""
+    def union(self, a: Any, b: Any, threads: int = ...) -> Any:
+        """Merge the components of each edge (a[i], b[i]) of positions."""
+    def union_verified(self, keys: Any, nodes: Any, shingles_path: Any, offsets: Any, threshold: float, threads: int = ...) -> Any:
+        """The edges step with verification of one partition's records, merged straight in; returns
+(groups, pairs checked, merged, rejected)."""
+
 class DecontamIndex:
     """An immutable index of benchmark strings; build once, scan many batches."""
     def __init__(self, exact: Any, pieces: Any, *, prose_ngram: int = ..., code_ngram: int = ..., threshold: float = ..., min_ngrams: int = ..., max_items_per_ngram: int = ..., min_matched: int = ..., decode: bool = ..., idf: Any = ..., min_weight: Any = ..., threads: int = ...) -> None: ...
@@ -47,20 +70,6 @@ class IdfBuilder:
         ...
     def finish(self, rare_df: Any = ...) -> Any:
         """finish(rare_df=2) -> bytes: the table of n-grams seen in more than `rare_df` files."""
-
-class NearDupEngine:
-    """The out-of-core near-dedup engine (see `sctool_core::minhash::engine`)."""
-    def __init__(self, work_dir: str, *, num_perm: int = ..., ngram: int = ..., seed: int = ..., shingle: str = ..., hash: str = ..., bands: int = ..., rows: int = ..., verify: bool = ..., threshold: float = ..., memory_budget: Any = ..., partitions: int = ...) -> None: ...
-    def add_batch(self, column: ArrowText, threads: int = ...) -> Any:
-        """Add a batch of documents; they take the next positions."""
-    def cluster(self, ranks: Any, threads: int = ...) -> Any:
-        """Cluster; `ranks[pos]` is each document's place in stable-id order. Returns root positions."""
-    def estimate_pairs(self, a: Any, b: Any, threads: int = ...) -> Any:
-        """MinHash-estimated Jaccard of the position pairs `(a[i], b[i])`."""
-    def shingle_counts(self) -> Any:
-        """Distinct shingles of each document added (0 = null or too short, never clustered)."""
-    def stats(self) -> Any:
-        """Counters of the run so far (documents, spills, partition files, candidate pairs, …)."""
 
 def attribution_bloom_build(sorted_fps: Any, blocks: Any, k: int, threads: int = ...) -> Any:
     """attribution_bloom_build(sorted_fps, blocks, k, threads=0) -> filter words (repeats are ignored)."""
@@ -119,8 +128,16 @@ def html_visible_chars(column: ArrowText, threads: int = ...) -> Any:
 def idf_info(table: Any) -> Any:
     """idf_info(table_bytes) -> dict: the header and size of an IDF table; ConfigError if malformed."""
 
+def lsh_band_records(sigs: Any, counts: Any, bands: int, rows: int, base: Any = ..., threads: int = ...) -> Any:
+    """lsh_band_records(sigs, counts, bands, rows, base=0, threads=0) -> (keys uint64, nodes uint64):
+one record per band of every document with shingles; node = base + row in the batch."""
+
 def lsh_optimal_param(threshold: float, num_perm: int) -> Any:
     """lsh_optimal_param(threshold, num_perm) -> (bands, rows), as datasketch's MinHashLSH chooses."""
+
+def lsh_partition_edges(keys: Any, nodes: Any, threads: int = ...) -> Any:
+    """lsh_partition_edges(keys, nodes, threads=0) -> (groups, a uint64, b uint64): star edges of every
+group of equal keys (smallest node to each other member)."""
 
 def minhash_kernel() -> Any:
     """minhash_kernel() -> (name, how): the signature kernel this process uses and how it was chosen
@@ -142,6 +159,11 @@ document's shingle hashes computed by the named kernel (tests compare every kern
 def minhash_signatures(column: ArrowText, num_perm: int = ..., ngram: int = ..., seed: int = ..., shingle: str = ..., hash: str = ..., threads: int = ...) -> Any:
     """minhash_signatures(column, num_perm=256, ngram=5, seed=42, shingle="bigcode", hash="sha1", threads=0)
 -> (uint32 array (n, num_perm), uint32 array (n,) of distinct shingle counts)"""
+
+def minhash_signatures_shingles(column: ArrowText, num_perm: int = ..., ngram: int = ..., seed: int = ..., shingle: str = ..., hash: str = ..., threads: int = ...) -> Any:
+    """minhash_signatures_shingles(column, num_perm, ngram, seed, shingle, hash, threads=0) ->
+(signatures, counts, shingle hashes of every document one after another, byte offsets):
+what verification needs besides the signatures, from one pass of the kernel."""
 
 def pii_detect(column: ArrowText, threads: int = ..., disabled: Any = ...) -> Any:
     """pii_detect(column, threads=0, disabled=[]) -> (doc, start, end, type, rule) numpy arrays, one row

@@ -1,73 +1,77 @@
-"""Turning dedup decisions into output parts: shared by every dedup path (exact and near, local and
-on an executor), so all of them write identical parts and manifests."""
+"""The write end of every dedup path (exact and near, in process and on an executor): one pass
+that splits each batch by its decisions and writes its part, so all of them write identical parts
+and manifests."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from sctool.dedup.config import DedupConfig
-from sctool.io.sources import InputReader
-from sctool.native import hash_content
+from sctool.dedup.steps import SplitByDecisions, content_hashes, first_occurrences, split_by_decisions
+from sctool.executors.base import Executor, Shard, plan_shards
+from sctool.executors.spill import SpillDir
+from sctool.io.dataset import DatasetWriter, Manifest
+from sctool.io.sources import Batch, InputReader
 from sctool.progress import progress
-from sctool.stages.base import Runtime
+
+if TYPE_CHECKING:
+    from sctool.stages.base import Runtime
 
 
-def split_by_decisions(
-    frame: pl.DataFrame, decisions: pl.DataFrame | None, *, flag: str, reason: str | None = None
-) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """Apply per-row decisions (``row`` + detail columns, optional ``batch``) to one batch.
+@dataclass(frozen=True)
+class SpilledDecisions:
+    """Decisions the driver spilled; each write task reads its batch range."""
 
-    Rows whose ``flag`` column is set are removed and keep the detail columns (plus ``reason`` when
-    given); the others are kept unchanged, in input order. Every dedup path (exact and near, local
-    and executor) writes its parts through this one function.
-    """
-    if decisions is None or decisions.height == 0:
-        return frame, None
-    detail = [c for c in decisions.columns if c not in ("batch", "row")]
-    joined = frame.with_row_index("__row").join(
-        decisions.drop("batch", strict=False).rename({"row": "__row"}), on="__row", how="left",
-        maintain_order="left",
-    )
-    kept = joined.filter(pl.col(flag).is_null()).drop("__row", *detail)
-    removed = joined.filter(pl.col(flag).is_not_null()).drop("__row")
-    if reason is not None:
-        removed = removed.with_columns(pl.lit(reason).alias("reason"))
-    return kept, removed
+    spill: SpillDir
+    name: str
+    schema: Mapping[str, Any]
+
+    def by_batch(self, first_batch: int, n_batches: int) -> dict:
+        return self.spill.by_batch(self.name, first_batch, n_batches, self.schema)
 
 
-def exact_duplicates(reader: InputReader, runtime: Runtime) -> pl.DataFrame:
-    """Pass 1: a table ``(batch, row, dup_of)`` of every document that repeats an earlier one."""
+class BatchCounter:
+    """Counts the batches of each input file during a pass, so the write pass's shards need no
+    second read to plan (``executor.plan`` reads JSONL files once to count them)."""
+
+    def __init__(self, reader: InputReader) -> None:
+        self.reader = reader
+        self.counts: Counter[str] = Counter()
+
+    def __call__(self, batch: Batch) -> None:
+        self.counts[str(batch.source.path)] += 1
+
+    def shards(self) -> list[Shard]:
+        return plan_shards(self.reader, [self.counts[str(f.path)] for f in self.reader.inputs])
+
+
+def write_decided(ex: Executor, reader: InputReader, writer: DatasetWriter, process: SplitByDecisions,
+                  shards: list[Shard], runtime: Runtime, extra: dict[str, Any]) -> Manifest:
+    """The write step: every batch through ``process`` into its part (finished parts are skipped),
+    then the manifest with ``extra``."""
+    with progress(reader.total_rows(), "dedup: writing", quiet=runtime.quiet) as bar:
+        ex.write_parts(stage="dedup", reader=reader, writer=writer, make_process=process, shards=shards, bar=bar)
+    return writer.finalize(extra)
+
+
+def exact_duplicates(reader: InputReader, runtime: Runtime, counter: BatchCounter | None = None) -> pl.DataFrame:
+    """The hash and first-occurrence steps in process (one partition): ``(batch, row, dup_of)`` of
+    every document that repeats an earlier one."""
     frames = []
-    bar = progress(reader.total_rows(), "dedup: hashing", quiet=runtime.quiet)
-    with bar:
+    with progress(reader.total_rows(), "dedup: hashing", quiet=runtime.quiet) as bar:
         for batch in reader.batches():
-            text = batch.frame.get_column(runtime.text_column)
-            frames.append(
-                pl.DataFrame(
-                    {
-                        "batch": pl.Series([batch.index] * batch.frame.height, dtype=pl.UInt32),
-                        "row": pl.Series(range(batch.frame.height), dtype=pl.UInt32),
-                        "id": batch.frame.get_column("id"),
-                        "h": hash_content(text, threads=runtime.threads),
-                    }
-                )
-            )
+            if counter is not None:
+                counter(batch)
+            frames.append(content_hashes(batch.frame, batch.index, text_column=runtime.text_column,
+                                         threads=runtime.threads))
             bar.update(batch.frame.height)
-    if not frames:
-        return pl.DataFrame(schema={"batch": pl.UInt32, "row": pl.UInt32, "dup_of": pl.String})
-    allh = pl.concat(frames).filter(pl.col("h").is_not_null())
-    first = allh.group_by("h", maintain_order=True).agg(pl.col("id").first().alias("dup_of"),
-                                                        pl.col("batch").first().alias("fb"),
-                                                        pl.col("row").first().alias("fr"))
-    dups = (
-        allh.join(first, on="h")
-        .filter((pl.col("batch") != pl.col("fb")) | (pl.col("row") != pl.col("fr")))
-        .select("batch", "row", "dup_of")
-    )
-    return dups
+    return first_occurrences(pl.concat(frames) if frames else pl.DataFrame())
 
 
 def near_manifest_extra(config: DedupConfig, plan: Any) -> dict[str, Any]:
@@ -99,3 +103,7 @@ def near_manifest_extra(config: DedupConfig, plan: Any) -> dict[str, Any]:
         },
     }
     return extra
+
+
+__all__ = ["BatchCounter", "SpilledDecisions", "exact_duplicates", "near_manifest_extra", "split_by_decisions",
+           "write_decided"]

@@ -16,7 +16,7 @@ stage (near-dedup) uses on a cluster:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,23 +24,23 @@ import polars as pl
 
 from sctool.config import config_to_dict
 from sctool.dedup.config import DedupConfig
-from sctool.dedup.decisions import split_by_decisions
+from sctool.dedup.decisions import SpilledDecisions, write_decided
+from sctool.dedup.steps import EXACT_SCHEMA, SplitByDecisions, content_hashes, first_occurrences
 from sctool.errors import ConfigError
 from sctool.executors import get_executor
 from sctool.executors.base import Shard, ShardInput
 from sctool.executors.spill import SpillDir
 from sctool.io.dataset import DatasetWriter, Manifest
-from sctool.io.sources import Batch, InputReader, resolve_inputs
-from sctool.native import hash_content
+from sctool.io.sources import InputReader, resolve_inputs
 from sctool.progress import progress
-from sctool.stages.base import Runtime, StageOutput
+from sctool.stages.base import Runtime
 
-DUPS_SCHEMA = {"batch": pl.UInt32, "row": pl.UInt32, "dup_of": pl.String}
+DUPS_SCHEMA = EXACT_SCHEMA
 
 
 @dataclass(frozen=True)
 class HashShard:
-    """Map: content hashes of one shard, spilled by hash."""
+    """Map: the hash step over one shard, spilled by hash (the shuffle)."""
 
     spill: SpillDir
     text_column: str
@@ -48,41 +48,21 @@ class HashShard:
     partitions: int
 
     def __call__(self, shard: Shard, inp: ShardInput) -> int:
-        frames = []
-        for batch in inp.batches():
-            n = batch.frame.height
-            frames.append(pl.DataFrame({
-                "batch": pl.Series([batch.index] * n, dtype=pl.UInt32),
-                "row": pl.Series(range(n), dtype=pl.UInt32),
-                "id": batch.frame.get_column("id"),
-                "h": hash_content(batch.frame.get_column(self.text_column), threads=self.threads),
-            }))
-        allh = pl.concat(frames).filter(pl.col("h").is_not_null())
-        return self.spill.write_partitioned("hashes", shard.index, allh, "h", self.partitions)
+        frames = [content_hashes(batch.frame, batch.index, text_column=self.text_column, threads=self.threads)
+                  for batch in inp.batches()]
+        return self.spill.write_partitioned("hashes", shard.index, pl.concat(frames), "h", self.partitions)
 
 
 @dataclass(frozen=True)
 class FindDuplicates:
-    """Reduce: the duplicates within one hash partition (every copy of a hash is in it)."""
+    """Reduce: the first-occurrence step over one hash partition (every copy of a hash is in it)."""
 
     spill: SpillDir
     shards: int
     partitions: int
 
     def __call__(self, p: int) -> int:
-        allh = self.spill.read_partition("hashes", p, shards=self.shards)
-        if allh.height == 0:
-            dups = pl.DataFrame(schema=DUPS_SCHEMA)
-        else:
-            first = allh.group_by("h", maintain_order=True).agg(pl.col("id").first().alias("dup_of"),
-                                                                pl.col("batch").first().alias("fb"),
-                                                                pl.col("row").first().alias("fr"))
-            dups = (
-                allh.join(first, on="h")
-                .filter((pl.col("batch") != pl.col("fb")) | (pl.col("row") != pl.col("fr")))
-                .select("batch", "row", "dup_of")
-                .sort("batch", "row")
-            )
+        dups = first_occurrences(self.spill.read_partition("hashes", p, shards=self.shards)).sort("batch", "row")
         self.spill.write("dups", p, dups)
         # Distinct kept ids, re-spilled by id so the group count is exact even if ids repeat.
         kept_ids = dups.select("dup_of").unique(maintain_order=True)
@@ -98,23 +78,6 @@ class CountGroups:
     def __call__(self, p: int) -> int:
         ids = self.spill.read_partition("groups", p, shards=self.partitions)
         return int(ids.get_column("dup_of").n_unique()) if ids.height else 0
-
-
-@dataclass(frozen=True)
-class DedupShardWriter:
-    """Write pass: per shard, load its duplicates once; per batch, split kept / removed."""
-
-    spill: SpillDir
-
-    def __call__(self, shard: Shard) -> Callable[[Batch], StageOutput]:
-        by_batch = self.spill.by_batch("dups", shard.first_batch, shard.n_batches, DUPS_SCHEMA)
-
-        def process(batch: Batch) -> StageOutput:
-            kept, removed = split_by_decisions(batch.frame, by_batch.get((batch.index,)), flag="dup_of",
-                                               reason="exact_duplicate")
-            return StageOutput(kept=kept, removed=removed)
-
-        return process
 
 
 def run_exact_dedup(
@@ -145,10 +108,8 @@ def run_exact_dedup(
                       checkpoint=spill.path("hashed"), bar=bar)
     ex.map(FindDuplicates(spill, len(shards), n_part), list(range(n_part)), label="dedup reduce")
     groups = sum(ex.map(CountGroups(spill, n_part), list(range(n_part)), label="dedup groups"))
-    with progress(reader.total_rows(), "dedup: writing", quiet=runtime.quiet) as bar:
-        ex.write_parts(stage="dedup", reader=reader, writer=writer, make_process=DedupShardWriter(spill),
-                       shards=shards, bar=bar)
-    manifest = writer.finalize({"duplicate_groups": groups})
+    process = SplitByDecisions(SpilledDecisions(spill, "dups", DUPS_SCHEMA), flag="dup_of", reason="exact_duplicate")
+    manifest = write_decided(ex, reader, writer, process, shards, runtime, {"duplicate_groups": groups})
     spill.remove()
     return manifest
 

@@ -1,51 +1,45 @@
-"""Near (and ``both``) dedup on any executor, with the same result as the in-process engine.
+"""Near (and ``both``) dedup on any executor: the step chain with a spilled shuffle.
 
-The in-process engine (``NearDupPlanner`` over the Rust ``NearDupEngine``) is stateful and lives in
-one process, so on a cluster the work is split along the plan of ``docs/scaleout.md``:
+The same steps as the in-process runner (``sctool.dedup.steps``; ``NearDupPlanner``), placed on
+the executor's primitives:
 
-1. ``executor.map_shards`` — each shard computes stateless signatures (``minhash_with_counts``) and
-   spills, partitioned by band key, one ``(key, doc)`` record per band of every document with at
-   least one shingle (``doc = batch << 32 | row``), plus per-document meta (id, length, stars, exact
-   hash for ``both``, shingle count) and the signatures themselves;
-2. ``executor.map`` over partitions — group records by band key: each group of two or more
-   documents is a set of candidate edges (first member to every other one);
-3. the driver — connected components of the candidate graph with the lowest id rank as root, then
-   *the planner's own decision code* (``NearDupPlanner.plan``) over a small adapter standing in for
-   the engine, so the keep rule, exact-first for ``both``, cluster ids and MinHash estimates are
-   the local ones by construction, not by re-implementation;
-4. ``executor.write_parts`` — each shard joins the decisions of its batch range.
+1. ``executor.map_shards`` — per shard, the sign and band-keys steps; band records ``(key, doc)``
+   (``doc = batch << 32 | row``) spilled partitioned by key (the shuffle), per-document meta and
+   signatures spilled for the driver;
+2. ``executor.map`` over partitions — the edges step (the Rust grouping the in-process runner
+   uses), edges spilled;
+3. the driver — the components step over the spilled edges, then the decisions step;
+4. ``executor.write_parts`` — the write step: each shard joins the decisions of its batch range.
 
-The band key is the band's slot values themselves (prefixed by the band number) rather than the
-engine's XXH3-64 of them: equal keys then mean equal bands exactly, which is the relation the
-engine's hash stands for (it differs only on a 2^-64 hash collision). ``verify`` needs every
-candidate's shingle set next to the union-find, so it stays in-process (``run_dedup`` says so).
+``verify`` needs every candidate's shingle set next to the union-find, so it stays in-process
+(``run_dedup`` says so).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from sctool import _native
 from sctool.config import config_to_dict
+from sctool.dedup import steps
 from sctool.dedup.config import DedupConfig
-from sctool.dedup.decisions import near_manifest_extra, split_by_decisions
-from sctool.dedup.minhash import minhash_with_counts
-from sctool.dedup.near import DECISION_SCHEMA, NearDupParams, NearDupPlanner
+from sctool.dedup.decisions import SpilledDecisions, near_manifest_extra, write_decided
+from sctool.dedup.near import NearDupParams
+from sctool.dedup.steps import DECISION_SCHEMA
 from sctool.errors import ConfigError, InternalError
 from sctool.executors import get_executor
 from sctool.executors.base import Shard, ShardInput
 from sctool.executors.spill import SpillDir
 from sctool.io.dataset import DatasetWriter, Manifest
-from sctool.io.sources import Batch, InputReader, resolve_inputs
-from sctool.native import hash_content
+from sctool.io.sources import InputReader, resolve_inputs
 from sctool.progress import progress
-from sctool.stages.base import Runtime, StageOutput
+from sctool.stages.base import Runtime
 
 EDGE_SCHEMA = {"a": pl.UInt64, "b": pl.UInt64}
 
@@ -59,7 +53,8 @@ def _fixed_binary(data: np.ndarray) -> pl.Series:
 
 @dataclass(frozen=True)
 class SignShard:
-    """Map: signatures, band records and per-document meta of one shard."""
+    """Map: the sign and band-keys steps over one shard; band records spilled by key (the shuffle),
+    per-document meta and signatures spilled for the driver."""
 
     spill: SpillDir
     params: NearDupParams
@@ -75,45 +70,21 @@ class SignShard:
         docs = empty = 0
         for batch in inp.batches():
             frame, n = batch.frame, batch.frame.height
-            text = frame.get_column(self.text_column)
-            sigs, counts = minhash_with_counts(text, p.num_perm, p.ngram, p.seed, shingle=p.shingle, hash=p.hash,
-                                               threads=self.threads)
-            sigs = np.ascontiguousarray(sigs, dtype=np.uint32).reshape(n, p.num_perm)
-            counts = np.asarray(counts, dtype=np.uint32)
-            doc = (np.uint64(batch.index) << np.uint64(32)) | np.arange(n, dtype=np.uint64)
-            cols: dict[str, pl.Series] = {
-                "doc": pl.Series(doc, dtype=pl.UInt64),
-                "batch": pl.Series([batch.index] * n, dtype=pl.UInt32),
-                "row": pl.Series(np.arange(n, dtype=np.uint32)),
-                "id": frame.get_column("id").cast(pl.String),
-                "len": text.str.len_bytes().fill_null(0).cast(pl.Int64),
-            }
-            if p.keep == "most-stars" and p.stars_column in frame.columns:
-                try:
-                    cols["stars"] = frame.get_column(p.stars_column).cast(pl.Float64)
-                except pl.exceptions.InvalidOperationError as exc:
-                    raise ConfigError(f"column {p.stars_column!r} is not numeric; --keep most-stars needs "
-                                      "star counts") from exc
-            else:
-                cols["stars"] = pl.Series([None] * n, dtype=pl.Float64)
-            if self.exact:
-                cols["h"] = hash_content(text, threads=self.threads)
-            cols["shingles"] = pl.Series(counts, dtype=pl.UInt32)
-            metas.append(pl.DataFrame(cols))
-            sigs_out.append(pl.DataFrame({"doc": cols["doc"],
-                                          "sig": _fixed_binary(sigs.astype("<u4").view(np.uint8).reshape(n, -1))}))
+            signed = steps.sign(frame.get_column(self.text_column), p, threads=self.threads)
+            base = batch.index << 32
+            doc = pl.Series("doc", np.uint64(base) + np.arange(n, dtype=np.uint64), dtype=pl.UInt64)
+            meta = steps.doc_meta(frame, batch.index, text_column=self.text_column, params=p, exact=self.exact,
+                                  threads=self.threads)
+            metas.append(meta.with_columns(doc, pl.Series("shingles", signed.counts, dtype=pl.UInt32))
+                         .select("doc", *meta.columns, "shingles"))
+            sigs = np.ascontiguousarray(signed.sigs, dtype="<u4").reshape(n, p.num_perm)
+            sigs_out.append(pl.DataFrame({"doc": doc, "sig": _fixed_binary(sigs.view(np.uint8).reshape(n, -1))}))
             docs += n
-            live = counts > 0
-            empty += int((~live).sum())
-            if live.any():
-                ls, ld = sigs[live], doc[live]
-                for b in range(bands):
-                    key = np.empty((ls.shape[0], 1 + rows), dtype=np.uint32)
-                    key[:, 0] = b
-                    key[:, 1:] = ls[:, b * rows:(b + 1) * rows]
-                    records.append(pl.DataFrame({"key": _fixed_binary(key.astype("<u4").view(np.uint8)),
-                                                 "doc": pl.Series(ld, dtype=pl.UInt64)}))
-        rec = pl.concat(records) if records else pl.DataFrame(schema={"key": pl.Binary, "doc": pl.UInt64})
+            empty += int((np.asarray(signed.counts) == 0).sum())
+            keys, nodes = steps.band_keys(signed, bands, rows, base=base, threads=self.threads)
+            records.append(pl.DataFrame({"key": pl.Series(keys, dtype=pl.UInt64),
+                                         "doc": pl.Series(nodes, dtype=pl.UInt64)}))
+        rec = pl.concat(records) if records else pl.DataFrame(schema={"key": pl.UInt64, "doc": pl.UInt64})
         self.spill.write_partitioned("bands", shard.index, rec, "key", self.partitions)
         if metas:
             self.spill.write("meta", shard.index, pl.concat(metas))
@@ -123,76 +94,55 @@ class SignShard:
 
 @dataclass(frozen=True)
 class CandidateEdges:
-    """Reduce: the candidate edges of one band-key partition (every record of a key is in it)."""
+    """Reduce: the edges step over one band-key partition (every record of a key is in it)."""
 
     spill: SpillDir
     shards: int
+    threads: int = 0
 
     def __call__(self, p: int) -> list[int]:
         recs = self.spill.read_partition("bands", p, shards=self.shards)
         if recs.height == 0:
-            edges = pl.DataFrame(schema=EDGE_SCHEMA)
-            groups = 0
+            e = steps.Edges(0, np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint64))
         else:
-            g = (recs.group_by("key").agg(pl.col("doc").min().alias("a"), pl.col("doc"), pl.len().alias("n"))
-                 .filter(pl.col("n") > 1))
-            groups = g.height
-            edges = (g.select("a", pl.col("doc").alias("b")).explode("b").filter(pl.col("a") != pl.col("b"))
-                     .cast(EDGE_SCHEMA))
-        self.spill.write("edges", p, edges)
-        # candidate_pairs as the engine counts them without verify: members − 1 per group.
-        return [groups, edges.height]
+            e = steps.edges(recs.get_column("key").to_numpy(), recs.get_column("doc").to_numpy(),
+                            threads=self.threads)
+        self.spill.write("edges", p, pl.DataFrame({"a": e.a, "b": e.b}, schema=EDGE_SCHEMA))
+        return [e.groups, len(e.a)]
 
 
 def components_min_root(n: int, a: np.ndarray, b: np.ndarray, threads: int = 0) -> np.ndarray:
-    """Per node of ``0..n``, the smallest node of its connected component under edges ``(a, b)``.
-
-    The Rust engine's own union-find (smaller root always wins), so the distributed path clusters
-    exactly as the in-process engine does, with no second implementation to keep equal.
-    """
-    from sctool import _native
-
-    roots = _native.components_min_root(n, np.ascontiguousarray(a, dtype=np.uint32),
-                                        np.ascontiguousarray(b, dtype=np.uint32), threads=threads)
-    return roots.astype(np.int64)
+    """Per node of ``0..n``, the smallest node of its connected component under edges ``(a, b)``:
+    the components step with ranks equal to positions."""
+    comps = steps.Components(np.arange(n, dtype=np.uint32))
+    comps.union(np.ascontiguousarray(a, dtype=np.uint64), np.ascontiguousarray(b, dtype=np.uint64), threads=threads)
+    return comps.roots(threads=threads).astype(np.int64)
 
 
-class _SpilledEngine:
-    """Stands in for ``NearDupEngine`` inside ``NearDupPlanner.plan``: clusters from the spilled edges."""
-
-    def __init__(self, spill: SpillDir, meta: pl.DataFrame, num_perm: int, stats: dict[str, int]) -> None:
-        self.spill = spill
-        self.doc = meta.get_column("doc").to_numpy()
-        self.counts = meta.get_column("shingles").to_numpy().astype(np.uint32)
-        self.num_perm = num_perm
-        self._stats = stats
-
-    def cluster(self, ranks: np.ndarray, threads: int = 0) -> np.ndarray:
-        n = len(ranks)
-        lf = self.spill.scan("edges")
-        edges = lf.collect() if lf is not None else pl.DataFrame(schema=EDGE_SCHEMA)
-        pos = pl.DataFrame({"doc": self.doc, "pos": np.arange(n, dtype=np.int64)})
-        e = (edges.join(pos.rename({"doc": "a", "pos": "pa"}), on="a")
-             .join(pos.rename({"doc": "b", "pos": "pb"}), on="b"))
-        if e.height != edges.height:
+def _cluster_spilled(spill: SpillDir, doc: np.ndarray, ranks: np.ndarray, threads: int) -> np.ndarray:
+    """The components step over the spilled edges, one partition file at a time (docs → positions)."""
+    comps = steps.Components(np.ascontiguousarray(ranks, dtype=np.uint32))
+    for f in sorted((spill.path("edges")).glob("*.parquet")):
+        e = pl.read_parquet(f)
+        if e.height == 0:
+            continue
+        a, b = e.get_column("a").to_numpy(), e.get_column("b").to_numpy()
+        pa_, pb_ = np.searchsorted(doc, a), np.searchsorted(doc, b)
+        if (pa_ >= len(doc)).any() or (pb_ >= len(doc)).any() or (doc[pa_] != a).any() or (doc[pb_] != b).any():
             raise InternalError("candidate edge names a document with no meta record; the spill is incomplete")
-        ranks = np.asarray(ranks, dtype=np.int64)
-        rank_to_pos = np.empty(n, dtype=np.int64)
-        rank_to_pos[ranks] = np.arange(n, dtype=np.int64)
-        root = components_min_root(n, ranks[e.get_column("pa").to_numpy()], ranks[e.get_column("pb").to_numpy()])
-        return rank_to_pos[root[ranks]].astype(np.uint32)
+        comps.union(pa_.astype(np.uint64), pb_.astype(np.uint64), threads=threads)
+    return comps.roots(threads=threads)
 
-    def shingle_counts(self) -> np.ndarray:
-        return self.counts
 
-    def stats(self) -> dict[str, Any]:
-        # The kernel this process calibrated (shards on other machines calibrate their own; every
-        # kernel gives bit-identical signatures, so only the speed can differ).
-        from sctool import _native
+@dataclass
+class SpilledSignatures:
+    """Pair estimates from the signatures the map tasks spilled (read once, only the rows needed)."""
 
-        return {**self._stats, "signature_kernel": _native.minhash_kernel()[0]}
+    spill: SpillDir
+    doc: np.ndarray
+    num_perm: int
 
-    def estimate_pairs(self, a: np.ndarray, b: np.ndarray, threads: int = 0) -> np.ndarray:
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
         need = np.unique(np.concatenate([a, b]))
         lf = self.spill.scan("sigs")
@@ -205,25 +155,7 @@ class _SpilledEngine:
         if got.get_column("sig").null_count():
             raise InternalError("a signature is missing from the spill")
         sig = np.frombuffer(b"".join(got.get_column("sig").to_list()), dtype="<u4").reshape(len(need), self.num_perm)
-        ia, ib = np.searchsorted(need, a), np.searchsorted(need, b)
-        eq = np.count_nonzero(sig[ia] == sig[ib], axis=1)
-        return eq.astype(np.float64) / float(self.num_perm)
-
-
-@dataclass(frozen=True)
-class NearShardWriter:
-    """Write pass: per shard, load the decisions of its batch range once; per batch, split kept / removed."""
-
-    spill: SpillDir
-
-    def __call__(self, shard: Shard) -> Callable[[Batch], StageOutput]:
-        by_batch = self.spill.by_batch("decisions", shard.first_batch, shard.n_batches, DECISION_SCHEMA)
-
-        def process(batch: Batch) -> StageOutput:
-            kept, removed = split_by_decisions(batch.frame, by_batch.get((batch.index,)), flag="reason")
-            return StageOutput(kept=kept, removed=removed)
-
-        return process
+        return steps.jaccard_rows(sig[np.searchsorted(need, a)], sig[np.searchsorted(need, b)])
 
 
 def run_near_dedup_executor(
@@ -257,8 +189,17 @@ def run_near_dedup_executor(
     with progress(len(shards), "dedup: minhash", unit="shard", quiet=runtime.quiet) as bar:
         mapped = ex.map_shards(reader, SignShard(spill, params, exact, runtime.text_column, runtime.threads, n_part),
                                shards=shards, checkpoint=spill.path("signed"), bar=bar)
-    reduced = ex.map(CandidateEdges(spill, len(shards)), list(range(n_part)), label="dedup candidates")
-    stats: dict[str, Any] = {
+    reduced = ex.map(CandidateEdges(spill, len(shards), runtime.threads), list(range(n_part)),
+                     label="dedup candidates")
+    lf = spill.scan("meta")
+    meta_schema = {"doc": pl.UInt64, "batch": pl.UInt32, "row": pl.UInt32, "id": pl.String, "len": pl.Int64,
+                   "stars": pl.Float64, **({"h": pl.Binary} if exact else {}), "shingles": pl.UInt32}
+    meta = lf.collect().sort("batch", "row") if lf is not None else pl.DataFrame(schema=meta_schema)
+    doc = meta.get_column("doc").to_numpy()
+    counts = meta.get_column("shingles").to_numpy().astype(np.uint32)
+    ranks = _native.rank_ids(meta.get_column("id"), threads=runtime.threads)
+    roots = _cluster_spilled(spill, doc, ranks, runtime.threads)
+    engine = {
         "documents": sum(int(m[0]) for m in mapped),
         "empty_documents": sum(int(m[1]) for m in mapped),
         "band_records": sum(int(m[2]) for m in mapped),
@@ -266,24 +207,17 @@ def run_near_dedup_executor(
         "candidate_pairs": sum(int(r[1]) for r in reduced),
         "verified_pairs": 0,
         "rejected_pairs": 0,
+        # The kernel this process calibrated (shards on other machines calibrate their own; every
+        # kernel gives bit-identical signatures, so only the speed can differ).
+        "signature_kernel": _native.minhash_kernel()[0],
     }
-    lf = spill.scan("meta")
-    meta_schema = {"doc": pl.UInt64, "batch": pl.UInt32, "row": pl.UInt32, "id": pl.String, "len": pl.Int64,
-                   "stars": pl.Float64, **({"h": pl.Binary} if exact else {}), "shingles": pl.UInt32}
-    meta = lf.collect().sort("batch", "row") if lf is not None else pl.DataFrame(schema=meta_schema)
-    out = Path(output)
-    with NearDupPlanner(params, exact=exact, near=False, text_column=runtime.text_column, threads=runtime.threads,
-                        work_parent=out.resolve().parent) as planner:
-        planner.use_clustered(_SpilledEngine(spill, meta, params.num_perm, stats), meta)
-        plan = planner.plan()
+    plan = steps.decide(meta.drop("doc", "shingles"), ranks=ranks, roots=roots, counts=counts,
+                        estimate=SpilledSignatures(spill, doc, params.num_perm), params=params, exact=exact,
+                        engine=engine)
     spill.write("decisions", 0, plan.decisions)
-    with progress(reader.total_rows(), "dedup: writing", quiet=runtime.quiet) as bar:
-        ex.write_parts(stage="dedup", reader=reader, writer=writer, make_process=NearShardWriter(spill),
-                       shards=shards, bar=bar)
-    extra = near_manifest_extra(config, plan)
-    manifest = writer.finalize(extra)
+    process = steps.SplitByDecisions(SpilledDecisions(spill, "decisions", DECISION_SCHEMA), flag="reason")
+    manifest = write_decided(ex, reader, writer, process, shards, runtime, near_manifest_extra(config, plan))
     spill.remove()
     return manifest
-
 
 __all__ = ["components_min_root", "run_near_dedup_executor"]

@@ -1,9 +1,9 @@
-"""Near-duplicate planning: feed batches to the Rust engine, then decide what each document becomes.
+"""Near-duplicate planning: the parameters, and the in-process runner of the step chain.
 
 The planner is shared by the ``dedup`` stage (batches read from disk, two passes) and the in-memory
 ``sctool.dedup`` API. It never holds texts: per document it keeps a few numbers (input position,
-id, length, stars, exact hash), while signatures, shingle sets and the band shuffle live in the
-engine's spill directory.
+id, length, stars, exact hash), while signatures, shingle sets and the band shuffle live in its
+scratch directory. The steps themselves are ``sctool.dedup.steps``.
 
 Decisions follow StarCoder (BigCode ``minhash_deduplication.py``) with deterministic ties:
 
@@ -25,27 +25,18 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 
 from sctool import _native
+from sctool.dedup import steps
 from sctool.dedup.minhash import optimal_param
+from sctool.dedup.steps import DECISION_SCHEMA
 from sctool.errors import ConfigError
-from sctool.native import as_arrow_text, hash_content
 
 Keep = Literal["lowest-id", "longest", "most-stars"]
-
-DECISION_SCHEMA = {
-    "batch": pl.UInt32,
-    "row": pl.UInt32,
-    "reason": pl.String,
-    "dup_of": pl.String,
-    "cluster_id": pl.String,
-    "jaccard": pl.Float64,
-}
-
 
 @dataclass(frozen=True)
 class NearDupParams:
@@ -113,21 +104,15 @@ class NearDupPlan:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-class ClusterEngine(Protocol):
-    """What :meth:`NearDupPlanner.plan` asks of an engine: the Rust ``NearDupEngine``, or the
-    distributed path's view of documents signed and banded on other machines."""
-
-    def cluster(self, ranks: np.ndarray, threads: int = 0) -> np.ndarray: ...
-
-    def shingle_counts(self) -> np.ndarray: ...
-
-    def stats(self) -> dict[str, Any]: ...
-
-    def estimate_pairs(self, a: np.ndarray, b: np.ndarray, threads: int = 0) -> np.ndarray: ...
-
-
 class NearDupPlanner:
-    """Collects batches (pass 1) and returns the per-document decisions (:meth:`plan`)."""
+    """The in-process runner of the near-dedup chain (``sctool.dedup.steps``): ``add`` runs sign →
+    band keys → shuffle for one batch, :meth:`plan` runs edges → components → decide.
+
+    Between steps the data stays in this process: signatures go to one scratch file (estimates read
+    only the rows they compare), band records to the native ``BandShuffle`` (memory up to half the
+    budget, then partition files), per-document numbers to a list of small frames. The executor
+    runner (``distributed_near``) calls the same steps with a spilled shuffle instead.
+    """
 
     def __init__(
         self,
@@ -149,31 +134,26 @@ class NearDupPlanner:
         from sctool.executors.spill import make_scratch_dir  # scratch of killed runs is cleaned here
 
         self.work_dir = make_scratch_dir(work_parent, ".sctool-neardup-")
-        self.engine: ClusterEngine | None = None
-        if near:
-            self.engine = _native.NearDupEngine(
-                str(self.work_dir),
-                num_perm=params.num_perm, ngram=params.ngram, seed=params.seed, shingle=params.shingle,
-                hash=params.hash, bands=self.bands, rows=self.rows, verify=params.verify,
-                threshold=params.threshold, memory_budget=int(params.memory_budget_mb * (1 << 20)),
-                partitions=params.partitions,
-            )
         self._meta: list[pl.DataFrame] = []
-
-    def use_clustered(self, engine: ClusterEngine, meta: pl.DataFrame) -> None:
-        """Plan from documents whose pass 1 ran elsewhere (the distributed path, ``distributed_near``).
-
-        ``engine`` answers what the in-process engine would (clusters, shingle counts, pair
-        estimates, counters) and ``meta`` holds the per-document rows ``add`` would have collected,
-        in input order; :meth:`plan` then decides with the same code as a local run.
-        """
-        cols = ["batch", "row", "id", "len", "stars", *(["h"] if self.exact else [])]
-        self.engine = engine
-        self._meta = [meta.select(cols)]
+        self._counts: list[np.ndarray] = []
+        self._n = 0
+        self._shuffle: Any = None
+        self._sig_out: Any = None
+        self._shingle_out: Any = None
+        self._offsets: list[np.ndarray] = [np.zeros(1, dtype=np.uint64)]
+        if near:
+            self._shuffle = _native.BandShuffle(str(self.work_dir), partitions=params.partitions,
+                                                memory_budget=int(params.memory_budget_mb * (1 << 20)))
+            self._sig_out = open(self.work_dir / "sigs.bin", "wb")  # noqa: SIM115 (closed in plan/close)
+            if params.verify:
+                self._shingle_out = open(self.work_dir / "shingles.bin", "wb")  # noqa: SIM115
 
     def close(self) -> None:
-        """Remove the spill directory."""
-        self.engine = None
+        """Remove the scratch directory."""
+        for fh in (self._sig_out, self._shingle_out):
+            if fh is not None:
+                fh.close()
+        self._shuffle = None
         shutil.rmtree(self.work_dir, ignore_errors=True)
 
     def __enter__(self) -> NearDupPlanner:
@@ -183,28 +163,20 @@ class NearDupPlanner:
         self.close()
 
     def add(self, frame: pl.DataFrame, batch_index: int) -> None:
-        """Pass 1 for one batch (its rows get the next positions)."""
-        text = frame.get_column(self.text_column)
-        if self.engine is not None:
-            self.engine.add_batch(as_arrow_text(text), threads=self.threads)
-        n = frame.height
-        cols: dict[str, pl.Series] = {
-            "batch": pl.Series([batch_index] * n, dtype=pl.UInt32),
-            "row": pl.Series(np.arange(n, dtype=np.uint32)),
-            "id": frame.get_column("id").cast(pl.String),
-            "len": text.str.len_bytes().fill_null(0).cast(pl.Int64),
-        }
-        stars_col = self.params.stars_column
-        if self.params.keep == "most-stars" and stars_col in frame.columns:
-            try:
-                cols["stars"] = frame.get_column(stars_col).cast(pl.Float64)
-            except pl.exceptions.InvalidOperationError as exc:
-                raise ConfigError(f"column {stars_col!r} is not numeric; --keep most-stars needs star counts") from exc
-        else:
-            cols["stars"] = pl.Series([None] * n, dtype=pl.Float64)
-        if self.exact:
-            cols["h"] = hash_content(text, threads=self.threads)
-        self._meta.append(pl.DataFrame(cols))
+        """Sign, band and shuffle one batch (its rows get the next positions)."""
+        self._meta.append(steps.doc_meta(frame, batch_index, text_column=self.text_column, params=self.params,
+                                         exact=self.exact, threads=self.threads))
+        if self._shuffle is not None:
+            p = self.params
+            signed = steps.sign(frame.get_column(self.text_column), p, threads=self.threads, shingles=p.verify)
+            np.ascontiguousarray(signed.sigs, dtype="<u4").tofile(self._sig_out)
+            if signed.shingles is not None and signed.offsets is not None:
+                np.ascontiguousarray(signed.shingles, dtype="<u4").tofile(self._shingle_out)
+                self._offsets.append(signed.offsets[1:] + self._offsets[-1][-1])
+            keys, nodes = steps.band_keys(signed, self.bands, self.rows, base=self._n, threads=self.threads)
+            self._shuffle.add(keys, nodes)
+            self._counts.append(np.asarray(signed.counts, dtype=np.uint32))
+        self._n += frame.height
 
     def plan(self) -> NearDupPlan:
         """Cluster everything added and decide, per document, kept or removed (and why)."""
@@ -212,118 +184,44 @@ class NearDupPlanner:
         if self.exact:
             schema["h"] = pl.Binary
         meta = pl.concat(self._meta) if self._meta else pl.DataFrame(schema=schema)
-        n = meta.height
-        meta = meta.with_columns(pl.Series("pos", np.arange(n, dtype=np.uint32)))
-        summary: dict[str, Any] = {}
-        if self.engine is not None:
-            ranks = _native.rank_ids(meta.get_column("id"), threads=self.threads)
-            roots = self.engine.cluster(np.ascontiguousarray(ranks, dtype=np.uint32), threads=self.threads)
-            counts = self.engine.shingle_counts()
-            meta = meta.with_columns(
-                pl.Series("rank", ranks), pl.Series("root", roots), pl.Series("shingles", counts)
-            )
-            summary["docs_without_shingles"] = int((counts == 0).sum())
-            summary["engine"] = dict(self.engine.stats())
-        else:
-            meta = meta.with_columns(pl.col("pos").alias("rank"), pl.col("pos").alias("root"),
-                                     pl.lit(0, dtype=pl.UInt32).alias("shingles"))
-        # Exact duplicates: first occurrence in input order keeps.
-        if self.exact:
-            first = meta.filter(pl.col("h").is_not_null()).group_by("h").agg(pl.col("pos").min().alias("orig"))
-            meta = meta.join(first, on="h", how="left").sort("pos")
-            meta = meta.with_columns(
-                pl.when(pl.col("orig").is_not_null() & (pl.col("orig") != pl.col("pos")))
-                .then(pl.col("orig"))
-                .otherwise(None)
-                .alias("orig")
-            ).drop("h")
-        else:
-            meta = meta.with_columns(pl.lit(None, dtype=pl.UInt32).alias("orig"))
-        eligible = meta.filter(pl.col("orig").is_null())
-        # Near clusters among documents that are not exact copies.
-        sizes = eligible.group_by("root").agg(pl.len().alias("size"))
-        members = eligible.join(sizes.filter(pl.col("size") > 1), on="root", how="inner")
-        keep_key = {
-            "lowest-id": [pl.col("rank")],
-            "longest": [-pl.col("len"), pl.col("rank")],
-            "most-stars": [-pl.col("stars").fill_null(float("-inf")), pl.col("rank")],
-        }[self.params.keep]
-        reps = (
-            members.sort([*keep_key])
-            .group_by("root", maintain_order=True)
-            .agg(pl.col("pos").first().alias("rep"), pl.col("id").first().alias("rep_id"))
-        )
-        lowest = members.sort("rank").group_by("root", maintain_order=True).agg(pl.col("id").first().alias("cluster_id"))
-        members = members.join(reps, on="root").join(lowest, on="root").sort("pos")
-        near_removed = members.filter(pl.col("pos") != pl.col("rep"))
-        # Where each document's content ends up kept: itself, or its cluster representative.
-        kept_as = members.select("pos", pl.col("rep").alias("kept_pos"), pl.col("rep_id").alias("kept_id"),
-                                 "cluster_id")
-        exact_removed = (
-            meta.filter(pl.col("orig").is_not_null())
-            .select("batch", "row", "pos", "orig")
-            .join(kept_as.rename({"pos": "orig"}), on="orig", how="left")
-            .join(meta.select(pl.col("pos").alias("orig"), pl.col("id").alias("orig_id")), on="orig")
-            .with_columns(
-                pl.col("kept_pos").fill_null(pl.col("orig")),
-                pl.col("kept_id").fill_null(pl.col("orig_id")),
-            )
-            .sort("pos")
-        )
-        # MinHash estimates: removed near duplicate vs its representative; exact copy vs the
-        # document its original was kept as (1.0 when that is the original itself).
-        est_near = self._estimate(near_removed.get_column("pos"), near_removed.get_column("rep"))
-        est_exact = self._estimate(exact_removed.get_column("orig"), exact_removed.get_column("kept_pos"))
-        removed_all = pl.concat(
-            [
-                near_removed.select(
-                    "batch", "row", "pos", pl.lit("near_duplicate").alias("reason"),
-                    pl.col("rep_id").alias("dup_of"), "cluster_id",
-                    pl.Series("jaccard", est_near, dtype=pl.Float64),
-                ),
-                exact_removed.select(
-                    "batch", "row", "pos", pl.lit("exact_duplicate").alias("reason"),
-                    pl.col("kept_id").alias("dup_of"), "cluster_id",
-                    pl.Series("jaccard", est_exact, dtype=pl.Float64),
-                ),
-            ]
-        ).cast({**DECISION_SCHEMA, "pos": pl.UInt32}).sort("batch", "row")
-        decisions = removed_all.drop("pos")
-        detail = meta.select("pos", "id", "len", "stars")
-        clusters = (
-            pl.concat(
-                [
-                    members.select("pos", "cluster_id", (pl.col("pos") == pl.col("rep")).alias("kept")),
-                    exact_removed.filter(pl.col("cluster_id").is_not_null()).select(
-                        "pos", "cluster_id", pl.lit(False).alias("kept")
-                    ),
-                ]
-            )
-            .join(detail, on="pos")
-            .join(removed_all.select("pos", "reason", "dup_of", "jaccard"), on="pos", how="left")
-            .with_columns(pl.col("dup_of").fill_null(pl.col("id")), pl.col("jaccard").fill_null(1.0))
-            .sort("cluster_id", "kept", "pos", descending=[False, True, False])
-            .select("cluster_id", "id", "kept", "reason", "dup_of", "jaccard", "len", "stars")
-        )
-        summary.update(
-            {
-                "documents": n,
-                "exact_duplicates": exact_removed.height,
-                "near_duplicates": near_removed.height,
-                "near_clusters": reps.height,
-                "bands": self.bands,
-                "rows": self.rows,
-                "banding": self.banding_from,
-            }
-        )
-        return NearDupPlan(decisions=decisions, clusters=clusters, summary=summary)
+        if self._shuffle is None:
+            return steps.decide(meta, ranks=None, roots=None, counts=None, estimate=None, params=self.params,
+                                exact=self.exact)
+        self._sig_out.close()
+        if self._shingle_out is not None:
+            self._shingle_out.close()
+        counts = np.concatenate(self._counts) if self._counts else np.zeros(0, dtype=np.uint32)
+        ranks = _native.rank_ids(meta.get_column("id"), threads=self.threads)
+        comps = steps.Components(np.ascontiguousarray(ranks, dtype=np.uint32))
+        groups = pairs = verified = rejected = 0
+        offsets = np.concatenate(self._offsets) if self._shingle_out is not None else None
+        for path in self._shuffle.finish():
+            keys, nodes = _native.BandShuffle.load(path, threads=self.threads)
+            if offsets is not None:
+                g, pr, ok, rej = comps.union_verified(keys, nodes, str(self.work_dir / "shingles.bin"), offsets,
+                                                      self.params.threshold, threads=self.threads)
+                groups, pairs, verified, rejected = groups + g, pairs + pr, verified + ok, rejected + rej
+            else:
+                e = steps.edges(keys, nodes, threads=self.threads)
+                del keys, nodes
+                comps.union(e.a, e.b, threads=self.threads)
+                groups, pairs = groups + e.groups, pairs + len(e.a)
+        roots = comps.roots(threads=self.threads)
+        layout = dict(self._shuffle.stats())
+        engine = {
+            "documents": self._n,
+            "empty_documents": int((counts == 0).sum()),
+            "band_records": layout.pop("band_records"),
+            **layout,
+            "candidate_groups": groups,
+            "candidate_pairs": pairs,
+            "verified_pairs": verified,
+            "rejected_pairs": rejected,
+            "signature_kernel": _native.minhash_kernel()[0],
+        }
+        return steps.decide(meta, ranks=ranks, roots=roots, counts=counts,
+                            estimate=steps.SignatureFile(self.work_dir / "sigs.bin", self.params.num_perm),
+                            params=self.params, exact=self.exact, engine=engine)
 
-    def _estimate(self, a: pl.Series, b: pl.Series) -> np.ndarray:
-        if a.len() == 0:
-            return np.zeros(0, dtype=np.float64)
-        if self.engine is None:
-            return np.ones(a.len(), dtype=np.float64)
-        return self.engine.estimate_pairs(
-            a.cast(pl.UInt32).to_numpy().astype(np.uint32), b.cast(pl.UInt32).to_numpy().astype(np.uint32),
-            threads=self.threads,
-        )
+
+__all__ = ["DECISION_SCHEMA", "Keep", "NearDupParams", "NearDupPlan", "NearDupPlanner", "parse_size_mb"]

@@ -7,14 +7,15 @@ copies are cheap to find and would otherwise only be caught by LSH).
 all cores), pick the first occurrence of each hash in input order, then write kept documents and,
 in ``removed/``, every other copy with ``reason=exact_duplicate`` and ``dup_of`` = the id kept.
 
-``mode=near`` / ``mode=both``: pass 1 feeds every batch to the out-of-core near-dup engine
-(signatures, band keys and, with ``verify``, shingle sets spill to a scratch directory next to the
-output; the band shuffle is partitioned into files so memory stays under ``memory_budget_mb``),
-clusters, and decides per document (``sctool.dedup.near``); ``both`` removes exact copies first.
-Pass 2 writes the parts; removed rows carry ``reason``, ``dup_of``, ``cluster_id`` and ``jaccard``
-(the MinHash estimate to the document kept). Results do not depend on thread count, batch size or
-input order (ids decide, compared in natural order); the manifest records every parameter,
-including the derived bands and rows.
+``mode=near`` / ``mode=both``: pass 1 runs the sign → band keys → shuffle steps of
+``sctool.dedup.steps`` on every batch (signatures and, with ``verify``, shingle sets go to a
+scratch directory next to the output; the band shuffle is partitioned into files so memory stays
+under ``memory_budget_mb``), then edges → components → decisions (``sctool.dedup.near``); ``both``
+removes exact copies first. Pass 2 is the write step; removed rows carry ``reason``, ``dup_of``,
+``cluster_id`` and ``jaccard`` (the MinHash estimate to the document kept). On an executor the
+same steps run with a spilled shuffle (``sctool.dedup.distributed_near``). Results do not depend on
+executor, thread count, batch size or input order (ids decide, compared in natural order); the
+manifest records every parameter, including the derived bands and rows.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from pathlib import Path
 
 from sctool.config import config_to_dict
 from sctool.dedup.config import DedupConfig
-from sctool.dedup.decisions import exact_duplicates, near_manifest_extra, split_by_decisions
+from sctool.dedup.decisions import BatchCounter, exact_duplicates, near_manifest_extra, write_decided
 from sctool.dedup.distributed_exact import run_exact_dedup
 from sctool.dedup.distributed_near import run_near_dedup_executor
 from sctool.dedup.near import NearDupPlanner
+from sctool.dedup.steps import InMemoryDecisions, SplitByDecisions, split_by_decisions
 from sctool.errors import ConfigError
-from sctool.io.dataset import DatasetWriter, Manifest, part_stats
+from sctool.executors import LocalExecutor
+from sctool.io.dataset import DatasetWriter, Manifest
 from sctool.io.sources import InputReader, resolve_inputs
 from sctool.progress import progress
 from sctool.stages.base import Runtime, Stage, register_stage
@@ -50,56 +53,44 @@ def run_dedup(
         return run_near_dedup(inputs, output, config, runtime)
     if runtime.executor != "local":
         return run_exact_dedup(inputs, output, config, runtime)
-    files = resolve_inputs(inputs)
-    reader = InputReader(files, text_column=runtime.text_column, batch_rows=runtime.batch_rows)
-    writer = DatasetWriter(output, stage="dedup", config=config_to_dict(config),
-                           inputs=[f.describe() for f in files], overwrite=runtime.overwrite,
-                           threads=runtime.threads)
-    dups = exact_duplicates(reader, runtime)
-    by_batch = dups.partition_by("batch", as_dict=True) if dups.height else {}
-    bar = progress(reader.total_rows(), "dedup: writing", quiet=runtime.quiet)
-    with bar:
-        for batch in reader.batches():
-            bar.update(batch.frame.height)
-            if writer.done(batch.index):
-                continue
-            kept, removed = split_by_decisions(batch.frame, by_batch.get((batch.index,)), flag="dup_of",
-                                               reason="exact_duplicate")
-            writer.write(batch.index, kept, removed, part_stats(batch.frame, kept, removed, runtime.text_column))
-    return writer.finalize({"duplicate_groups": int(dups.get_column("dup_of").n_unique()) if dups.height else 0})
+    reader, writer = _open(inputs, output, config, runtime)
+    counter = BatchCounter(reader)
+    dups = exact_duplicates(reader, runtime, counter)
+    groups = int(dups.get_column("dup_of").n_unique()) if dups.height else 0
+    process = SplitByDecisions(InMemoryDecisions(dups), flag="dup_of", reason="exact_duplicate")
+    return write_decided(LocalExecutor(runtime.threads), reader, writer, process, counter.shards(), runtime,
+                         {"duplicate_groups": groups})
 
 
 def run_near_dedup(
     inputs: Sequence[str | Path], output: str | Path, config: DedupConfig, runtime: Runtime
 ) -> Manifest:
-    """Near (and, for mode ``both``, first exact) deduplication; see the module docstring."""
+    """Near (and, for mode ``both``, first exact) deduplication in this process; see the module docstring."""
     params = config.near_params()
     params.validate()
+    reader, writer = _open(inputs, output, config, runtime)
+    counter = BatchCounter(reader)
+    with NearDupPlanner(params, exact=config.mode == "both", text_column=runtime.text_column,
+                        threads=runtime.threads, work_parent=Path(output).resolve().parent) as planner:
+        with progress(reader.total_rows(), "dedup: minhash", quiet=runtime.quiet) as bar:
+            for batch in reader.batches():
+                counter(batch)
+                planner.add(batch.frame, batch.index)
+                bar.update(batch.frame.height)
+        plan = planner.plan()
+    process = SplitByDecisions(InMemoryDecisions(plan.decisions), flag="reason")
+    return write_decided(LocalExecutor(runtime.threads), reader, writer, process, counter.shards(), runtime,
+                         near_manifest_extra(config, plan))
+
+
+def _open(inputs: Sequence[str | Path], output: str | Path, config: DedupConfig,
+          runtime: Runtime) -> tuple[InputReader, DatasetWriter]:
     files = resolve_inputs(inputs)
     reader = InputReader(files, text_column=runtime.text_column, batch_rows=runtime.batch_rows)
     writer = DatasetWriter(output, stage="dedup", config=config_to_dict(config),
                            inputs=[f.describe() for f in files], overwrite=runtime.overwrite,
                            threads=runtime.threads)
-    out = Path(output)
-    with NearDupPlanner(params, exact=config.mode == "both", text_column=runtime.text_column,
-                        threads=runtime.threads, work_parent=out.resolve().parent) as planner:
-        bar = progress(reader.total_rows(), "dedup: minhash", quiet=runtime.quiet)
-        with bar:
-            for batch in reader.batches():
-                planner.add(batch.frame, batch.index)
-                bar.update(batch.frame.height)
-        plan = planner.plan()
-    by_batch = plan.decisions.partition_by("batch", as_dict=True) if plan.decisions.height else {}
-    bar = progress(reader.total_rows(), "dedup: writing", quiet=runtime.quiet)
-    with bar:
-        for batch in reader.batches():
-            bar.update(batch.frame.height)
-            if writer.done(batch.index):
-                continue
-            kept, removed = split_by_decisions(batch.frame, by_batch.get((batch.index,)), flag="reason")
-            writer.write(batch.index, kept, removed, part_stats(batch.frame, kept, removed, runtime.text_column))
-    extra = near_manifest_extra(config, plan)
-    return writer.finalize(extra)
+    return reader, writer
 
 
 @register_stage

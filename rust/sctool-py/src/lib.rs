@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 mod arrow_input;
 mod attribution;
 mod decontam;
+mod dedup;
 mod detach;
 mod errors;
 mod hash;
@@ -27,6 +28,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     attribution::register(m)?;
     hash::register(m)?;
     minhash::register(m)?;
+    dedup::register(m)?;
     pii::register(m)?;
     textstats::register(m)?;
     decontam::register(m)?;

@@ -1,12 +1,9 @@
-//! Binding of `sctool_core::minhash`: signatures, banding parameters, id ranking and the
-//! out-of-core near-dedup engine.
+//! Binding of `sctool_core::minhash`: signatures, banding parameters and id ranking (the dedup
+//! steps after the signatures are in `dedup.rs`).
 
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
-use sctool_core::minhash::{
-    self, Engine, EngineConfig, MinHashParams, Permutations, ShingleHash, ShingleKind,
-};
+use sctool_core::minhash::{self, MinHashParams, Permutations, ShingleHash, ShingleKind};
 
 use crate::arrow_input::TextColumn;
 use crate::detach;
@@ -148,111 +145,6 @@ fn minhash_signature_with_kernel<'py>(
     Ok(out.into_pyarray(py))
 }
 
-/// The out-of-core near-dedup engine (see `sctool_core::minhash::engine`).
-#[pyclass(module = "sctool._native")]
-struct NearDupEngine {
-    inner: Engine,
-}
-
-// PyO3 extracts arguments by value (numpy borrows, `&str`): passing them on by reference is moot.
-#[allow(clippy::needless_pass_by_value)]
-#[pymethods]
-impl NearDupEngine {
-    #[new]
-    #[pyo3(signature = (work_dir, *, num_perm = 256, ngram = 5, seed = 42, shingle = "bigcode", hash = "sha1",
-                        bands = 25, rows = 10, verify = false, threshold = 0.7,
-                        memory_budget = 1usize << 30, partitions = 64))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        work_dir: std::path::PathBuf,
-        num_perm: usize,
-        ngram: usize,
-        seed: u64,
-        shingle: &str,
-        hash: &str,
-        bands: usize,
-        rows: usize,
-        verify: bool,
-        threshold: f64,
-        memory_budget: usize,
-        partitions: usize,
-    ) -> PyResult<Self> {
-        let cfg = EngineConfig {
-            params: params(num_perm, ngram, seed, shingle, hash)?,
-            bands,
-            rows,
-            verify,
-            threshold,
-            memory_budget,
-            partitions,
-        };
-        Ok(NearDupEngine {
-            inner: Engine::new(cfg, work_dir).map_err(to_py)?,
-        })
-    }
-
-    /// Add a batch of documents; they take the next positions.
-    #[pyo3(signature = (column, threads = 0))]
-    fn add_batch(&mut self, py: Python<'_>, column: &Bound<'_, PyAny>, threads: usize) -> PyResult<()> {
-        let col = TextColumn::from_py(column)?;
-        let docs = col.strs();
-        let engine = &mut self.inner;
-        detach::run(py, threads, || engine.add_batch(&docs))?.map_err(to_py)
-    }
-
-    /// Cluster; `ranks[pos]` is each document's place in stable-id order. Returns root positions.
-    #[pyo3(signature = (ranks, threads = 0))]
-    fn cluster<'py>(&mut self, py: Python<'py>, ranks: PyReadonlyArray1<'py, u32>, threads: usize) -> PyResult<Bound<'py, PyArray1<u32>>> {
-        let ranks = ranks.as_slice()?.to_vec();
-        let engine = &mut self.inner;
-        let roots = detach::run(py, threads, || engine.cluster(&ranks))?.map_err(to_py)?;
-        Ok(roots.into_pyarray(py))
-    }
-
-    /// MinHash-estimated Jaccard of the position pairs `(a[i], b[i])`.
-    #[pyo3(signature = (a, b, threads = 0))]
-    fn estimate_pairs<'py>(
-        &mut self,
-        py: Python<'py>,
-        a: PyReadonlyArray1<'py, u32>,
-        b: PyReadonlyArray1<'py, u32>,
-        threads: usize,
-    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let (a, b) = (a.as_slice()?.to_vec(), b.as_slice()?.to_vec());
-        let engine = &mut self.inner;
-        let est = detach::run(py, threads, || engine.estimate_pairs(&a, &b))?.map_err(to_py)?;
-        Ok(est.into_pyarray(py))
-    }
-
-    /// Distinct shingles of each document added (0 = null or too short, never clustered).
-    fn shingle_counts<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u32>> {
-        self.inner.shingle_counts().to_vec().into_pyarray(py)
-    }
-
-    /// Counters of the run so far (documents, spills, partition files, candidate pairs, …).
-    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.inner.stats();
-        let d = PyDict::new(py);
-        d.set_item("documents", s.documents)?;
-        d.set_item("empty_documents", s.empty_documents)?;
-        d.set_item("band_records", s.band_records)?;
-        d.set_item("spill_flushes", s.spill_flushes)?;
-        d.set_item("bytes_spilled", s.bytes_spilled)?;
-        d.set_item("partition_files", s.partition_files)?;
-        d.set_item("partition_splits", s.partition_splits)?;
-        d.set_item("candidate_groups", s.candidate_groups)?;
-        d.set_item("candidate_pairs", s.candidate_pairs)?;
-        d.set_item("verified_pairs", s.verified_pairs)?;
-        d.set_item("rejected_pairs", s.rejected_pairs)?;
-        d.set_item("signature_kernel", minhash::signature::kernel_name())?;
-        Ok(d)
-    }
-
-    fn __len__(&self) -> usize {
-        self.inner.len()
-    }
-}
-
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(minhash_signatures, m)?)?;
     m.add_function(wrap_pyfunction!(minhash_permutations, m)?)?;
@@ -264,6 +156,5 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(minhash_kernel, m)?)?;
     m.add_function(wrap_pyfunction!(minhash_kernels, m)?)?;
     m.add_function(wrap_pyfunction!(minhash_signature_with_kernel, m)?)?;
-    m.add_class::<NearDupEngine>()?;
     Ok(())
 }

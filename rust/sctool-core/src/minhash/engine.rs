@@ -1,83 +1,50 @@
-//! The near-duplicate engine: signatures → band keys → candidate groups → clusters, out of core.
+//! The near-duplicate steps between signatures and decisions, as functions any executor calls.
 //!
-//! Pass 1 (`add_batch`, once per input batch): signatures are appended to `sigs.bin` (fixed-size
-//! rows, so any document's signature is one positioned read away), the sorted shingle-hash sets
-//! to `shingles.bin` when verification is on, and one `(band key, position)` record per band to
-//! in-memory buffers that are flushed — whenever they pass half the memory budget — into
-//! `partitions` files chosen by the key's top bits. Only one partition file is open at a time.
+//! The chain is signatures → band keys → shuffle → edges → components → decisions
+//! (`docs/dedup.md`). Signatures are [`super::signature`]'s, band keys [`super::lsh::band_records`];
+//! this module holds the rest:
 //!
-//! Clustering (`cluster`) takes the documents' ranks (their position in stable-id order) and works
-//! partition by partition: a partition file larger than the budget is split again into 16 files on
-//! other key bits (recursively), otherwise it is loaded, sorted by `(key, rank)`, and each group
-//! of equal keys becomes unions in the lock-free [`ConcurrentUnionFind`] — star edges to the
-//! group's lowest rank (StarCoder: every candidate is a duplicate), or, with `verify`, every pair
-//! whose exact shingle Jaccard reaches the threshold. Every decision depends only on the pair, and
-//! roots are the minimum rank, so the clusters are the same for any batch size, thread count,
-//! partition count or input order. A budget ten times smaller than the band records only means
-//! more, smaller files: the result is identical (tests check this).
+//! * [`BandShuffle`]: the in-process shuffle, out of core. `(band key, position)` records go to
+//!   in-memory buffers that are flushed — whenever they pass half the memory budget — into
+//!   `partitions` files chosen by the key's top bits (one file open at a time). [`BandShuffle::finish`]
+//!   splits a file larger than the budget into 16 files on other key bits (recursively), so every
+//!   partition it returns loads within the budget. On a cluster the shuffle is spill files instead;
+//!   the records are the same.
+//! * [`partition_edges`]: the edges step of one partition — records sorted by `(key, node)`, each
+//!   group of equal keys (two or more members) gives star edges from its smallest node to every
+//!   other member (StarCoder: every candidate is a duplicate).
+//! * [`union_verified`]: the same step with `verify`: every pair of a group whose exact shingle
+//!   Jaccard reaches the threshold is merged (pairs already in one component are skipped).
+//! * [`super::unionfind::Components`]: the components, roots at the lowest rank (stable-id order).
+//!
+//! Components do not depend on which member a star starts from, on the order of unions, on batch
+//! size, thread count, partition count or input order, so every executor finds the same clusters.
+//! A budget ten times smaller than the band records only means more, smaller files: the result is
+//! identical (tests check this).
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::lsh::{band_key, check_bands};
-use super::permutations::Permutations;
 use super::shingle::jaccard_sorted;
-use super::signature::{estimate_jaccard, signatures, MinHashParams};
-use super::unionfind::ConcurrentUnionFind;
+use super::unionfind::Components;
 use crate::error::{CoreError, Result};
 
-const RECORD: usize = 12;
+/// Bytes of one spilled band record: key (u64) + position (u32), little-endian.
+pub const RECORD: usize = 12;
 const SPLIT_FANOUT: usize = 16;
 const MAX_SPLIT_DEPTH: u32 = 6;
 
-/// Configuration of one dedup run (everything that changes the result, plus the budget knobs).
-#[derive(Clone, Debug)]
-pub struct EngineConfig {
-    pub params: MinHashParams,
-    pub bands: usize,
-    pub rows: usize,
-    /// Check candidates by exact Jaccard of their shingle sets before merging.
-    pub verify: bool,
-    /// Jaccard a verified pair must reach.
-    pub threshold: f64,
-    /// Bytes of band records held in memory before they spill; also the largest partition loaded.
-    pub memory_budget: usize,
-    /// Number of partition files of the band shuffle (also the open-file bound is 1 regardless).
-    pub partitions: usize,
-}
-
-/// Counters reported in the manifest.
+/// Counters of the in-process shuffle (how it laid records out, not what it found).
 #[derive(Clone, Debug, Default)]
-pub struct EngineStats {
-    pub documents: u64,
-    pub empty_documents: u64,
+pub struct ShuffleStats {
     pub band_records: u64,
     pub spill_flushes: u64,
+    pub bytes_spilled: u64,
     pub partition_files: u64,
     pub partition_splits: u64,
-    pub candidate_groups: u64,
-    pub candidate_pairs: u64,
-    pub verified_pairs: u64,
-    pub rejected_pairs: u64,
-    pub bytes_spilled: u64,
-}
-
-pub struct Engine {
-    cfg: EngineConfig,
-    perms: Permutations,
-    dir: PathBuf,
-    sig_path: PathBuf,
-    sig_out: Option<BufWriter<File>>,
-    shingle_path: PathBuf,
-    shingle_out: Option<BufWriter<File>>,
-    shingle_offsets: Vec<u64>,
-    shingle_counts: Vec<u32>,
-    buffers: Vec<Vec<u8>>,
-    buffered: usize,
-    stats: EngineStats,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CoreError + '_ {
@@ -111,27 +78,28 @@ fn read_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<
     Ok(())
 }
 
-impl Engine {
-    /// Start a run whose spill files live in `dir` (which must exist and be empty of our files).
-    pub fn new(cfg: EngineConfig, dir: impl AsRef<Path>) -> Result<Self> {
-        cfg.params.validate()?;
-        check_bands(cfg.bands, cfg.rows, cfg.params.num_perm)?;
-        if !(cfg.threshold >= 0.0 && cfg.threshold <= 1.0) {
+/// The in-process band shuffle: partitioned, budgeted, spilled to `dir`.
+pub struct BandShuffle {
+    dir: PathBuf,
+    partitions: usize,
+    memory_budget: usize,
+    buffers: Vec<Vec<u8>>,
+    buffered: usize,
+    finished: bool,
+    stats: ShuffleStats,
+}
+
+impl BandShuffle {
+    /// A shuffle whose files live in `dir` (which must exist).
+    pub fn new(dir: impl AsRef<Path>, partitions: usize, memory_budget: usize) -> Result<Self> {
+        if partitions == 0 || partitions > 4096 {
             return Err(CoreError::InvalidConfig(format!(
-                "threshold must be within [0, 1], got {}",
-                cfg.threshold
+                "partitions must be between 1 and 4096, got {partitions}"
             )));
         }
-        if cfg.partitions == 0 || cfg.partitions > 4096 {
+        if memory_budget < (1 << 16) {
             return Err(CoreError::InvalidConfig(format!(
-                "partitions must be between 1 and 4096, got {}",
-                cfg.partitions
-            )));
-        }
-        if cfg.memory_budget < (1 << 16) {
-            return Err(CoreError::InvalidConfig(format!(
-                "memory budget must be at least 64 KiB, got {} bytes",
-                cfg.memory_budget
+                "memory budget must be at least 64 KiB, got {memory_budget} bytes"
             )));
         }
         let dir = dir.as_ref().to_path_buf();
@@ -141,119 +109,48 @@ impl Engine {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "work directory does not exist"),
             ));
         }
-        let sig_path = dir.join("sigs.bin");
-        let sig_out = BufWriter::with_capacity(1 << 20, File::create(&sig_path).map_err(io_err(&sig_path))?);
-        let shingle_path = dir.join("shingles.bin");
-        let shingle_out = if cfg.verify {
-            Some(BufWriter::with_capacity(
-                1 << 20,
-                File::create(&shingle_path).map_err(io_err(&shingle_path))?,
-            ))
-        } else {
-            None
-        };
-        let perms = Permutations::new(cfg.params.num_perm, cfg.params.seed);
-        let buffers = vec![Vec::new(); cfg.partitions];
-        Ok(Engine {
-            cfg,
-            perms,
+        Ok(BandShuffle {
             dir,
-            sig_path,
-            sig_out: Some(sig_out),
-            shingle_path,
-            shingle_out,
-            shingle_offsets: vec![0],
-            shingle_counts: Vec::new(),
-            buffers,
+            partitions,
+            memory_budget,
+            buffers: vec![Vec::new(); partitions],
             buffered: 0,
-            stats: EngineStats::default(),
+            finished: false,
+            stats: ShuffleStats::default(),
         })
     }
 
-    pub fn config(&self) -> &EngineConfig {
-        &self.cfg
-    }
-
-    pub fn stats(&self) -> &EngineStats {
+    pub fn stats(&self) -> &ShuffleStats {
         &self.stats
     }
 
-    pub fn len(&self) -> usize {
-        self.shingle_counts.len()
+    fn partition_path(&self, p: usize) -> PathBuf {
+        self.dir.join(format!("bands-{p:04}.bin"))
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.shingle_counts.is_empty()
-    }
-
-    /// Distinct shingles of every document added so far (0: null or too short, never clustered).
-    pub fn shingle_counts(&self) -> &[u32] {
-        &self.shingle_counts
-    }
-
-    fn partition_path(&self, name: &str) -> PathBuf {
-        self.dir.join(format!("bands-{name}.bin"))
-    }
-
-    /// Signature, spill and band-record work for one batch; documents get the next positions.
-    pub fn add_batch(&mut self, texts: &[Option<&str>]) -> Result<()> {
-        let Some(sig_out) = self.sig_out.as_mut() else {
-            return Err(CoreError::InvalidInput("add_batch after cluster: start a new engine".into()));
-        };
-        let start = self.shingle_counts.len();
-        if start + texts.len() > u32::MAX as usize {
-            return Err(CoreError::InvalidInput("more than 4,294,967,295 documents in one run".into()));
+    /// Route records `(keys[i], nodes[i])` to their partitions; spills past half the budget.
+    pub fn add(&mut self, keys: &[u64], nodes: &[u64]) -> Result<()> {
+        if self.finished {
+            return Err(CoreError::InvalidInput("add after finish: start a new shuffle".into()));
         }
-        let k = self.cfg.params.num_perm;
-        let batch = signatures(texts, &self.cfg.params, &self.perms, self.cfg.verify)?;
-        // Signatures: fixed-size little-endian rows.
-        let mut bytes = Vec::with_capacity(batch.sigs.len() * 4);
-        for v in &batch.sigs {
-            bytes.extend_from_slice(&v.to_le_bytes());
+        if keys.len() != nodes.len() {
+            return Err(CoreError::InvalidInput(format!(
+                "{} keys but {} nodes",
+                keys.len(),
+                nodes.len()
+            )));
         }
-        sig_out.write_all(&bytes).map_err(io_err(&self.sig_path))?;
-        if let (Some(out), Some(sets)) = (self.shingle_out.as_mut(), batch.shingles.as_ref()) {
-            let mut end = *self.shingle_offsets.last().unwrap_or(&0);
-            for set in sets {
-                bytes.clear();
-                for v in set {
-                    bytes.extend_from_slice(&v.to_le_bytes());
-                }
-                out.write_all(&bytes).map_err(io_err(&self.shingle_path))?;
-                end += bytes.len() as u64;
-                self.shingle_offsets.push(end);
-            }
+        if let Some(bad) = nodes.iter().find(|&&x| x > u64::from(u32::MAX)) {
+            return Err(CoreError::InvalidInput(format!("node {bad} does not fit 32 bits")));
         }
-        // Band records, computed in parallel per document, then routed to partition buffers.
-        let (bands, rows, parts) = (self.cfg.bands, self.cfg.rows, self.cfg.partitions);
-        let keys: Vec<Vec<u64>> = batch
-            .sigs
-            .par_chunks(k)
-            .zip(batch.shingle_counts.par_iter())
-            .map_init(Vec::new, |buf, (sig, &count)| {
-                if count == 0 {
-                    Vec::new()
-                } else {
-                    (0..bands).map(|b| band_key(sig, b, rows, buf)).collect()
-                }
-            })
-            .collect();
-        for (i, doc_keys) in keys.iter().enumerate() {
-            let pos = (start + i) as u32;
-            if doc_keys.is_empty() {
-                self.stats.empty_documents += 1;
-            }
-            for &key in doc_keys {
-                let buf = &mut self.buffers[bucket(key, 0, parts)];
-                buf.extend_from_slice(&key.to_le_bytes());
-                buf.extend_from_slice(&pos.to_le_bytes());
-            }
-            self.stats.band_records += doc_keys.len() as u64;
-            self.buffered += doc_keys.len() * RECORD;
+        for (&key, &node) in keys.iter().zip(nodes) {
+            let buf = &mut self.buffers[bucket(key, 0, self.partitions)];
+            buf.extend_from_slice(&key.to_le_bytes());
+            buf.extend_from_slice(&(node as u32).to_le_bytes());
         }
-        self.shingle_counts.extend_from_slice(&batch.shingle_counts);
-        self.stats.documents += texts.len() as u64;
-        if self.buffered > self.cfg.memory_budget / 2 {
+        self.stats.band_records += keys.len() as u64;
+        self.buffered += keys.len() * RECORD;
+        if self.buffered > self.memory_budget / 2 {
             self.flush()?;
         }
         Ok(())
@@ -268,7 +165,7 @@ impl Engine {
             if self.buffers[p].is_empty() {
                 continue;
             }
-            let path = self.partition_path(&format!("{p:04}"));
+            let path = self.partition_path(p);
             let mut f = OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -283,107 +180,77 @@ impl Engine {
         Ok(())
     }
 
-    /// Cluster every document added. `ranks[pos]` is the document's place in stable-id order (a
-    /// permutation of `0..n`). Returns, per position, the position of its cluster's root — the
-    /// member with the lowest rank; a document alone in its cluster is its own root.
-    pub fn cluster(&mut self, ranks: &[u32]) -> Result<Vec<u32>> {
-        let n = self.len();
-        if ranks.len() != n {
-            return Err(CoreError::InvalidInput(format!(
-                "{} ranks given for {n} documents",
-                ranks.len()
-            )));
-        }
-        let mut rank_to_pos = vec![u32::MAX; n];
-        for (pos, &r) in ranks.iter().enumerate() {
-            if (r as usize) >= n || rank_to_pos[r as usize] != u32::MAX {
-                return Err(CoreError::InvalidInput(
-                    "ranks must be a permutation of 0..n (one distinct rank per document)".into(),
-                ));
-            }
-            rank_to_pos[r as usize] = pos as u32;
-        }
+    /// Flush, then return the partition files in processing order, each one loadable within the
+    /// budget (larger ones are split first, depth first).
+    pub fn finish(&mut self) -> Result<Vec<PathBuf>> {
         self.flush()?;
-        if let Some(mut out) = self.sig_out.take() {
-            out.flush().map_err(io_err(&self.sig_path))?;
-        }
-        let shingle_file = match self.shingle_out.take() {
-            Some(mut out) => {
-                out.flush().map_err(io_err(&self.shingle_path))?;
-                drop(out);
-                Some(File::open(&self.shingle_path).map_err(io_err(&self.shingle_path))?)
-            }
-            None => None,
-        };
-        let uf = ConcurrentUnionFind::new(n);
-        let ctx = ClusterCtx {
-            ranks,
-            rank_to_pos: &rank_to_pos,
-            uf: &uf,
-            verify: shingle_file.as_ref().map(|f| (f, self.shingle_offsets.as_slice(), &self.shingle_path)),
-            threshold: self.cfg.threshold,
-        };
-        let mut stats = std::mem::take(&mut self.stats);
-        for p in 0..self.cfg.partitions {
-            let path = self.partition_path(&format!("{p:04}"));
+        self.finished = true;
+        self.buffers = Vec::new();
+        let mut out = Vec::new();
+        for p in 0..self.partitions {
+            let path = self.partition_path(p);
             if path.exists() {
-                stats.partition_files += 1;
-                self.process_file(&path, 1, &ctx, &mut stats)?;
+                self.stats.partition_files += 1;
+                self.split_into(&path, 1, &mut out)?;
             }
         }
-        self.stats = stats;
-        let roots = uf.roots();
-        Ok((0..n).map(|pos| rank_to_pos[roots[ranks[pos] as usize] as usize]).collect())
+        Ok(out)
     }
 
-    fn process_file(&self, path: &Path, level: u32, ctx: &ClusterCtx<'_>, stats: &mut EngineStats) -> Result<()> {
+    fn split_into(&mut self, path: &Path, level: u32, out: &mut Vec<PathBuf>) -> Result<()> {
         let size = std::fs::metadata(path).map_err(io_err(path))?.len() as usize;
         // In memory a record takes 16 bytes (u64 + u32, padded) against 12 on disk.
-        if size / RECORD * 16 > self.cfg.memory_budget && level <= MAX_SPLIT_DEPTH {
-            stats.partition_splits += 1;
-            let subs: Vec<PathBuf> = (0..SPLIT_FANOUT)
-                .map(|i| path.with_extension(format!("{i:02}.bin")))
-                .collect();
-            {
-                let mut outs: Vec<Vec<u8>> = vec![Vec::new(); SPLIT_FANOUT];
-                let mut reader = std::io::BufReader::with_capacity(1 << 20, File::open(path).map_err(io_err(path))?);
-                let mut rec = [0u8; RECORD];
-                let chunk = (self.cfg.memory_budget / 2).max(RECORD * SPLIT_FANOUT);
-                let mut held = 0usize;
-                let mut remaining = size / RECORD;
-                while remaining > 0 {
-                    reader.read_exact(&mut rec).map_err(io_err(path))?;
-                    remaining -= 1;
-                    let key = u64::from_le_bytes(rec[..8].try_into().expect("8 bytes"));
-                    outs[bucket(key, level, SPLIT_FANOUT)].extend_from_slice(&rec);
-                    held += RECORD;
-                    if held >= chunk || remaining == 0 {
-                        for (i, buf) in outs.iter_mut().enumerate() {
-                            if buf.is_empty() {
-                                continue;
-                            }
-                            let mut f = OpenOptions::new()
-                                .create(true)
-                                .append(true)
-                                .open(&subs[i])
-                                .map_err(io_err(&subs[i]))?;
-                            f.write_all(buf).map_err(io_err(&subs[i]))?;
-                            buf.clear();
-                        }
-                        held = 0;
-                    }
-                }
-            }
-            std::fs::remove_file(path).map_err(io_err(path))?;
-            for sub in &subs {
-                if sub.exists() {
-                    stats.partition_files += 1;
-                    self.process_file(sub, level + 1, ctx, stats)?;
-                }
-            }
+        if size / RECORD * 16 <= self.memory_budget || level > MAX_SPLIT_DEPTH {
+            out.push(path.to_path_buf());
             return Ok(());
         }
-        let mut raw = Vec::with_capacity(size);
+        self.stats.partition_splits += 1;
+        let subs: Vec<PathBuf> = (0..SPLIT_FANOUT)
+            .map(|i| path.with_extension(format!("{i:02}.bin")))
+            .collect();
+        {
+            let mut outs: Vec<Vec<u8>> = vec![Vec::new(); SPLIT_FANOUT];
+            let mut reader = BufReader::with_capacity(1 << 20, File::open(path).map_err(io_err(path))?);
+            let mut rec = [0u8; RECORD];
+            let chunk = (self.memory_budget / 2).max(RECORD * SPLIT_FANOUT);
+            let mut held = 0usize;
+            let mut remaining = size / RECORD;
+            while remaining > 0 {
+                reader.read_exact(&mut rec).map_err(io_err(path))?;
+                remaining -= 1;
+                let key = u64::from_le_bytes(rec[..8].try_into().expect("8 bytes"));
+                outs[bucket(key, level, SPLIT_FANOUT)].extend_from_slice(&rec);
+                held += RECORD;
+                if held >= chunk || remaining == 0 {
+                    for (i, buf) in outs.iter_mut().enumerate() {
+                        if buf.is_empty() {
+                            continue;
+                        }
+                        let mut f = OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(&subs[i])
+                            .map_err(io_err(&subs[i]))?;
+                        f.write_all(buf).map_err(io_err(&subs[i]))?;
+                        buf.clear();
+                    }
+                    held = 0;
+                }
+            }
+        }
+        std::fs::remove_file(path).map_err(io_err(path))?;
+        for sub in &subs {
+            if sub.exists() {
+                self.stats.partition_files += 1;
+                self.split_into(sub, level + 1, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The records of one partition file returned by [`BandShuffle::finish`].
+    pub fn load(path: &Path) -> Result<(Vec<u64>, Vec<u64>)> {
+        let mut raw = Vec::new();
         File::open(path)
             .and_then(|mut f| f.read_to_end(&mut raw))
             .map_err(io_err(path))?;
@@ -394,133 +261,178 @@ impl Engine {
                 raw.len()
             )));
         }
-        let mut recs: Vec<(u64, u32)> = raw
+        Ok(raw
             .par_chunks_exact(RECORD)
             .map(|r| {
-                let key = u64::from_le_bytes(r[..8].try_into().expect("8 bytes"));
-                let pos = u32::from_le_bytes(r[8..].try_into().expect("4 bytes"));
-                (key, ctx.ranks[pos as usize])
+                (
+                    u64::from_le_bytes(r[..8].try_into().expect("8 bytes")),
+                    u64::from(u32::from_le_bytes(r[8..].try_into().expect("4 bytes"))),
+                )
             })
-            .collect();
-        drop(raw);
-        recs.par_sort_unstable();
-        // Group boundaries (runs of equal keys with at least two members).
-        let mut groups: Vec<(usize, usize)> = Vec::new();
-        let mut s = 0;
-        while s < recs.len() {
-            let mut e = s + 1;
-            while e < recs.len() && recs[e].0 == recs[s].0 {
-                e += 1;
-            }
-            if e - s > 1 {
-                groups.push((s, e));
-            }
-            s = e;
-        }
-        stats.candidate_groups += groups.len() as u64;
-        let counts: Vec<(u64, u64, u64)> = groups
-            .par_iter()
-            .map(|&(s, e)| ctx.process_group(&recs[s..e]))
-            .collect::<Result<_>>()?;
-        for (pairs, ok, rejected) in counts {
-            stats.candidate_pairs += pairs;
-            stats.verified_pairs += ok;
-            stats.rejected_pairs += rejected;
-        }
-        Ok(())
-    }
-
-    /// Read the stored signature of `pos`.
-    fn read_sig(&self, file: &File, pos: u32, buf: &mut [u8], out: &mut [u32]) -> Result<()> {
-        let k = self.cfg.params.num_perm;
-        read_at(file, buf, u64::from(pos) * (k as u64) * 4).map_err(io_err(&self.sig_path))?;
-        for (o, c) in out.iter_mut().zip(buf.chunks_exact(4)) {
-            *o = u32::from_le_bytes(c.try_into().expect("4 bytes"));
-        }
-        Ok(())
-    }
-
-    /// MinHash-estimated Jaccard of each pair `(a[i], b[i])` of positions (after `cluster`, or at
-    /// any time once the signatures are flushed).
-    pub fn estimate_pairs(&mut self, a: &[u32], b: &[u32]) -> Result<Vec<f64>> {
-        if a.len() != b.len() {
-            return Err(CoreError::InvalidInput("position arrays differ in length".into()));
-        }
-        if let Some(out) = self.sig_out.as_mut() {
-            out.flush().map_err(io_err(&self.sig_path))?;
-        }
-        let n = self.len() as u32;
-        if let Some(bad) = a.iter().chain(b).find(|&&p| p >= n) {
-            return Err(CoreError::InvalidInput(format!("position {bad} out of range (n = {n})")));
-        }
-        let file = File::open(&self.sig_path).map_err(io_err(&self.sig_path))?;
-        let k = self.cfg.params.num_perm;
-        let this = &*self;
-        a.par_iter()
-            .zip(b.par_iter())
-            .map_init(
-                || (vec![0u8; k * 4], vec![0u32; k], vec![0u32; k]),
-                |(buf, sa, sb), (&pa, &pb)| {
-                    this.read_sig(&file, pa, buf, sa)?;
-                    this.read_sig(&file, pb, buf, sb)?;
-                    Ok(estimate_jaccard(sa, sb))
-                },
-            )
-            .collect()
+            .unzip())
     }
 }
 
-struct ClusterCtx<'a> {
-    ranks: &'a [u32],
-    rank_to_pos: &'a [u32],
-    uf: &'a ConcurrentUnionFind,
-    verify: Option<(&'a File, &'a [u64], &'a PathBuf)>,
-    threshold: f64,
+/// Sort records by `(key, node)` and return the runs of equal keys with at least two members.
+fn candidate_groups<N: Ord + Copy + Send>(recs: &mut [(u64, N)]) -> Vec<(usize, usize)> {
+    recs.par_sort_unstable();
+    let mut groups = Vec::new();
+    let mut s = 0;
+    while s < recs.len() {
+        let mut e = s + 1;
+        while e < recs.len() && recs[e].0 == recs[s].0 {
+            e += 1;
+        }
+        if e - s > 1 {
+            groups.push((s, e));
+        }
+        s = e;
+    }
+    groups
 }
 
-impl ClusterCtx<'_> {
-    fn shingles(&self, rank: u32) -> Result<Vec<u32>> {
-        let Some((file, offsets, path)) = self.verify else {
-            return Ok(Vec::new());
-        };
-        let pos = self.rank_to_pos[rank as usize] as usize;
-        let (s, e) = (offsets[pos], offsets[pos + 1]);
+/// Candidate edges of one partition of band records.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PartitionEdges {
+    /// Groups of two or more records sharing a key.
+    pub groups: u64,
+    pub a: Vec<u64>,
+    pub b: Vec<u64>,
+}
+
+/// The edges step: star edges of every key group (smallest node → each other member). Every
+/// record of a key must be in the partition (any shuffle keyed by the band key guarantees it).
+pub fn partition_edges(keys: &[u64], nodes: &[u64]) -> Result<PartitionEdges> {
+    if keys.len() != nodes.len() {
+        return Err(CoreError::InvalidInput(format!(
+            "{} keys but {} nodes",
+            keys.len(),
+            nodes.len()
+        )));
+    }
+    let mut recs: Vec<(u64, u64)> = keys.iter().copied().zip(nodes.iter().copied()).collect();
+    let groups = candidate_groups(&mut recs);
+    let edges: usize = groups.iter().map(|&(s, e)| e - s - 1).sum();
+    let mut out = PartitionEdges {
+        groups: groups.len() as u64,
+        a: Vec::with_capacity(edges),
+        b: Vec::with_capacity(edges),
+    };
+    for &(s, e) in &groups {
+        let first = recs[s].1;
+        for &(_, node) in &recs[s + 1..e] {
+            out.a.push(first);
+            out.b.push(node);
+        }
+    }
+    Ok(out)
+}
+
+/// Shingle sets of the documents, stored one after another in a file (verification reads them).
+pub struct ShingleFile {
+    file: File,
+    path: PathBuf,
+    /// `offsets[pos]..offsets[pos + 1]` are the bytes of document `pos`'s sorted shingle hashes.
+    offsets: Vec<u64>,
+}
+
+impl ShingleFile {
+    pub fn open(path: impl AsRef<Path>, offsets: Vec<u64>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let file = File::open(&path).map_err(io_err(&path))?;
+        let len = file.metadata().map_err(io_err(&path))?.len();
+        if offsets.first().copied().unwrap_or(0) != 0
+            || offsets.windows(2).any(|w| w[0] > w[1] || (w[1] - w[0]) % 4 != 0)
+            || offsets.last().copied().unwrap_or(0) > len
+        {
+            return Err(CoreError::InvalidInput(format!(
+                "{}: shingle offsets do not describe the file",
+                path.display()
+            )));
+        }
+        Ok(ShingleFile { file, path, offsets })
+    }
+
+    fn set(&self, pos: u32) -> Result<Vec<u32>> {
+        let pos = pos as usize;
+        if pos + 1 >= self.offsets.len() {
+            return Err(CoreError::InvalidInput(format!("no shingle set for document {pos}")));
+        }
+        let (s, e) = (self.offsets[pos], self.offsets[pos + 1]);
         let mut buf = vec![0u8; (e - s) as usize];
-        read_at(file, &mut buf, s).map_err(io_err(path))?;
+        read_at(&self.file, &mut buf, s).map_err(io_err(&self.path))?;
         Ok(buf
             .chunks_exact(4)
             .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
             .collect())
     }
+}
 
-    /// Unions for one group of documents sharing a band key; returns (pairs, merged, rejected).
-    fn process_group(&self, recs: &[(u64, u32)]) -> Result<(u64, u64, u64)> {
-        let first = recs[0].1;
-        if self.verify.is_none() {
-            for &(_, r) in &recs[1..] {
-                self.uf.union(first, r);
-            }
-            return Ok(((recs.len() - 1) as u64, 0, 0));
-        }
-        let sets: Vec<Vec<u32>> = recs.iter().map(|&(_, r)| self.shingles(r)).collect::<Result<_>>()?;
-        let (mut pairs, mut ok, mut rejected) = (0u64, 0u64, 0u64);
-        for i in 0..recs.len() {
-            for j in i + 1..recs.len() {
-                let (ri, rj) = (recs[i].1, recs[j].1);
-                if self.uf.find(ri) == self.uf.find(rj) {
-                    continue;
-                }
-                pairs += 1;
-                if jaccard_sorted(&sets[i], &sets[j]) >= self.threshold {
-                    self.uf.union(ri, rj);
-                    ok += 1;
-                } else {
-                    rejected += 1;
-                }
-            }
-        }
-        Ok((pairs, ok, rejected))
+/// Counters of a verified partition: `(groups, pairs checked, merged, rejected)`.
+pub type VerifiedCounts = (u64, u64, u64, u64);
+
+/// The edges step with verification, merging straight into `comps`: within each key group (in
+/// rank order), every pair not yet in one component is merged if its exact shingle Jaccard
+/// reaches `threshold`.
+pub fn union_verified(
+    keys: &[u64],
+    nodes: &[u64],
+    comps: &Components,
+    shingles: &ShingleFile,
+    threshold: f64,
+) -> Result<VerifiedCounts> {
+    if keys.len() != nodes.len() {
+        return Err(CoreError::InvalidInput(format!(
+            "{} keys but {} nodes",
+            keys.len(),
+            nodes.len()
+        )));
     }
+    let n = comps.len() as u64;
+    if let Some(bad) = nodes.iter().find(|&&x| x >= n) {
+        return Err(CoreError::InvalidInput(format!("node {bad} is outside 0..{n}")));
+    }
+    let mut recs: Vec<(u64, u32)> = keys
+        .iter()
+        .zip(nodes)
+        .map(|(&k, &pos)| (k, comps.rank(pos as u32)))
+        .collect();
+    let groups = candidate_groups(&mut recs);
+    let uf = comps.rank_union_find();
+    let counts: Vec<(u64, u64, u64)> = groups
+        .par_iter()
+        .map(|&(s, e)| {
+            let group = &recs[s..e];
+            let sets: Vec<Vec<u32>> = group
+                .iter()
+                .map(|&(_, r)| shingles.set(comps.position(r)))
+                .collect::<Result<_>>()?;
+            let (mut pairs, mut ok, mut rejected) = (0u64, 0u64, 0u64);
+            for i in 0..group.len() {
+                for j in i + 1..group.len() {
+                    let (ri, rj) = (group[i].1, group[j].1);
+                    if uf.find(ri) == uf.find(rj) {
+                        continue;
+                    }
+                    pairs += 1;
+                    if jaccard_sorted(&sets[i], &sets[j]) >= threshold {
+                        uf.union(ri, rj);
+                        ok += 1;
+                    } else {
+                        rejected += 1;
+                    }
+                }
+            }
+            Ok((pairs, ok, rejected))
+        })
+        .collect::<Result<_>>()?;
+    let mut total = (groups.len() as u64, 0, 0, 0);
+    for (pairs, ok, rejected) in counts {
+        total.1 += pairs;
+        total.2 += ok;
+        total.3 += rejected;
+    }
+    Ok(total)
 }
 
 /// Compare two ids in "natural" order: digit runs compare as numbers, so `f:9 < f:10`.
@@ -611,6 +523,7 @@ mod tests {
         run_stats(docs, budget, partitions, batch, threads, verify).0
     }
 
+    /// The whole in-process chain, as `sctool.dedup.near.NearDupPlanner` runs it.
     fn run_stats(
         docs: &[String],
         budget: usize,
@@ -618,29 +531,59 @@ mod tests {
         batch: usize,
         threads: usize,
         verify: bool,
-    ) -> (Vec<u32>, EngineStats) {
+    ) -> (Vec<u32>, ShuffleStats) {
+        use crate::minhash::lsh::band_records;
+        use crate::minhash::{signatures, MinHashParams, Permutations};
         let (bands, rows) = optimal_param(0.7, 256).unwrap();
-        let cfg = EngineConfig {
-            params: MinHashParams::default(),
-            bands,
-            rows,
-            verify,
-            threshold: 0.7,
-            memory_budget: budget,
-            partitions,
-        };
+        let params = MinHashParams::default();
+        let perms = Permutations::new(params.num_perm, params.seed);
         let dir = tmpdir(&format!("{budget}-{partitions}-{batch}-{threads}-{verify}"));
-        let mut e = Engine::new(cfg, &dir).unwrap();
+        let mut shuffle = BandShuffle::new(&dir, partitions, budget).unwrap();
         let refs: Vec<Option<&str>> = docs.iter().map(|d| Some(d.as_str())).collect();
+        let shingle_path = dir.join("shingles.bin");
+        let mut shingle_out = File::create(&shingle_path).unwrap();
+        let mut offsets = vec![0u64];
         crate::parallel::with_threads(threads, || {
-            for chunk in refs.chunks(batch) {
-                e.add_batch(chunk).unwrap();
+            for (i, chunk) in refs.chunks(batch).enumerate() {
+                let sig = signatures(chunk, &params, &perms, verify).unwrap();
+                for set in sig.shingles.iter().flatten() {
+                    let bytes: Vec<u8> = set.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    shingle_out.write_all(&bytes).unwrap();
+                    offsets.push(offsets.last().unwrap() + bytes.len() as u64);
+                }
+                let (keys, nodes) =
+                    band_records(&sig.sigs, &sig.shingle_counts, params.num_perm, bands, rows, (i * batch) as u64)
+                        .unwrap();
+                shuffle.add(&keys, &nodes).unwrap();
             }
         });
-        let ranks: Vec<u32> = (0..docs.len() as u32).collect();
-        let roots = crate::parallel::with_threads(threads, || e.cluster(&ranks)).unwrap();
+        drop(shingle_out);
+        let comps = Components::new((0..docs.len() as u32).collect()).unwrap();
+        let shingles = verify.then(|| ShingleFile::open(&shingle_path, offsets).unwrap());
+        crate::parallel::with_threads(threads, || {
+            for path in shuffle.finish().unwrap() {
+                let (keys, nodes) = BandShuffle::load(&path).unwrap();
+                match &shingles {
+                    Some(sh) => {
+                        union_verified(&keys, &nodes, &comps, sh, 0.7).unwrap();
+                    }
+                    None => {
+                        let e = partition_edges(&keys, &nodes).unwrap();
+                        comps.union_positions(&e.a, &e.b).unwrap();
+                    }
+                }
+            }
+        });
         let _ = std::fs::remove_dir_all(&dir);
-        (roots, e.stats().clone())
+        (comps.roots(), shuffle.stats().clone())
+    }
+
+    #[test]
+    fn star_edges_from_the_smallest_node_of_each_key_group() {
+        let e = partition_edges(&[7, 3, 7, 7, 5, 3], &[9, 4, 2, 6, 1, 8]).unwrap();
+        assert_eq!(e.groups, 2);
+        assert_eq!((e.a, e.b), (vec![4, 2, 2], vec![8, 6, 9]));
+        assert!(partition_edges(&[1], &[]).is_err());
     }
 
     #[test]

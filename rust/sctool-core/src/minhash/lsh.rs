@@ -99,6 +99,47 @@ pub fn band_key(sig: &[u32], band: usize, rows: usize, buf: &mut Vec<u8>) -> u64
     xxh3_64_with_seed(buf, band as u64)
 }
 
+/// The band-keys step: for every document of a batch with at least one shingle, one record
+/// `(band key, node)` per band, documents in order and bands in order within a document. `node` is
+/// `base + i` for the batch's `i`-th document (a global position in process, `batch << 32 | row`
+/// on a cluster). `sigs` holds `counts.len()` rows of `num_perm` slots.
+pub fn band_records(
+    sigs: &[u32],
+    counts: &[u32],
+    num_perm: usize,
+    bands: usize,
+    rows: usize,
+    base: u64,
+) -> Result<(Vec<u64>, Vec<u64>)> {
+    use rayon::prelude::*;
+    check_bands(bands, rows, num_perm)?;
+    if sigs.len() != counts.len() * num_perm {
+        return Err(CoreError::InvalidInput(format!(
+            "{} signature slots for {} documents of {num_perm} permutations",
+            sigs.len(),
+            counts.len()
+        )));
+    }
+    let per_doc: Vec<Vec<u64>> = sigs
+        .par_chunks(num_perm.max(1))
+        .zip(counts.par_iter())
+        .map_init(Vec::new, |buf, (sig, &count)| {
+            if count == 0 {
+                Vec::new()
+            } else {
+                (0..bands).map(|b| band_key(sig, b, rows, buf)).collect()
+            }
+        })
+        .collect();
+    let total: usize = per_doc.iter().map(Vec::len).sum();
+    let (mut keys, mut nodes) = (Vec::with_capacity(total), Vec::with_capacity(total));
+    for (i, doc_keys) in per_doc.iter().enumerate() {
+        keys.extend_from_slice(doc_keys);
+        nodes.extend(std::iter::repeat(base + i as u64).take(doc_keys.len()));
+    }
+    Ok((keys, nodes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +162,18 @@ mod tests {
         let sig = [7u32; 20];
         let mut buf = Vec::new();
         assert_ne!(band_key(&sig, 0, 10, &mut buf), band_key(&sig, 1, 10, &mut buf));
+    }
+
+    #[test]
+    fn band_records_skip_empty_documents_and_number_from_base() {
+        let mut sigs = vec![0u32; 3 * 8];
+        for (i, v) in sigs.iter_mut().enumerate() {
+            *v = i as u32 % 5;
+        }
+        let (keys, nodes) = band_records(&sigs, &[2, 0, 1], 8, 4, 2, 100).unwrap();
+        assert_eq!(nodes, vec![100, 100, 100, 100, 102, 102, 102, 102]);
+        let mut buf = Vec::new();
+        assert_eq!(keys[5], band_key(&sigs[16..24], 1, 2, &mut buf));
+        assert!(band_records(&sigs, &[1, 1], 8, 4, 2, 0).is_err());
     }
 }

@@ -6,7 +6,7 @@
 //! * [`signature`]: the SIMD signature kernel (runtime-dispatched AVX-512/AVX2);
 //! * [`lsh`]: banding and datasketch's optimal `(bands, rows)` for a threshold;
 //! * [`unionfind`]: lock-free union-find with lowest-rank roots;
-//! * [`engine`]: the out-of-core pipeline tying them together.
+//! * [`engine`]: the steps after band keys — in-process shuffle, candidate edges, verification.
 //!
 //! Broder (1997) for MinHash; Leskovec, Rajaraman & Ullman §3.4 for banding; Kocetkov et al.,
 //! "The Stack" (2022) and Li et al., "StarCoder" (2023) §3 for the settings.
@@ -19,8 +19,8 @@ pub mod shingle;
 pub mod signature;
 pub mod unionfind;
 
-pub use engine::{natural_cmp, rank_ids, Engine, EngineConfig, EngineStats};
-pub use lsh::{band_key, optimal_param};
+pub use engine::{natural_cmp, partition_edges, rank_ids, BandShuffle, PartitionEdges, ShuffleStats};
+pub use lsh::{band_key, band_records, optimal_param};
 pub use permutations::{Permutations, MAX_HASH, MERSENNE_PRIME};
 pub use shingle::{ShingleHash, ShingleKind};
 pub use signature::{signatures, BatchSignatures, MinHashParams};

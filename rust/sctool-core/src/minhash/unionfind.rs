@@ -87,6 +87,96 @@ pub fn components_min_root(n: usize, a: &[u32], b: &[u32]) -> Result<Vec<u32>, S
     Ok(uf.roots())
 }
 
+/// The components step: union-find over document *positions* whose roots are the member with the
+/// lowest *rank* (stable-id order). Every dedup path clusters through this one type: the
+/// in-process chain with edges from its own band shuffle, the executor path with edges read back
+/// from the spilled shuffle.
+pub struct Components {
+    uf: ConcurrentUnionFind,
+    ranks: Vec<u32>,
+    rank_to_pos: Vec<u32>,
+}
+
+impl Components {
+    /// `ranks[pos]` is each document's place in stable-id order (a permutation of `0..n`).
+    pub fn new(ranks: Vec<u32>) -> crate::error::Result<Self> {
+        let n = ranks.len();
+        if n > u32::MAX as usize {
+            return Err(crate::error::CoreError::InvalidInput("more than 4,294,967,295 documents".into()));
+        }
+        let mut rank_to_pos = vec![u32::MAX; n];
+        for (pos, &r) in ranks.iter().enumerate() {
+            if (r as usize) >= n || rank_to_pos[r as usize] != u32::MAX {
+                return Err(crate::error::CoreError::InvalidInput(
+                    "ranks must be a permutation of 0..n (one distinct rank per document)".into(),
+                ));
+            }
+            rank_to_pos[r as usize] = pos as u32;
+        }
+        Ok(Components {
+            uf: ConcurrentUnionFind::new(n),
+            ranks,
+            rank_to_pos,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.ranks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranks.is_empty()
+    }
+
+    /// Rank of the document at `pos`.
+    #[inline]
+    pub fn rank(&self, pos: u32) -> u32 {
+        self.ranks[pos as usize]
+    }
+
+    /// Position of the document of rank `rank`.
+    #[inline]
+    pub fn position(&self, rank: u32) -> u32 {
+        self.rank_to_pos[rank as usize]
+    }
+
+    /// The union-find over ranks (for steps that decide unions pair by pair, e.g. verification).
+    pub fn rank_union_find(&self) -> &ConcurrentUnionFind {
+        &self.uf
+    }
+
+    /// Merge the components of each edge `(a[i], b[i])` of positions; unions run in parallel.
+    pub fn union_positions(&self, a: &[u64], b: &[u64]) -> crate::error::Result<()> {
+        use rayon::prelude::*;
+        if a.len() != b.len() {
+            return Err(crate::error::CoreError::InvalidInput(format!(
+                "edge arrays differ in length: {} and {}",
+                a.len(),
+                b.len()
+            )));
+        }
+        let n = self.len() as u64;
+        if let Some(bad) = a.iter().chain(b).find(|&&x| x >= n) {
+            return Err(crate::error::CoreError::InvalidInput(format!(
+                "edge endpoint {bad} is outside 0..{n}"
+            )));
+        }
+        a.par_iter()
+            .zip(b.par_iter())
+            .for_each(|(&x, &y)| self.uf.union(self.ranks[x as usize], self.ranks[y as usize]));
+        Ok(())
+    }
+
+    /// Per position, the position of its component's root (the member with the lowest rank).
+    pub fn roots(&self) -> Vec<u32> {
+        let roots = self.uf.roots();
+        self.ranks
+            .iter()
+            .map(|&r| self.rank_to_pos[roots[r as usize] as usize])
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +229,15 @@ mod tests {
         assert_eq!(components_min_root(10, &a, &b).unwrap(), reference(10, &edges));
         assert!(components_min_root(3, &[0], &[3]).is_err());
         assert!(components_min_root(3, &[0, 1], &[2]).is_err());
+    }
+
+    #[test]
+    fn components_root_is_the_lowest_rank() {
+        // Positions 0..5 with ranks reversed: the root of {1, 3} is 3 (rank 1), of {0, 4} is 4.
+        let c = Components::new(vec![4, 3, 2, 1, 0]).unwrap();
+        c.union_positions(&[1, 0], &[3, 4]).unwrap();
+        assert_eq!(c.roots(), vec![4, 3, 2, 3, 4]);
+        assert!(c.union_positions(&[5], &[0]).is_err());
+        assert!(Components::new(vec![0, 0]).is_err());
     }
 }
