@@ -44,6 +44,16 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="weights dtype (default: as stored)")
 
 
+def _add_isolation_args(s: argparse._ArgumentGroup) -> None:
+    """How the sandbox contains programs: the same switches for every task that runs generated code."""
+    s.add_argument("--no-namespaces", action="store_true",
+                   help="do not use Linux namespaces (Landlock + seccomp + rlimits instead; refused where Landlock is missing)")
+    s.add_argument("--unsafe-no-isolation", action="store_true",
+                   help="UNSAFE: run generated code even where neither namespaces nor Landlock can contain it")
+    s.add_argument("--no-retry-starved", action="store_true",
+                   help="do not re-run programs that timed out while starved of CPU")
+
+
 def _add_code_args(p: argparse.ArgumentParser, task: str) -> None:
     from sctool.eval.protocol import GenerationSettings
 
@@ -84,12 +94,7 @@ def _add_code_args(p: argparse.ArgumentParser, task: str) -> None:
                    help="let programs import installed packages (default: standard library only)")
     s.add_argument("--fresh-interpreter", action="store_true",
                    help="start a new interpreter per program instead of forking a clean pre-started one (slower)")
-    s.add_argument("--no-namespaces", action="store_true",
-                   help="do not use Linux namespaces (Landlock + seccomp + rlimits instead; refused where Landlock is missing)")
-    s.add_argument("--unsafe-no-isolation", action="store_true",
-                   help="UNSAFE: run generated code even where neither namespaces nor Landlock can contain it")
-    s.add_argument("--no-retry-starved", action="store_true",
-                   help="do not re-run programs that timed out while starved of CPU")
+    _add_isolation_args(s)
     if task == "mbpp":
         p.add_argument("--split", choices=["test", "all"], default="test", help="test = task ids 11-510 (default)")
     if task == "infill":
@@ -271,12 +276,7 @@ def _register_multipl_e(tasks: argparse._SubParsersAction) -> None:
     s.add_argument("--memory-mb", type=int,
                    help="run-step address-space limit; raised to each runtime's minimum (JVM, node, go reserve a lot)")
     s.add_argument("--workers", type=int, default=0, help="programs run in parallel (default: CPU count)")
-    s.add_argument("--no-namespaces", action="store_true",
-                   help="do not use Linux namespaces (Landlock + seccomp + rlimits instead; refused where Landlock is missing)")
-    s.add_argument("--unsafe-no-isolation", action="store_true",
-                   help="UNSAFE: run generated code even where neither namespaces nor Landlock can contain it")
-    s.add_argument("--no-retry-starved", action="store_true",
-                   help="do not re-run programs that timed out while starved of CPU")
+    _add_isolation_args(s)
     _add_common_output(p)
     p.set_defaults(func=run_multipl_e, eval_task="multipl-e")
 

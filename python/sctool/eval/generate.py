@@ -59,39 +59,19 @@ def generate_samples(
     quiet: bool = True,
 ) -> GenerationReport:
     """Fill ``samples_path`` up to ``settings.n_samples`` completions per problem (resuming)."""
-    from sctool.progress import progress
 
-    path = Path(samples_path)
-    check_or_write_meta(path, meta)
-    existing = read_samples(path).samples if path.exists() else []
-    have = count_by_task(existing)
-    todo = list(iter_missing(problems.keys(), have, settings.n_samples))
-    bar = progress(len(todo), "generating", unit="sample", quiet=quiet)
-    generated = 0
-    try:
-        with SampleWriter(path) as writer:
-            for b in range(0, len(todo), settings.batch_size):
-                batch = todo[b : b + settings.batch_size]
-                code_prompts = [code_prompt(problems[tid].prompt, settings) for tid, _ in batch]
-                prompts = [model_prompt(problems[tid].prompt, settings) for tid, _ in batch]
-                longest = max(count_tokens(p) for p in prompts)
-                # max_length counts prompt + generation, as the harness's max_length_generation.
-                budget = settings.max_length - longest
-                if budget <= 0:
-                    outs = [""] * len(batch)
-                else:
-                    outs = complete(prompts, budget, batch_seed(settings.seed, *batch[0]))
-                samples = []
-                for (tid, idx), cp, out in zip(batch, code_prompts, outs):
-                    completion = stop_at_stop_words(out, settings.stop_words)
-                    recorded_prompt = cp if cp != problems[tid].prompt else None
-                    samples.append(Sample(tid, completion, idx, recorded_prompt))
-                writer.write(samples)
-                generated += len(samples)
-                bar.update(len(samples))
-    finally:
-        bar.close()
-    return GenerationReport(path, len(existing), generated, len(existing) + generated)
+    def produce(batch: list[tuple[str, int]]) -> list[Sample]:
+        code_prompts = [code_prompt(problems[tid].prompt, settings) for tid, _ in batch]
+        prompts = [model_prompt(problems[tid].prompt, settings) for tid, _ in batch]
+        longest = max(count_tokens(p) for p in prompts)
+        outs = _within_budget(settings, longest, batch, lambda budget, seed: complete(prompts, budget, seed))
+        samples = []
+        for (tid, idx), cp, out in zip(batch, code_prompts, outs):
+            recorded_prompt = cp if cp != problems[tid].prompt else None
+            samples.append(Sample(tid, stop_at_stop_words(out, settings.stop_words), idx, recorded_prompt))
+        return samples
+
+    return _fill_resumable(problems, settings, samples_path, meta, quiet, "generating", produce)
 
 
 def generate_infill_samples(
@@ -105,31 +85,55 @@ def generate_infill_samples(
     quiet: bool = True,
 ) -> GenerationReport:
     """Middles for FIM problems (prefix = problem prompt, suffix = problem suffix), resumable."""
+
+    def produce(batch: list[tuple[str, int]]) -> list[Sample]:
+        prefixes = [settings.prefix + problems[tid].prompt for tid, _ in batch]
+        suffixes = [problems[tid].suffix for tid, _ in batch]
+        # three FIM sentinel tokens join the two parts
+        longest = max(count_tokens(p) + count_tokens(s) + 3 for p, s in zip(prefixes, suffixes))
+        outs = _within_budget(settings, longest, batch, lambda budget, seed: infill(prefixes, suffixes, budget, seed))
+        return [Sample(tid, stop_at_stop_words(out, settings.stop_words), idx) for (tid, idx), out in zip(batch, outs)]
+
+    return _fill_resumable(problems, settings, samples_path, meta, quiet, "infilling", produce)
+
+
+def _within_budget(
+    settings: GenerationSettings,
+    longest_prompt: int,
+    batch: list[tuple[str, int]],
+    call: Callable[[int, int], list[str]],
+) -> list[str]:
+    """Run ``call(budget, seed)``; ``max_length`` counts prompt + generation (the harness's
+    ``max_length_generation``), so a prompt that already fills it gets an empty completion."""
+    budget = settings.max_length - longest_prompt
+    if budget <= 0:
+        return [""] * len(batch)
+    return call(budget, batch_seed(settings.seed, *batch[0]))
+
+
+def _fill_resumable(
+    problems: Mapping[str, CodeProblem],
+    settings: GenerationSettings,
+    samples_path: str | Path,
+    meta: dict[str, Any],
+    quiet: bool,
+    label: str,
+    produce: Callable[[list[tuple[str, int]]], list[Sample]],
+) -> GenerationReport:
+    """The resumable loop both generators share: the samples already in the file count, the missing
+    (task, sample index) pairs are produced batch by batch and appended as each batch finishes."""
     from sctool.progress import progress
 
     path = Path(samples_path)
     check_or_write_meta(path, meta)
     existing = read_samples(path).samples if path.exists() else []
     todo = list(iter_missing(problems.keys(), count_by_task(existing), settings.n_samples))
-    bar = progress(len(todo), "infilling", unit="sample", quiet=quiet)
+    bar = progress(len(todo), label, unit="sample", quiet=quiet)
     generated = 0
     try:
         with SampleWriter(path) as writer:
             for b in range(0, len(todo), settings.batch_size):
-                batch = todo[b : b + settings.batch_size]
-                prefixes = [settings.prefix + problems[tid].prompt for tid, _ in batch]
-                suffixes = [problems[tid].suffix for tid, _ in batch]
-                # three FIM sentinel tokens join the two parts
-                longest = max(count_tokens(p) + count_tokens(s) + 3 for p, s in zip(prefixes, suffixes))
-                budget = settings.max_length - longest
-                if budget <= 0:
-                    outs = [""] * len(batch)
-                else:
-                    outs = infill(prefixes, suffixes, budget, batch_seed(settings.seed, *batch[0]))
-                samples = [
-                    Sample(tid, stop_at_stop_words(out, settings.stop_words), idx)
-                    for (tid, idx), out in zip(batch, outs)
-                ]
+                samples = produce(todo[b : b + settings.batch_size])
                 writer.write(samples)
                 generated += len(samples)
                 bar.update(len(samples))
