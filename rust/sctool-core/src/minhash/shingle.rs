@@ -558,7 +558,7 @@ mod tests {
         let mut t = String::new();
         for _ in 0..n {
             let r = rng(seed);
-            if r % 23 == 0 {
+            if r.is_multiple_of(23) {
                 let len = 20 + (r >> 8) as usize % 90;
                 t.extend((0..len).map(|i| char::from(b'a' + ((r >> (i % 40)) % 26) as u8)));
             } else {
