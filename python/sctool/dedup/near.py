@@ -23,7 +23,7 @@ neither join nor split clusters; its ``dup_of`` is whatever its original ends up
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,7 +33,7 @@ import polars as pl
 from sctool import _native
 from sctool.dedup import steps
 from sctool.dedup.minhash import optimal_param
-from sctool.dedup.steps import DECISION_SCHEMA
+from sctool.dedup.steps import DECISION_SCHEMA, NearDupPlan
 from sctool.errors import ConfigError
 
 Keep = Literal["lowest-id", "longest", "most-stars"]
@@ -93,15 +93,6 @@ def parse_size_mb(text: str | float) -> float:
         return float(s)
     except ValueError as exc:
         raise ConfigError(f"cannot read memory size {text!r} (examples: 512M, 2G)") from exc
-
-
-@dataclass
-class NearDupPlan:
-    """The outcome: one row per removed document, an optional cluster table and counters."""
-
-    decisions: pl.DataFrame
-    clusters: pl.DataFrame
-    summary: dict[str, Any] = field(default_factory=dict)
 
 
 class NearDupPlanner:

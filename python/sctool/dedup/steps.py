@@ -20,7 +20,7 @@ with :func:`decide` and write through :class:`SplitByDecisions`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,7 +32,7 @@ from sctool.errors import ConfigError
 from sctool.native import as_arrow_text, hash_content
 
 if TYPE_CHECKING:
-    from sctool.dedup.near import NearDupParams, NearDupPlan
+    from sctool.dedup.near import NearDupParams
     from sctool.executors.base import BatchProcess, Shard
 
 DECISION_SCHEMA = {
@@ -129,6 +129,16 @@ def edges(keys: np.ndarray, nodes: np.ndarray, *, threads: int = 0) -> Edges:
 # --- decide -----------------------------------------------------------------------------------
 
 
+@dataclass
+class NearDupPlan:
+    """Output of :func:`decide`: one row per removed document, the cluster table and counters."""
+
+    decisions: pl.DataFrame
+    clusters: pl.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+
 class PairEstimator(Protocol):
     """MinHash Jaccard estimates of position pairs, from wherever the signatures were kept."""
 
@@ -170,8 +180,6 @@ def decide(meta: pl.DataFrame, *, ranks: np.ndarray | None, roots: np.ndarray | 
     ``meta`` is :func:`doc_meta`'s rows of every document in input order (position = row number);
     ``roots`` the components step's result (``None`` without near dedup).
     """
-    from sctool.dedup.near import NearDupPlan
-
     bands, rows, banding = params.banding()
     n = meta.height
     meta = meta.with_columns(pl.Series("pos", np.arange(n, dtype=np.uint32)))
@@ -387,6 +395,7 @@ __all__ = [
     "DecisionSource",
     "Edges",
     "InMemoryDecisions",
+    "NearDupPlan",
     "PairEstimator",
     "SignatureFile",
     "Signed",
