@@ -8,15 +8,19 @@ Python list is converted to Arrow once (one copy, unavoidable for Python objects
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import polars as pl
-import pyarrow as pa
 
 from sctool import _native
 from sctool.errors import InvalidInputError
 
-TextColumn = Union[Sequence[str], pl.Series, pa.Array, pa.ChunkedArray]  # noqa: UP007 - runtime alias
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# pyarrow (a quarter of a second to import) is loaded only when a column has to be built from
+# Python objects: Polars and Arrow columns already speak the Arrow PyCapsule interface.
+TextColumn = Union[Sequence[str], pl.Series, "pa.Array", "pa.ChunkedArray"]
 
 
 def as_arrow_text(texts: Any) -> Any:
@@ -25,12 +29,12 @@ def as_arrow_text(texts: Any) -> Any:
         if texts.dtype not in (pl.String, pl.Null):
             raise InvalidInputError(f"expected a String column, got {texts.name!r} of type {texts.dtype}")
         return texts
-    if isinstance(texts, (pa.Array, pa.ChunkedArray)):
-        return texts
     if hasattr(texts, "__arrow_c_stream__") or hasattr(texts, "__arrow_c_array__"):
         return texts
     if isinstance(texts, (str, bytes)):
         raise InvalidInputError("expected a column of texts, got a single string")
+    import pyarrow as pa
+
     try:
         return pa.array(list(texts), type=pa.large_string())
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -42,6 +46,8 @@ def hash_content(texts: TextColumn, *, threads: int = 0) -> pl.Series:
 
     Null documents give null hashes. The digest equals ``xxhash.xxh3_128_digest(text.encode())``.
     """
+    import pyarrow as pa
+
     arr = _native.hash_content(as_arrow_text(texts), threads=threads)
     n = arr.shape[0]
     # (hi, lo) as big-endian bytes gives the canonical digest byte order.
