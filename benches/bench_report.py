@@ -277,7 +277,7 @@ print(json.dumps({{"seconds": time.perf_counter() - t0, "cpu": u.ru_utime + u.ru
 def main() -> Path:
     quick = bool(os.environ.get("SCTOOL_BENCH_QUICK"))
     target = 100_000_000 if quick else 1_000_000_000
-    root = WORK / "report-run"
+    root = WORK / f"report-run-{target // 1_000_000}mb"  # a quick run never overwrites the full-size one
     marker = root / f".built-v{SIM_VERSION}-{target}.json"
     t = time.perf_counter()
     if marker.exists():  # the same simulated run from an earlier bench run: reuse it

@@ -20,8 +20,10 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
-WORK = Path(__file__).resolve().parent / "scratch"  # benchmark inputs and outputs, git-ignored
+# SCTOOL_BENCH_RESULTS puts reports elsewhere (a smoke run must not overwrite the committed ones).
+RESULTS = Path(os.environ.get("SCTOOL_BENCH_RESULTS") or Path(__file__).resolve().parent / "results")
+# Benchmark inputs and outputs, git-ignored; SCTOOL_BENCH_SCRATCH moves them (a smoke run apart).
+WORK = Path(os.environ.get("SCTOOL_BENCH_SCRATCH") or Path(__file__).resolve().parent / "scratch")
 SOURCE_SUFFIXES = (".py", ".pyi", ".c", ".h", ".hpp", ".cc", ".cpp", ".pyx", ".pxd", ".js", ".rs", ".md", ".rst",
                    ".txt", ".json", ".yaml", ".yml", ".toml", ".cfg", ".html", ".css", ".sh", ".java", ".go")
 
