@@ -71,6 +71,15 @@ class IdfBuilder:
     def finish(self, rare_df: Any = ...) -> Any:
         """finish(rare_df=2) -> bytes: the table of n-grams seen in more than `rare_df` files."""
 
+def attribution_attribute(column: ArrowText, words: Any, blocks: Any, k: int, table_fps: Any, table_docs: Any, window: int, top: Any, max_docs: Any, threads: int = ...) -> Any:
+    """attribution_attribute(column, words, blocks, k, table_fps, table_docs, window, top, max_docs, threads=0)
+-> dict of arrays
+
+Probe, summarise and count sources in one pass. Per text: `chars`, `covered`, `longest_chain`,
+`chain_start`, `chain_end`, `bloom_hits`, `table_hits`, `common_windows`, `more_sources`; spans as
+CSR (`span_ptr` with n + 1 entries, `span_start`, `span_end`: code-point offsets of the text) and
+sources the same way (`src_ptr`, `src_doc`, `src_windows`, most windows first)."""
+
 def attribution_bloom_build(sorted_fps: Any, blocks: Any, k: int, threads: int = ...) -> Any:
     """attribution_bloom_build(sorted_fps, blocks, k, threads=0) -> filter words (repeats are ignored)."""
 

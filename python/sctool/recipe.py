@@ -17,6 +17,7 @@ and an interrupted stage resumes its finished parts.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from collections.abc import Mapping
@@ -127,7 +128,7 @@ def plan_recipe(path: str | Path, *, workdir: str | Path | None = None,
         if not isinstance(raw_config, Mapping):
             raise ConfigError(f"{where} ({name}): 'config' must be a mapping")
         raw = {k: _resolve_ref(v, outputs, path, name) for k, v in dict(raw_config).items()}
-        config = config_from_dict(cls.Config, raw, f"{name}.config")
+        config = _recipe_relative(config_from_dict(cls.Config, raw, f"{name}.config"), base)
         raw_inputs = step.get("inputs", [])
         if isinstance(raw_inputs, str):
             raw_inputs = [raw_inputs]
@@ -143,6 +144,18 @@ def plan_recipe(path: str | Path, *, workdir: str | Path | None = None,
         outputs[name] = out
         previous = [str(out)]
     return plan
+
+
+def _recipe_relative(config: Any, base: Path) -> Any:
+    """Files a stage reads that belong with the recipe (fields marked ``recipe_relative``, such as
+    opt-out lists) are found next to the recipe file, wherever ``sctool run`` is started from."""
+    changes = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.metadata.get("recipe_relative") and isinstance(value, (str, Path)) and str(value) \
+                and not Path(value).is_absolute():
+            changes[f.name] = type(value)(base / value) if isinstance(value, Path) else str(base / value)
+    return dataclasses.replace(config, **changes) if changes else config
 
 
 def _up_to_date(step: PlannedStep) -> Manifest | None:

@@ -110,3 +110,42 @@ def test_cli_and_recipe_stage(lists, tmp_path):
     from sctool.stages.registry import get_stage
 
     assert get_stage("optout").Config is OptOutConfig
+
+
+def test_recipe_opt_out_lists_are_relative_to_the_recipe_file(lists, tmp_path, monkeypatch):
+    """A recipe names its opt-out lists next to itself; where `sctool run` starts must not matter."""
+    from sctool.recipe import plan_recipe, run_recipe
+
+    recipe_dir = tmp_path / "project" / "recipes"
+    (recipe_dir / "lists").mkdir(parents=True)
+    (recipe_dir / "lists" / "users.txt").write_text(lists[0].read_text())
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"content": f"print({i})", "repo": r}) + "\n"
+                           for i, r in enumerate(["alice/x", "zed/y", "bob-the-dev/z"])))
+    recipe = recipe_dir / "r.yaml"
+    recipe.write_text(f"workdir: {tmp_path / 'work'}\nstages:\n  - stage: optout\n    inputs: [{src}]\n"
+                      "    config:\n      users_file: lists/users.txt\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "lists").mkdir()
+    (elsewhere / "lists" / "users.txt").write_text("zed\n")  # a decoy where the cwd would find it
+    monkeypatch.chdir(elsewhere)
+    (step,) = plan_recipe(recipe)
+    assert step.config.users_file == str(recipe_dir / "lists" / "users.txt")
+    (res,) = run_recipe(recipe, quiet=True, echo=False)
+    assert read_dataset(res.output).get_column("repo").to_list() == ["zed/y"]
+    # An absolute path stays as written.
+    recipe.write_text(recipe.read_text().replace("lists/users.txt", str(lists[0])))
+    assert plan_recipe(recipe)[0].config.users_file == str(lists[0])
+
+
+def test_shipped_recipe_finds_its_opt_out_lists_from_any_directory(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from sctool.recipe import plan_recipe
+
+    recipe = Path(__file__).resolve().parents[2] / "configs" / "starcoder-data.yaml"
+    monkeypatch.chdir(tmp_path)
+    (step,) = [s for s in plan_recipe(recipe, workdir=tmp_path / "w") if s.name == "optout"]
+    assert Path(step.config.users_file).is_file() and Path(step.config.repos_file).is_file()
+    OptOutLists.load(step.config.users_file, step.config.repos_file)

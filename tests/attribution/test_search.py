@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sctool.attribution.search import analyse, excerpt
 from tests.conftest import run_cli
@@ -29,6 +31,29 @@ def test_excerpt_picks_the_best_lines_and_marks_terms():
     ex, line, spans = excerpt(text, {"read", "config"})
     assert line in (2, 3, 4) and "def read_config" in ex
     assert [ex[a:b] for a, b in spans] == ["read_config", "read"]
+
+
+def _excerpt_reference(text, terms, lines=3):
+    """Analyse every line (the obvious version, slow on long files)."""
+    all_lines = text.split("\n")
+    scores = [len(terms.intersection(analyse(ln))) for ln in all_lines]
+    best, best_score = 0, -1
+    for i in range(max(1, len(all_lines) - lines + 1)):
+        s = sum(scores[i: i + lines])
+        if s > best_score:
+            best, best_score = i, s
+    return best + 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["def read_config(x):", "  return parseHTTP(x)", "", "# config READ",
+                                 "x->y != z", "readConfig = 1", "Ünïcode ß ΣΑΣ", "\tconfiguration()"]),
+                max_size=30),
+       st.sets(st.sampled_from(["read", "config", "http", "->", "parse", "readconfig", "x", "ß"]), max_size=3),
+       st.integers(1, 4))
+def test_excerpt_equals_analysing_every_line(lines, terms, width):
+    text = "\n".join(lines)
+    assert excerpt(text, terms, width)[1] == _excerpt_reference(text, terms, width)
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ import shutil
 import struct
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -136,6 +137,11 @@ def _write_membership(path: Path, header: dict[str, Any], sections: list[tuple[s
         fh.truncate(header["file_size"])
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def _stat(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
 
 
 def _align(n: int) -> int:
@@ -282,7 +288,7 @@ def _build(files: list[InputFile], tmp: Path, cfg: IndexConfig, *, threads: int,
         "format": "sctool-attribution",
         "version": FORMAT_VERSION,
         "config": asdict(cfg),
-        "inputs": [{**f.describe(), "path": str(f.path.resolve())} for f in files],
+        "inputs": [{**f.describe(), "path": str(f.path.resolve()), "stat": _stat(f.path)} for f in files],
         "documents": n_docs,
         "text_bytes": text_bytes,
         "windows": windows,
@@ -343,7 +349,8 @@ class Source:
     verified: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"doc": self.doc, "id": self.id, "repo": self.repo, "path": self.path, "license": self.license,
+                "lang": self.lang, "windows": self.windows, "verified": self.verified}
 
 
 @dataclass
@@ -367,7 +374,8 @@ class Attribution:
     more_sources: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        d["spans"] = list(self.spans)
         d["sources"] = [s.to_dict() for s in self.sources]
         return d
 
@@ -448,6 +456,38 @@ class MembershipIndex:
         texts = list(texts)
         if not texts:
             return []
+        if top < 0:
+            raise ConfigError(f"top must be >= 0, got {top}")
+        if exact:
+            return self._attribute_exact(texts, top, threads)
+        # One native pass per text (normalise once, probe, chains, spans, source counts): no
+        # per-window arrays cross into Python, only per-text results and the listed sources.
+        r = _native.attribution_attribute(_text_column(texts), self.words, self.blocks, self.k, self.table_fps,
+                                          self.table_docs, self.window, top, MAX_DOCS_PER_WINDOW, threads=threads)
+        meta = self._doc_meta(r["src_doc"])
+        src = [Source(d, *meta[d], w, False) for d, w in zip(r["src_doc"].tolist(), r["src_windows"].tolist())]
+        spans = list(zip(r["span_start"].tolist(), r["span_end"].tolist()))
+        sp, rp = r["span_ptr"].tolist(), r["src_ptr"].tolist()
+        cols = zip(r["chars"].tolist(), r["covered"].tolist(), r["longest_chain"].tolist(), r["chain_start"].tolist(),
+                   r["chain_end"].tolist(), r["bloom_hits"].tolist(), r["table_hits"].tolist(),
+                   r["common_windows"].tolist(), r["more_sources"].tolist())
+        return [Attribution(chars=chars, covered_chars=cov, covered_fraction=round(cov / chars, 6) if chars else 0.0,
+                            longest_chain=chain, chain_span=(a, b) if chain else None, spans=spans[sp[i]: sp[i + 1]],
+                            bloom_hits=bh, table_hits=th, sources=src[rp[i]: rp[i + 1]], exact=False,
+                            common_windows=cw, more_sources=more)
+                for i, (chars, cov, chain, a, b, bh, th, cw, more) in enumerate(cols)]
+
+    def _doc_meta(self, docs: np.ndarray) -> dict[int, tuple[str | None, ...]]:
+        """(id, repo, path, license, lang) of each distinct document number in ``docs``."""
+        if not docs.size:
+            return {}
+        uniq = np.unique(docs)
+        frame = self.docs.select(["id", "repo", "path", "license", "lang"])[uniq]
+        return dict(zip(uniq.tolist(), frame.iter_rows()))
+
+    def _attribute_exact(self, texts: list[str], top: int, threads: int) -> list[Attribution]:
+        """The per-window path: every (window, document) pair is re-checked against the document's
+        text, and only confirmed windows count towards coverage, chains and sources."""
         raw = self.query_raw(texts, threads=threads)
         lo = raw["row_lo"].astype(np.int64)
         full = raw["row_hi"].astype(np.int64) - lo
@@ -458,19 +498,23 @@ class MembershipIndex:
         pair_doc = self.table_docs[lo[hit_idx] + offsets].astype(np.uint32)
         pair_text = raw["hit_text"][hit_idx]
         pair_pos = raw["hit_pos"][hit_idx]
-        if exact and pair_doc.size:
-            ok = self._verify(texts, pair_text, pair_pos, pair_doc, threads=threads)
+        # Documents not read (beyond `top`, never needed to confirm a window) are still counted
+        # in `more_sources`; documents whose every pair was read and failed are not.
+        candidates = np.zeros(len(texts), dtype=np.int64)
+        if pair_doc.size:
+            ok, checked = self._verify(texts, pair_text, pair_pos, pair_doc, top, threads=threads)
+            alive = ok | ~checked
+            key = np.unique(pair_text[alive].astype(np.uint64) << np.uint64(32) | pair_doc[alive].astype(np.uint64))
+            candidates = np.bincount((key >> np.uint64(32)).astype(np.int64), minlength=len(texts))
             pair_text, pair_pos, pair_doc = pair_text[ok], pair_pos[ok], pair_doc[ok]
-        if exact:
-            key = np.unique(pair_text.astype(np.uint64) << np.uint64(32) | pair_pos.astype(np.uint64))
-            kept_text = (key >> np.uint64(32)).astype(np.uint32)
-            kept_pos = (key & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-        else:
-            kept_text, kept_pos = raw["hit_text"], raw["hit_pos"]
+        key = np.unique(pair_text.astype(np.uint64) << np.uint64(32) | pair_pos.astype(np.uint64))
+        kept_text = (key >> np.uint64(32)).astype(np.uint32)
+        kept_pos = (key & np.uint64(0xFFFFFFFF)).astype(np.uint32)
         summaries = _native.attribution_summarise(texts, self.window, np.ascontiguousarray(kept_text),
                                                   np.ascontiguousarray(kept_pos), threads=threads)
         table_hits = np.bincount(raw["hit_text"], minlength=len(texts))
-        sources, more = self._sources(len(texts), pair_text, pair_doc, top, exact)
+        sources, _ = self._sources(len(texts), pair_text, pair_doc, top, True)
+        more = np.maximum(candidates - top, 0) if top > 0 else np.zeros(len(texts), dtype=np.int64)
         out = []
         for i, (chars, covered, chain, chain_span, spans) in enumerate(summaries):
             out.append(Attribution(
@@ -478,7 +522,7 @@ class MembershipIndex:
                 covered_fraction=round(covered / chars, 6) if chars else 0.0,
                 longest_chain=int(chain), chain_span=tuple(chain_span) if chain else None,
                 spans=[tuple(s) for s in spans], bloom_hits=int(raw["bloom_hits"][i]),
-                table_hits=int(table_hits[i]), sources=sources[i], exact=exact,
+                table_hits=int(table_hits[i]), sources=sources[i], exact=True,
                 common_windows=int(common[i]), more_sources=int(more[i])))
         return out
 
@@ -506,14 +550,54 @@ class MembershipIndex:
         return out, more
 
     def _verify(self, texts: list[str], pair_text: np.ndarray, pair_pos: np.ndarray, pair_doc: np.ndarray,
-                *, threads: int) -> np.ndarray:
+                top: int, *, threads: int) -> tuple[np.ndarray, np.ndarray]:
+        """Which (text, position, document) pairs hold in the documents' text, and which were read.
+
+        Reading documents is the cost, so it goes in two rounds. First only the documents that can
+        be reported (each text's ``top`` candidates by window count) plus, for every hit window none
+        of those holds, its first document. When every pair read holds (a 64-bit fingerprint almost
+        never collides), the unread candidates cannot change the result: each window is confirmed
+        and the ranking of sources stands. Otherwise the texts with a failed pair get all their
+        candidates read in a second round. Pairs with an unread document count as unconfirmed.
+        """
         if self._store is None:
             self._store = DocStore(self)
-        uniq, local = np.unique(pair_doc, return_inverse=True)
-        doc_texts = self._store.texts([int(d) for d in uniq])
-        return _native.attribution_verify(texts, doc_texts, pair_text.astype(np.uint32),
-                                          local.astype(np.uint32), pair_pos.astype(np.uint32),
-                                          self.window, self.stride, threads=threads)
+        n = pair_doc.size
+        ok = np.zeros(n, dtype=bool)
+        checked = np.zeros(n, dtype=bool)
+        tkey = pair_text.astype(np.uint64) << np.uint64(32)
+        key, inv, count = np.unique(tkey | pair_doc.astype(np.uint64), return_inverse=True, return_counts=True)
+        ktext = (key >> np.uint64(32)).astype(np.int64)
+        kdoc = (key & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        order = np.lexsort((kdoc, -count, ktext))
+        rank = np.empty(key.size, dtype=np.int64)
+        rank[order] = np.arange(key.size) - np.searchsorted(ktext[order], ktext[order], side="left")
+        chosen = rank[inv] < max(top, 1)
+        # Windows (text, position) none of whose chosen pairs exist: add their first pair.
+        wkey = tkey | pair_pos.astype(np.uint64)
+        wuniq, winv = np.unique(wkey, return_inverse=True)
+        has = np.zeros(wuniq.size, dtype=bool)
+        np.logical_or.at(has, winv, chosen)
+        first = np.full(wuniq.size, n, dtype=np.int64)
+        np.minimum.at(first, winv, np.arange(n))
+        chosen[first[~has]] = True
+
+        def check(sel: np.ndarray) -> None:
+            idx = np.flatnonzero(sel & ~checked)
+            if not idx.size:
+                return
+            uniq, local = np.unique(pair_doc[idx], return_inverse=True)
+            doc_texts = self._store.texts(uniq.tolist())
+            ok[idx] = _native.attribution_verify(texts, doc_texts, pair_text[idx].astype(np.uint32),
+                                                 local.astype(np.uint32), pair_pos[idx].astype(np.uint32),
+                                                 self.window, self.stride, threads=threads)
+            checked[idx] = True
+
+        check(chosen)
+        failed_texts = np.unique(pair_text[checked & ~ok])
+        if failed_texts.size:
+            check(np.isin(pair_text, failed_texts))
+        return ok, checked
 
 
 def _text_column(texts: Sequence[str]) -> Any:
@@ -528,53 +612,136 @@ def _text_column(texts: Sequence[str]) -> Any:
 
 
 class DocStore:
-    """Reads indexed documents' text back from the dataset the index was built from."""
+    """Reads indexed documents' text back from the dataset the index was built from.
 
-    def __init__(self, index: MembershipIndex) -> None:
+    Only the rows asked for are decoded: a Parquet row is read by a sliced scan, which decodes the
+    pages holding it rather than its whole row group (a dataset part is often one row group of
+    100 MB of text); a row group with many rows asked for is read in one scan from the first of
+    them to the last. Plain JSONL gets a row ->
+    byte offset table on first use. Texts are kept in an LRU cache, so a server or a batch of
+    samples rereads nothing.
+    """
+
+    #: Rows of one row group above which one scan over their range beats one sliced scan per row
+    #: (a sliced scan decodes at least a whole page, often megabytes).
+    SLICE_MAX = 4
+
+    def __init__(self, index: MembershipIndex, cache_bytes: int = 256 << 20) -> None:
         self.index = index
         self.inputs = index.meta["inputs"]
         self.text_column = index.meta["config"]["text_column"]
+        self.cache_bytes = cache_bytes
+        self._cache: OrderedDict[int, str] = OrderedDict()
+        self._cached = 0
         self._checked: set[int] = set()
+        self._group_starts: dict[int, np.ndarray] = {}
+        self._line_offsets: dict[int, np.ndarray] = {}
+        self.rows_read = 0
 
     def _file(self, fi: int) -> InputFile:
         d = self.inputs[fi]
         path = Path(d["path"])
         if not path.exists():
             raise DatasetError(f"{path}: indexed input is gone; --exact needs the dataset the index was built from")
-        inp = InputFile(path=path, kind=d["kind"], size_bytes=path.stat().st_size)
+        st = path.stat()
+        inp = InputFile(path=path, kind=d["kind"], size_bytes=st.st_size)
         if fi not in self._checked:
-            if inp.fingerprint() != d["fingerprint"]:
+            # Unchanged size and modification time (recorded at build) pass as unchanged, as make
+            # and rsync decide; anything else is settled by the full content hash.
+            quick = d.get("stat")
+            if not (quick and quick == [st.st_size, st.st_mtime_ns]) and inp.fingerprint() != d["fingerprint"]:
                 raise DatasetError(f"{path}: changed since the index was built; rebuild it or drop --exact")
             self._checked.add(fi)
         return inp
 
     def texts(self, docs: Iterable[int]) -> list[str]:
         docs = list(docs)
-        loc = self.index.docs.select(["doc", "file", "row"]).filter(pl.col("doc").is_in(docs))
-        found: dict[int, str] = {}
-        for (fi,), g in loc.group_by(["file"]):
-            rows = dict(zip(g.get_column("row").to_list(), g.get_column("doc").to_list()))
-            for row, text in self._read_rows(self._file(int(fi)), sorted(rows)):
-                found[rows[row]] = text
-        missing = [d for d in docs if d not in found]
-        if missing:
-            raise DatasetError(f"documents {missing[:5]} could not be read back from the indexed inputs")
-        return [found[d] for d in docs]
+        need = [d for d in dict.fromkeys(docs) if d not in self._cache]
+        got: dict[int, str] = {}
+        if need:
+            loc = self.index.docs.select(["doc", "file", "row"])[np.asarray(need, dtype=np.int64)]
+            for (fi,), g in loc.group_by(["file"]):
+                rows = dict(zip(g.get_column("row").to_list(), g.get_column("doc").to_list()))
+                for row, text in self._read_rows(self._file(int(fi)), int(fi), sorted(rows)):
+                    got[rows[row]] = text
+            missing = [d for d in need if d not in got]
+            if missing:
+                raise DatasetError(f"documents {missing[:5]} could not be read back from the indexed inputs")
+            self.rows_read += len(got)
+        out = []
+        for d in docs:
+            t = got.get(d)
+            if t is None:
+                t = self._cache[d]
+                self._cache.move_to_end(d)
+            out.append(t)
+        for d, t in got.items():
+            self._cache[d] = t
+            self._cached += len(t)
+        while self._cached > self.cache_bytes and len(self._cache) > 1:
+            _, t = self._cache.popitem(last=False)
+            self._cached -= len(t)
+        return out
 
-    def _read_rows(self, inp: InputFile, rows: list[int]) -> Iterable[tuple[int, str]]:
+    def _read_rows(self, inp: InputFile, fi: int, rows: list[int]) -> Iterable[tuple[int, str]]:
         if inp.kind == "parquet":
-            import pyarrow.parquet as pq
+            yield from self._read_parquet(inp, fi, rows)
+        elif inp.path.name.lower().endswith((".jsonl", ".ndjson")):
+            yield from self._read_jsonl_plain(inp, fi, rows)
+        else:
+            yield from self._read_stream(inp, rows)
 
-            pf = pq.ParquetFile(inp.path)
-            starts = np.cumsum([0] + [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)])
-            by_group: dict[int, list[int]] = {}
+    def _read_parquet(self, inp: InputFile, fi: int, rows: list[int]) -> Iterable[tuple[int, str]]:
+        import pyarrow.parquet as pq
+
+        starts = self._group_starts.get(fi)
+        if starts is None:
+            md = pq.ParquetFile(inp.path).metadata
+            starts = np.cumsum([0] + [md.row_group(i).num_rows for i in range(md.num_row_groups)])
+            self._group_starts[fi] = starts
+        by_group: dict[int, list[int]] = {}
+        for r in rows:
+            by_group.setdefault(int(np.searchsorted(starts, r, side="right") - 1), []).append(r)
+        lf = pl.scan_parquet(inp.path).select(pl.col(self.text_column).cast(pl.String))
+        sliced: list[int] = []
+        for _, rs in sorted(by_group.items()):
+            if len(rs) > self.SLICE_MAX:
+                # One scan from the first to the last row wanted: polars decodes only that range's
+                # pages (and several times faster than pyarrow's read_row_group plus as_py).
+                col = lf.slice(rs[0], rs[-1] - rs[0] + 1).collect().to_series()
+                yield from zip(rs, (t or "" for t in col.gather([r - rs[0] for r in rs]).to_list()))
+            else:
+                sliced.extend(rs)
+        if sliced:
+            for r, frame in zip(sliced, pl.collect_all([lf.slice(r, 1) for r in sliced])):
+                yield r, frame.item() or ""
+
+    def _read_jsonl_plain(self, inp: InputFile, fi: int, rows: list[int]) -> Iterable[tuple[int, str]]:
+        offsets = self._line_offsets.get(fi)
+        if offsets is None:
+            # Row numbers count the records the reader kept (blank and malformed lines are skipped).
+            found = []
+            with open(inp.path, "rb") as fh:
+                pos = 0
+                for raw in fh:
+                    if raw.strip():
+                        try:
+                            ok = isinstance(json.loads(raw), dict)
+                        except ValueError:
+                            ok = False
+                        if ok:
+                            found.append(pos)
+                    pos += len(raw)
+            offsets = self._line_offsets[fi] = np.asarray(found, dtype=np.int64)
+        with open(inp.path, "rb") as fh:
             for r in rows:
-                by_group.setdefault(int(np.searchsorted(starts, r, side="right") - 1), []).append(r)
-            for g, rs in sorted(by_group.items()):
-                col = pf.read_row_group(g, columns=[self.text_column]).column(0)
-                for r in rs:
-                    yield r, col[r - int(starts[g])].as_py() or ""
-            return
+                if r >= offsets.size:
+                    continue
+                fh.seek(int(offsets[r]))
+                val = json.loads(fh.readline()).get(self.text_column)
+                yield r, val if isinstance(val, str) else ""
+
+    def _read_stream(self, inp: InputFile, rows: list[int]) -> Iterable[tuple[int, str]]:
         want = set(rows)
         reader = InputReader([inp], text_column=self.text_column, batch_rows=10_000)
         row0 = 0

@@ -44,8 +44,12 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 class OptOutConfig:
     """Who opted out, and whether near copies of their code elsewhere go too."""
 
-    users_file: str | None = field(default=None, metadata={"help": "file with one opted-out username per line", "flag": "--users"})
-    repos_file: str | None = field(default=None, metadata={"help": "file with one opted-out owner/repo per line", "flag": "--repos"})
+    users_file: str | None = field(default=None, metadata={
+        "help": "file with one opted-out username per line (in a recipe: relative to the recipe file)",
+        "flag": "--users", "recipe_relative": True})
+    repos_file: str | None = field(default=None, metadata={
+        "help": "file with one opted-out owner/repo per line (in a recipe: relative to the recipe file)",
+        "flag": "--repos", "recipe_relative": True})
     near_copies: bool = field(
         default=False, metadata={"help": "also remove near-duplicates (MinHash, dedup's settings) of opted-out documents"})
     threshold: float = field(default=0.7, metadata={"help": "Jaccard threshold for --near-copies (dedup's default)"})

@@ -145,6 +145,90 @@ fn attribution_query<'py>(
     Ok(d)
 }
 
+/// attribution_attribute(column, words, blocks, k, table_fps, table_docs, window, top, max_docs, threads=0)
+/// -> dict of arrays
+///
+/// Probe, summarise and count sources in one pass. Per text: `chars`, `covered`, `longest_chain`,
+/// `chain_start`, `chain_end`, `bloom_hits`, `table_hits`, `common_windows`, `more_sources`; spans as
+/// CSR (`span_ptr` with n + 1 entries, `span_start`, `span_end`: code-point offsets of the text) and
+/// sources the same way (`src_ptr`, `src_doc`, `src_windows`, most windows first).
+#[pyfunction]
+#[pyo3(signature = (column, words, blocks, k, table_fps, table_docs, window, top, max_docs, threads = 0))]
+#[allow(clippy::too_many_arguments)]
+fn attribution_attribute<'py>(
+    py: Python<'py>,
+    column: &Bound<'py, PyAny>,
+    words: PyReadonlyArray1<'py, u64>,
+    blocks: u64,
+    k: u32,
+    table_fps: PyReadonlyArray1<'py, u64>,
+    table_docs: PyReadonlyArray1<'py, u32>,
+    window: usize,
+    top: usize,
+    max_docs: usize,
+    threads: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let col = TextColumn::from_py(column)?;
+    let texts = col.strs();
+    let idx = view(words.as_slice()?, blocks, k, table_fps.as_slice()?, table_docs.as_slice()?, window)?;
+    let res = detach::run(py, threads, || core::attribute_batch(&idx, &texts, top, max_docs))?.map_err(to_py)?;
+    let n = res.len();
+    let mut per: [Vec<u32>; 9] = std::array::from_fn(|_| Vec::with_capacity(n));
+    let (mut span_ptr, mut span_start, mut span_end) = (Vec::with_capacity(n + 1), Vec::new(), Vec::new());
+    let (mut src_ptr, mut src_doc, mut src_windows) = (Vec::with_capacity(n + 1), Vec::new(), Vec::new());
+    span_ptr.push(0u64);
+    src_ptr.push(0u64);
+    for r in &res {
+        let s = &r.summary;
+        let vals = [
+            s.chars,
+            s.covered,
+            s.longest_chain,
+            s.chain_span.0,
+            s.chain_span.1,
+            r.bloom_hits,
+            r.table_hits,
+            r.common_windows,
+            r.more_sources,
+        ];
+        for (v, x) in per.iter_mut().zip(vals) {
+            v.push(x);
+        }
+        for &(a, b) in &s.spans {
+            span_start.push(a);
+            span_end.push(b);
+        }
+        span_ptr.push(span_start.len() as u64);
+        for &(d, c) in &r.sources {
+            src_doc.push(d);
+            src_windows.push(c);
+        }
+        src_ptr.push(src_doc.len() as u64);
+    }
+    let d = PyDict::new(py);
+    let names = [
+        "chars",
+        "covered",
+        "longest_chain",
+        "chain_start",
+        "chain_end",
+        "bloom_hits",
+        "table_hits",
+        "common_windows",
+        "more_sources",
+    ];
+    for (name, v) in names.into_iter().zip(per) {
+        d.set_item(name, v.into_pyarray(py))?;
+    }
+    d.set_item("span_ptr", span_ptr.into_pyarray(py))?;
+    d.set_item("span_start", span_start.into_pyarray(py))?;
+    d.set_item("span_end", span_end.into_pyarray(py))?;
+    d.set_item("src_ptr", src_ptr.into_pyarray(py))?;
+    d.set_item("src_doc", src_doc.into_pyarray(py))?;
+    d.set_item("src_windows", src_windows.into_pyarray(py))?;
+    Ok(d)
+}
+
 /// attribution_bloom_contains(words, blocks, k, fps, threads=0) -> bool array
 #[pyfunction]
 #[pyo3(signature = (words, blocks, k, fps, threads = 0))]
@@ -236,6 +320,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(attribution_expected_fpr, m)?)?;
     m.add_function(wrap_pyfunction!(attribution_bloom_build, m)?)?;
     m.add_function(wrap_pyfunction!(attribution_query, m)?)?;
+    m.add_function(wrap_pyfunction!(attribution_attribute, m)?)?;
     m.add_function(wrap_pyfunction!(attribution_bloom_contains, m)?)?;
     m.add_function(wrap_pyfunction!(attribution_summarise, m)?)?;
     m.add_function(wrap_pyfunction!(attribution_verify, m)?)?;

@@ -179,7 +179,11 @@ const CHUNK: usize = 64;
 
 /// Probe every stride-1 window of `text`.
 pub fn query_text(index: &IndexView<'_>, text: &str) -> TextHits {
-    let norm = Normalised::new(text, false);
+    probe(index, &Normalised::new(text, false))
+}
+
+/// Probe every stride-1 window of normalised text; hits come out in ascending position.
+fn probe(index: &IndexView<'_>, norm: &Normalised) -> TextHits {
     let n = norm.chars();
     let w = index.window;
     let mut out = TextHits { chars: n as u32, ..TextHits::default() };
@@ -208,6 +212,79 @@ pub fn query_text(index: &IndexView<'_>, text: &str) -> TextHits {
         start += m;
     }
     out
+}
+
+/// Everything `sctool attribute` reports about one text (Bloom false positives already dropped:
+/// only windows whose fingerprint is in the table count).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TextAttribution {
+    pub summary: Summary,
+    /// Windows the Bloom filter accepted.
+    pub bloom_hits: u32,
+    /// Windows found in the table.
+    pub table_hits: u32,
+    /// Hit windows found in more than `max_docs` documents (only the first `max_docs` count).
+    pub common_windows: u32,
+    /// (document, hit windows), most windows first, then lowest document; at most `top`.
+    pub sources: Vec<(u32, u32)>,
+    /// Source documents found beyond `top`.
+    pub more_sources: u32,
+}
+
+/// Probe, summarise and name the sources of one text in one pass over its normalised form.
+pub fn attribute_text(index: &IndexView<'_>, text: &str, top: usize, max_docs: usize) -> TextAttribution {
+    let norm = Normalised::new(text, true);
+    let hits = probe(index, &norm);
+    let positions: Vec<usize> = hits.hits.iter().map(|h| h.0 as usize).collect();
+    let summary = summarise_sorted(&norm, index.window, &positions);
+    let mut out = TextAttribution {
+        summary,
+        bloom_hits: hits.bloom_hits,
+        table_hits: hits.hits.len() as u32,
+        ..TextAttribution::default()
+    };
+    if top == 0 || hits.hits.is_empty() {
+        out.common_windows = hits.hits.iter().filter(|h| (h.2 - h.1) as usize > max_docs).count() as u32;
+        return out;
+    }
+    let mut docs: Vec<u32> = Vec::with_capacity(hits.hits.len());
+    for &(_, lo, hi) in &hits.hits {
+        let (lo, hi) = (lo as usize, hi as usize);
+        if hi - lo > max_docs {
+            out.common_windows += 1;
+        }
+        docs.extend_from_slice(&index.table_docs[lo..hi.min(lo + max_docs)]);
+    }
+    docs.sort_unstable();
+    let mut counts: Vec<(u32, u32)> = Vec::new();
+    for d in docs {
+        match counts.last_mut() {
+            Some((last, c)) if *last == d => *c += 1,
+            _ => counts.push((d, 1)),
+        }
+    }
+    counts.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    out.more_sources = counts.len().saturating_sub(top) as u32;
+    counts.truncate(top);
+    out.sources = counts;
+    out
+}
+
+/// [`attribute_text`] over a batch, in parallel; a null text gives an empty result.
+pub fn attribute_batch(
+    index: &IndexView<'_>,
+    texts: &[Option<&str>],
+    top: usize,
+    max_docs: usize,
+) -> Result<Vec<TextAttribution>> {
+    index.validate()?;
+    if max_docs == 0 {
+        return Err(CoreError::InvalidConfig("max_docs (documents per window) must be >= 1".into()));
+    }
+    Ok(texts
+        .par_iter()
+        .map(|t| t.map_or_else(TextAttribution::default, |t| attribute_text(index, t, top, max_docs)))
+        .collect())
 }
 
 /// [`query_text`] over a batch, in parallel; a null text gives an empty result.
@@ -251,11 +328,16 @@ pub fn summarise(text: &str, window: usize, positions: &[u32]) -> Result<Summary
             )));
         }
     }
-    let mut s = Summary { chars: n as u32, ..Summary::default() };
+    Ok(summarise_sorted(&norm, window, &pos))
+}
+
+/// [`summarise`] of ascending, distinct positions that all fit in `norm` (built with `orig`).
+fn summarise_sorted(norm: &Normalised, window: usize, pos: &[usize]) -> Summary {
+    let mut s = Summary { chars: norm.chars() as u32, ..Summary::default() };
     let to_orig = |a: usize, b: usize| (norm.orig[a], norm.orig[b - 1] + 1);
     // Union of [p, p + window).
     let mut run: Option<(usize, usize)> = None;
-    for &p in &pos {
+    for &p in pos {
         match run {
             Some((a, b)) if p <= b => run = Some((a, b.max(p + window))),
             _ => {
@@ -271,12 +353,25 @@ pub fn summarise(text: &str, window: usize, positions: &[u32]) -> Result<Summary
         s.covered += (b - a) as u32;
         s.spans.push(to_orig(a, b));
     }
-    // Chains: chain[p] = chain[p - window] + 1.
-    let mut chain = vec![0u32; n + 1];
+    // Chains: chain(p) = chain(p - window) + 1; `j` walks behind `i` to the position p - window.
+    let mut chain = vec![0u32; pos.len()];
     let mut best = (0u32, 0usize);
-    for &p in &pos {
-        let c = if p >= window { chain[p - window] + 1 } else { 1 };
-        chain[p] = c;
+    let mut j = 0;
+    for (i, &p) in pos.iter().enumerate() {
+        let c = if p >= window {
+            let want = p - window;
+            while pos[j] < want {
+                j += 1;
+            }
+            if pos[j] == want {
+                chain[j] + 1
+            } else {
+                1
+            }
+        } else {
+            1
+        };
+        chain[i] = c;
         if c > best.0 {
             best = (c, p);
         }
@@ -287,7 +382,7 @@ pub fn summarise(text: &str, window: usize, positions: &[u32]) -> Result<Summary
         s.longest_chain = best.0 * window as u32;
         s.chain_span = to_orig(start, end);
     }
-    Ok(s)
+    s
 }
 
 /// Which (query, document, position) hits are real: the query's window at `position` equals one
@@ -371,6 +466,45 @@ mod tests {
         let pairs: Vec<(u32, u32, u32)> = pos.iter().map(|&x| (0, 0, x)).collect();
         assert!(verify_batch(&[&query], &[&first], &pairs, 10, 10).unwrap().iter().all(|&x| x));
         assert!(!verify_batch(&[&query], &[&second], &pairs, 10, 10).unwrap().iter().any(|&x| x));
+    }
+
+    #[test]
+    fn fused_attribution_equals_probe_then_summarise_then_count() {
+        // Documents sharing a prefix, so its windows sit in every document and sources tie.
+        let lines: Vec<String> = (0..40).map(|i| format!("let value_{i} = compute({i}, \"éà{}\");\n", i * 7)).collect();
+        let docs: Vec<String> =
+            (0..6).map(|d| format!("{}{}", lines[..8].concat(), lines[8 + d * 4..16 + d * 4].concat())).collect();
+        let mut saw_common = false;
+        let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
+        let (params, words, fps, tdocs) = build(&refs, 12);
+        let idx = IndexView { bloom: params, words: &words, table_fps: &fps, table_docs: &tdocs, window: 12 };
+        let queries =
+            [format!("x {}  y", docs[2].replace('\n', " ")), docs[0][5..].to_string(), "short".into(), String::new()];
+        for (top, max_docs) in [(3, 64), (1, 2), (0, 64), (10, 1)] {
+            for q in &queries {
+                let fused = attribute_text(&idx, q, top, max_docs);
+                let hits = query_text(&idx, q);
+                let pos: Vec<u32> = hits.hits.iter().map(|h| h.0).collect();
+                assert_eq!(fused.summary, summarise(q, 12, &pos).unwrap());
+                assert_eq!(fused.bloom_hits, hits.bloom_hits);
+                assert_eq!(fused.table_hits as usize, hits.hits.len());
+                let mut count = std::collections::BTreeMap::<u32, u32>::new();
+                let mut common = 0;
+                for &(_, lo, hi) in &hits.hits {
+                    common += u32::from(hi - lo > max_docs as u32);
+                    for r in lo..hi.min(lo + max_docs as u32) {
+                        *count.entry(tdocs[r as usize]).or_default() += 1;
+                    }
+                }
+                let mut want: Vec<(u32, u32)> = count.into_iter().collect();
+                want.sort_by_key(|&(d, c)| (std::cmp::Reverse(c), d));
+                let more = if top == 0 { 0 } else { want.len().saturating_sub(top) as u32 };
+                want.truncate(top);
+                saw_common |= common > 0 && more > 0;
+                assert_eq!((fused.sources, fused.more_sources, fused.common_windows), (want, more, common), "{q:?}");
+            }
+        }
+        assert!(saw_common);
     }
 
     #[test]

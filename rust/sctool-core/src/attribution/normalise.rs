@@ -36,25 +36,25 @@ impl Normalised {
         let mut bytes = Vec::with_capacity(text.len());
         let mut orig = Vec::new();
         if text.is_ascii() {
+            // Branch-free compaction: write every byte, advance only past kept ones.
+            let src = text.as_bytes();
+            bytes.resize(src.len(), 0);
+            let mut j = 0;
             if with_orig {
-                orig.reserve(text.len());
-                for (i, &b) in text.as_bytes().iter().enumerate() {
-                    if !is_ascii_ws(b) {
-                        bytes.push(b);
-                        orig.push(i as u32);
-                    }
+                orig.resize(src.len(), 0);
+                for (i, &b) in src.iter().enumerate() {
+                    bytes[j] = b;
+                    orig[j] = i as u32;
+                    j += usize::from(!is_ascii_ws(b));
                 }
+                orig.truncate(j);
             } else {
-                // Branch-free compaction: write every byte, advance only past kept ones.
-                let src = text.as_bytes();
-                bytes.resize(src.len(), 0);
-                let mut j = 0;
                 for &b in src {
                     bytes[j] = b;
                     j += usize::from(!is_ascii_ws(b));
                 }
-                bytes.truncate(j);
             }
+            bytes.truncate(j);
             return Normalised { bytes, starts: Vec::new(), orig };
         }
         let mut starts = Vec::new();
