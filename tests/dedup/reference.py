@@ -97,3 +97,23 @@ def near_dedup(ids: list[str], texts: list[str], bands: int, rows: int, *, verif
             if i != keep:
                 removed[ids[i]] = ids[keep]
     return removed
+
+
+def component_roots(n: int, edges: list[tuple[int, int]], ranks: list[int] | None = None) -> list[int]:
+    """Per node, the member of its connected component with the lowest rank (default: itself)."""
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        parent[find(a)] = find(b)
+    rank = ranks if ranks is not None else list(range(n))
+    best: dict[int, int] = {}
+    for x in range(n):
+        r = find(x)
+        if r not in best or rank[x] < rank[best[r]]:
+            best[r] = x
+    return [best[find(x)] for x in range(n)]

@@ -98,16 +98,7 @@ def test_components_root_at_the_lowest_rank(case: tuple[list[int], list[tuple[in
     n = len(ranks)
     comps = steps.Components(np.array(ranks, dtype=np.uint32))
     comps.union(np.array([a for a, _ in edges], dtype=np.uint64), np.array([b for _, b in edges], dtype=np.uint64))
-    parent = list(range(n))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            x = parent[x]
-        return x
-
-    for a, b in edges:
-        parent[find(a)] = find(b)
-    want = [min((p for p in range(n) if find(p) == find(x)), key=lambda p: ranks[p]) for x in range(n)]
+    want = reference.component_roots(n, edges, ranks)
     assert comps.roots().tolist() == want
 
 

@@ -23,6 +23,7 @@ from sctool.errors import ConfigError
 from sctool.stages.base import Runtime
 from sctool.stages.dedup import DedupConfig, run_dedup
 from tests.conftest import run_cli
+from tests.dedup import reference
 from tests.scaleout.conftest import write_corpus
 from tests.scaleout.helpers import assert_same_dataset
 
@@ -111,21 +112,6 @@ def test_verify_is_refused_by_the_executor_path(tmp_path: Path) -> None:
         run_near_dedup_executor(files, tmp_path / "o", DedupConfig(mode="exact"), rt("local"))
 
 
-def _reference_roots(n: int, edges: list[tuple[int, int]]) -> list[int]:
-    parent = list(range(n))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            x = parent[x]
-        return x
-
-    for a, b in edges:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return [find(x) for x in range(n)]
-
-
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 40).flatmap(
     lambda n: st.tuples(st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=60))))
@@ -133,7 +119,7 @@ def test_components_min_root_matches_union_find(case: tuple[int, list[tuple[int,
     n, edges = case
     a = np.array([e[0] for e in edges], dtype=np.int64)
     b = np.array([e[1] for e in edges], dtype=np.int64)
-    assert components_min_root(n, a, b).tolist() == _reference_roots(n, edges)
+    assert components_min_root(n, a, b).tolist() == reference.component_roots(n, edges)
 
 
 @pytest.mark.ray

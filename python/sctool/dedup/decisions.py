@@ -5,19 +5,20 @@ and manifests."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from sctool.config import config_to_dict
 from sctool.dedup.config import DedupConfig
 from sctool.dedup.steps import SplitByDecisions, content_hashes, first_occurrences, split_by_decisions
 from sctool.executors.base import Executor, Shard, plan_shards
 from sctool.executors.spill import SpillDir
 from sctool.io.dataset import DatasetWriter, Manifest
-from sctool.io.sources import Batch, InputReader
+from sctool.io.sources import Batch, InputReader, resolve_inputs
 from sctool.progress import progress
 
 if TYPE_CHECKING:
@@ -36,6 +37,43 @@ class SpilledDecisions:
         return self.spill.by_batch(self.name, first_batch, n_batches, self.schema)
 
 
+@dataclass
+class DedupRun:
+    """What every dedup path opens first: the input reader and the output writer (and, on an
+    executor, the spill directory keyed by everything that changes the result)."""
+
+    reader: InputReader
+    writer: DatasetWriter
+    config: dict[str, Any]
+    inputs: list[dict[str, Any]]
+    output: Path
+
+    @classmethod
+    def open(cls, inputs: Sequence[str | Path], output: str | Path, config: DedupConfig,
+             runtime: Runtime) -> DedupRun:
+        files = resolve_inputs(inputs)
+        reader = InputReader(files, text_column=runtime.text_column, batch_rows=runtime.batch_rows)
+        cfg = config_to_dict(config)
+        described = [f.describe() for f in files]
+        writer = DatasetWriter(output, stage="dedup", config=cfg, inputs=described, overwrite=runtime.overwrite,
+                               threads=runtime.threads)
+        return cls(reader, writer, cfg, described, Path(output))
+
+    def write(self, ex: Executor, process: SplitByDecisions, shards: list[Shard], runtime: Runtime,
+              extra: dict[str, Any]) -> Manifest:
+        """The write step: every batch through ``process`` into its part (finished parts are
+        skipped, kept + removed = input checked per batch), then the manifest with ``extra``."""
+        with progress(self.reader.total_rows(), "dedup: writing", quiet=runtime.quiet) as bar:
+            ex.write_parts(stage="dedup", reader=self.reader, writer=self.writer, make_process=process,
+                           shards=shards, bar=bar)
+        return self.writer.finalize(extra)
+
+    def spill_dir(self, stage: str, runtime: Runtime, partitions: int) -> SpillDir:
+        return SpillDir.for_output(self.output, {"stage": stage, "config": self.config, "inputs": self.inputs,
+                                                 "batch_rows": runtime.batch_rows,
+                                                 "text_column": runtime.text_column, "partitions": partitions})
+
+
 class BatchCounter:
     """Counts the batches of each input file during a pass, so the write pass's shards need no
     second read to plan (``executor.plan`` reads JSONL files once to count them)."""
@@ -49,15 +87,6 @@ class BatchCounter:
 
     def shards(self) -> list[Shard]:
         return plan_shards(self.reader, [self.counts[str(f.path)] for f in self.reader.inputs])
-
-
-def write_decided(ex: Executor, reader: InputReader, writer: DatasetWriter, process: SplitByDecisions,
-                  shards: list[Shard], runtime: Runtime, extra: dict[str, Any]) -> Manifest:
-    """The write step: every batch through ``process`` into its part (finished parts are skipped),
-    then the manifest with ``extra``."""
-    with progress(reader.total_rows(), "dedup: writing", quiet=runtime.quiet) as bar:
-        ex.write_parts(stage="dedup", reader=reader, writer=writer, make_process=process, shards=shards, bar=bar)
-    return writer.finalize(extra)
 
 
 def exact_duplicates(reader: InputReader, runtime: Runtime, counter: BatchCounter | None = None) -> pl.DataFrame:
@@ -105,5 +134,5 @@ def near_manifest_extra(config: DedupConfig, plan: Any) -> dict[str, Any]:
     return extra
 
 
-__all__ = ["BatchCounter", "SpilledDecisions", "exact_duplicates", "near_manifest_extra", "split_by_decisions",
-           "write_decided"]
+__all__ = ["BatchCounter", "DedupRun", "SpilledDecisions", "exact_duplicates", "near_manifest_extra",
+           "split_by_decisions"]

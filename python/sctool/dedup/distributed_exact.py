@@ -22,16 +22,14 @@ from pathlib import Path
 
 import polars as pl
 
-from sctool.config import config_to_dict
 from sctool.dedup.config import DedupConfig
-from sctool.dedup.decisions import SpilledDecisions, write_decided
+from sctool.dedup.decisions import DedupRun, SpilledDecisions
 from sctool.dedup.steps import EXACT_SCHEMA, SplitByDecisions, content_hashes, first_occurrences
 from sctool.errors import ConfigError
 from sctool.executors import get_executor
 from sctool.executors.base import Shard, ShardInput
 from sctool.executors.spill import SpillDir
-from sctool.io.dataset import DatasetWriter, Manifest
-from sctool.io.sources import InputReader, resolve_inputs
+from sctool.io.dataset import Manifest
 from sctool.progress import progress
 from sctool.stages.base import Runtime
 
@@ -91,25 +89,19 @@ def run_exact_dedup(
     """``run_dedup`` on ``runtime.executor``; ``partitions`` (default: from the cluster size) never changes the result."""
     if config.mode != "exact":
         raise ConfigError(f"run_exact_dedup handles mode 'exact' only, got {config.mode!r}")
-    files = resolve_inputs(inputs)
-    reader = InputReader(files, text_column=runtime.text_column, batch_rows=runtime.batch_rows)
-    cfg = config_to_dict(config)
-    described = [f.describe() for f in files]
-    writer = DatasetWriter(output, stage="dedup", config=cfg, inputs=described, overwrite=runtime.overwrite,
-                           threads=runtime.threads)
+    run = DedupRun.open(inputs, output, config, runtime)
+    reader = run.reader
     ex = get_executor(runtime)
     shards = ex.plan(reader)
     n_part = partitions or ex.default_partitions()
-    spill = SpillDir.for_output(output, {"stage": "dedup", "config": cfg, "inputs": described,
-                                         "batch_rows": runtime.batch_rows, "text_column": runtime.text_column,
-                                         "partitions": n_part})
+    spill = run.spill_dir("dedup", runtime, n_part)
     with progress(len(shards), "dedup: hashing", unit="shard", quiet=runtime.quiet) as bar:
         ex.map_shards(reader, HashShard(spill, runtime.text_column, runtime.threads, n_part), shards=shards,
                       checkpoint=spill.path("hashed"), bar=bar)
     ex.map(FindDuplicates(spill, len(shards), n_part), list(range(n_part)), label="dedup reduce")
     groups = sum(ex.map(CountGroups(spill, n_part), list(range(n_part)), label="dedup groups"))
     process = SplitByDecisions(SpilledDecisions(spill, "dups", DUPS_SCHEMA), flag="dup_of", reason="exact_duplicate")
-    manifest = write_decided(ex, reader, writer, process, shards, runtime, {"duplicate_groups": groups})
+    manifest = run.write(ex, process, shards, runtime, {"duplicate_groups": groups})
     spill.remove()
     return manifest
 

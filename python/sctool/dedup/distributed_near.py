@@ -26,18 +26,16 @@ import polars as pl
 import pyarrow as pa
 
 from sctool import _native
-from sctool.config import config_to_dict
 from sctool.dedup import steps
 from sctool.dedup.config import DedupConfig
-from sctool.dedup.decisions import SpilledDecisions, near_manifest_extra, write_decided
+from sctool.dedup.decisions import DedupRun, SpilledDecisions, near_manifest_extra
 from sctool.dedup.near import NearDupParams
 from sctool.dedup.steps import DECISION_SCHEMA
 from sctool.errors import ConfigError, InternalError
 from sctool.executors import get_executor
 from sctool.executors.base import Shard, ShardInput
 from sctool.executors.spill import SpillDir
-from sctool.io.dataset import DatasetWriter, Manifest
-from sctool.io.sources import InputReader, resolve_inputs
+from sctool.io.dataset import Manifest
 from sctool.progress import progress
 from sctool.stages.base import Runtime
 
@@ -174,18 +172,12 @@ def run_near_dedup_executor(
     if params.verify:
         raise ConfigError("--verify runs in-process only; run_dedup falls back to the local engine for it")
     exact = config.mode == "both"
-    files = resolve_inputs(inputs)
-    reader = InputReader(files, text_column=runtime.text_column, batch_rows=runtime.batch_rows)
-    cfg = config_to_dict(config)
-    described = [f.describe() for f in files]
-    writer = DatasetWriter(output, stage="dedup", config=cfg, inputs=described, overwrite=runtime.overwrite,
-                           threads=runtime.threads)
+    run = DedupRun.open(inputs, output, config, runtime)
+    reader = run.reader
     ex = get_executor(runtime)
     shards = ex.plan(reader)
     n_part = partitions or ex.default_partitions()
-    spill = SpillDir.for_output(output, {"stage": "dedup-near", "config": cfg, "inputs": described,
-                                         "batch_rows": runtime.batch_rows, "text_column": runtime.text_column,
-                                         "partitions": n_part})
+    spill = run.spill_dir("dedup-near", runtime, n_part)
     with progress(len(shards), "dedup: minhash", unit="shard", quiet=runtime.quiet) as bar:
         mapped = ex.map_shards(reader, SignShard(spill, params, exact, runtime.text_column, runtime.threads, n_part),
                                shards=shards, checkpoint=spill.path("signed"), bar=bar)
@@ -216,7 +208,7 @@ def run_near_dedup_executor(
                         engine=engine)
     spill.write("decisions", 0, plan.decisions)
     process = steps.SplitByDecisions(SpilledDecisions(spill, "decisions", DECISION_SCHEMA), flag="reason")
-    manifest = write_decided(ex, reader, writer, process, shards, runtime, near_manifest_extra(config, plan))
+    manifest = run.write(ex, process, shards, runtime, near_manifest_extra(config, plan))
     spill.remove()
     return manifest
 

@@ -24,17 +24,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sctool.config import config_to_dict
 from sctool.dedup.config import DedupConfig
-from sctool.dedup.decisions import BatchCounter, exact_duplicates, near_manifest_extra, write_decided
+from sctool.dedup.decisions import BatchCounter, DedupRun, exact_duplicates, near_manifest_extra
 from sctool.dedup.distributed_exact import run_exact_dedup
 from sctool.dedup.distributed_near import run_near_dedup_executor
 from sctool.dedup.near import NearDupPlanner
 from sctool.dedup.steps import InMemoryDecisions, SplitByDecisions, split_by_decisions
 from sctool.errors import ConfigError
 from sctool.executors import LocalExecutor
-from sctool.io.dataset import DatasetWriter, Manifest
-from sctool.io.sources import InputReader, resolve_inputs
+from sctool.io.dataset import Manifest
 from sctool.progress import progress
 from sctool.stages.base import Runtime, Stage, register_stage
 
@@ -53,12 +51,13 @@ def run_dedup(
         return run_near_dedup(inputs, output, config, runtime)
     if runtime.executor != "local":
         return run_exact_dedup(inputs, output, config, runtime)
-    reader, writer = _open(inputs, output, config, runtime)
+    run = DedupRun.open(inputs, output, config, runtime)
+    reader = run.reader
     counter = BatchCounter(reader)
     dups = exact_duplicates(reader, runtime, counter)
     groups = int(dups.get_column("dup_of").n_unique()) if dups.height else 0
     process = SplitByDecisions(InMemoryDecisions(dups), flag="dup_of", reason="exact_duplicate")
-    return write_decided(LocalExecutor(runtime.threads), reader, writer, process, counter.shards(), runtime,
+    return run.write(LocalExecutor(runtime.threads), process, counter.shards(), runtime,
                          {"duplicate_groups": groups})
 
 
@@ -68,7 +67,8 @@ def run_near_dedup(
     """Near (and, for mode ``both``, first exact) deduplication in this process; see the module docstring."""
     params = config.near_params()
     params.validate()
-    reader, writer = _open(inputs, output, config, runtime)
+    run = DedupRun.open(inputs, output, config, runtime)
+    reader = run.reader
     counter = BatchCounter(reader)
     with NearDupPlanner(params, exact=config.mode == "both", text_column=runtime.text_column,
                         threads=runtime.threads, work_parent=Path(output).resolve().parent) as planner:
@@ -79,18 +79,8 @@ def run_near_dedup(
                 bar.update(batch.frame.height)
         plan = planner.plan()
     process = SplitByDecisions(InMemoryDecisions(plan.decisions), flag="reason")
-    return write_decided(LocalExecutor(runtime.threads), reader, writer, process, counter.shards(), runtime,
+    return run.write(LocalExecutor(runtime.threads), process, counter.shards(), runtime,
                          near_manifest_extra(config, plan))
-
-
-def _open(inputs: Sequence[str | Path], output: str | Path, config: DedupConfig,
-          runtime: Runtime) -> tuple[InputReader, DatasetWriter]:
-    files = resolve_inputs(inputs)
-    reader = InputReader(files, text_column=runtime.text_column, batch_rows=runtime.batch_rows)
-    writer = DatasetWriter(output, stage="dedup", config=config_to_dict(config),
-                           inputs=[f.describe() for f in files], overwrite=runtime.overwrite,
-                           threads=runtime.threads)
-    return reader, writer
 
 
 @register_stage

@@ -7,13 +7,14 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use sctool_core::minhash::engine::{self, BandShuffle as CoreShuffle, ShingleFile};
 use sctool_core::minhash::unionfind::Components as CoreComponents;
-use sctool_core::minhash::{self, MinHashParams, Permutations, ShingleHash, ShingleKind};
+use sctool_core::minhash::{self, Permutations};
 
 use crate::arrow_input::TextColumn;
 use crate::detach;
-use crate::errors::{to_py, ConfigError};
+use crate::errors::to_py;
 
 type U64Pair<'py> = (Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u64>>);
+type Edges<'py> = (u64, Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u64>>);
 
 /// lsh_band_records(sigs, counts, bands, rows, base=0, threads=0) -> (keys uint64, nodes uint64):
 /// one record per band of every document with shingles; node = base + row in the batch.
@@ -44,7 +45,7 @@ fn lsh_partition_edges<'py>(
     keys: PyReadonlyArray1<'py, u64>,
     nodes: PyReadonlyArray1<'py, u64>,
     threads: usize,
-) -> PyResult<(u64, Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u64>>)> {
+) -> PyResult<Edges<'py>> {
     let (k, n) = (keys.as_slice()?, nodes.as_slice()?);
     let e = detach::run(py, threads, || engine::partition_edges(k, n))?.map_err(to_py)?;
     Ok((e.groups, e.a.into_pyarray(py), e.b.into_pyarray(py)))
@@ -71,16 +72,7 @@ fn minhash_signatures_shingles<'py>(
     Bound<'py, PyArray1<u32>>,
     Bound<'py, PyArray1<u64>>,
 )> {
-    let seed = u32::try_from(seed)
-        .map_err(|_| ConfigError::new_err(format!("seed must be between 0 and 2**32 - 1, got {seed}")))?;
-    let p = MinHashParams {
-        num_perm,
-        ngram,
-        seed,
-        shingle: ShingleKind::parse(shingle).map_err(to_py)?,
-        hash: ShingleHash::parse(hash).map_err(to_py)?,
-    };
-    p.validate().map_err(to_py)?;
+    let p = crate::minhash::params(num_perm, ngram, seed, shingle, hash)?;
     let col = TextColumn::from_py(column)?;
     let docs = col.strs();
     let out = detach::run(py, threads, || {
@@ -133,7 +125,7 @@ impl BandShuffle {
     /// The records (keys, nodes) of one partition file.
     #[staticmethod]
     #[pyo3(signature = (path, threads = 0))]
-    fn load<'py>(py: Python<'py>, path: std::path::PathBuf, threads: usize) -> PyResult<U64Pair<'py>> {
+    fn load(py: Python<'_>, path: std::path::PathBuf, threads: usize) -> PyResult<U64Pair<'_>> {
         let (k, n) = detach::run(py, threads, || CoreShuffle::load(&path))?.map_err(to_py)?;
         Ok((k.into_pyarray(py), n.into_pyarray(py)))
     }

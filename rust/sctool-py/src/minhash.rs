@@ -9,7 +9,7 @@ use crate::arrow_input::TextColumn;
 use crate::detach;
 use crate::errors::{to_py, ConfigError};
 
-fn params(num_perm: usize, ngram: usize, seed: u64, shingle: &str, hash: &str) -> PyResult<MinHashParams> {
+pub(crate) fn params(num_perm: usize, ngram: usize, seed: u64, shingle: &str, hash: &str) -> PyResult<MinHashParams> {
     let seed = u32::try_from(seed)
         .map_err(|_| ConfigError::new_err(format!("seed must be between 0 and 2**32 - 1, got {seed}")))?;
     let p = MinHashParams {

@@ -563,14 +563,11 @@ mod tests {
         crate::parallel::with_threads(threads, || {
             for path in shuffle.finish().unwrap() {
                 let (keys, nodes) = BandShuffle::load(&path).unwrap();
-                match &shingles {
-                    Some(sh) => {
-                        union_verified(&keys, &nodes, &comps, sh, 0.7).unwrap();
-                    }
-                    None => {
-                        let e = partition_edges(&keys, &nodes).unwrap();
-                        comps.union_positions(&e.a, &e.b).unwrap();
-                    }
+                if let Some(sh) = &shingles {
+                    union_verified(&keys, &nodes, &comps, sh, 0.7).unwrap();
+                } else {
+                    let e = partition_edges(&keys, &nodes).unwrap();
+                    comps.union_positions(&e.a, &e.b).unwrap();
                 }
             }
         });

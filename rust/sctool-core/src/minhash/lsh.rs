@@ -135,7 +135,7 @@ pub fn band_records(
     let (mut keys, mut nodes) = (Vec::with_capacity(total), Vec::with_capacity(total));
     for (i, doc_keys) in per_doc.iter().enumerate() {
         keys.extend_from_slice(doc_keys);
-        nodes.extend(std::iter::repeat(base + i as u64).take(doc_keys.len()));
+        nodes.extend(std::iter::repeat_n(base + i as u64, doc_keys.len()));
     }
     Ok((keys, nodes))
 }
