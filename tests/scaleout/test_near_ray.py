@@ -25,9 +25,7 @@ from sctool.stages.dedup import DedupConfig, run_dedup
 from tests.conftest import run_cli
 from tests.dedup import reference
 from tests.scaleout.conftest import write_corpus
-from tests.scaleout.helpers import assert_same_dataset
-
-LAYOUT = ("spill_flushes", "bytes_spilled", "partition_files", "partition_splits")
+from tests.scaleout.helpers import assert_same_near
 
 
 def rt(executor: str) -> Runtime:
@@ -49,19 +47,6 @@ def near_corpus(root: Path) -> list[Path]:
             fh.write(json.dumps({"id": f"copy-{i}", "content": " ".join(bases[i])}) + "\n")
         fh.write(json.dumps({"id": "short", "content": "x"}) + "\n")
     return [*files, path]
-
-
-def _strip_layout(out: Path) -> None:
-    m = json.loads((out / "manifest.json").read_text())
-    for k in LAYOUT:
-        m["near_dedup"]["engine"].pop(k, None)
-    (out / "manifest.json").write_text(json.dumps(m))
-
-
-def assert_same_near(a: Path, b: Path) -> None:
-    for out in (a, b):
-        _strip_layout(out)
-    assert_same_dataset(a, b)
 
 
 def _compare(files: list[Path], tmp: Path, mode: str, keep: str, executor: str, partitions: int | None) -> dict:
