@@ -25,7 +25,7 @@ def compact(a: Attribution, top: int = 3) -> dict[str, Any]:
         "covered_fraction": a.covered_fraction,
         "longest_chain": a.longest_chain,
         "spans": [list(s) for s in a.spans],
-        "sources": [{k: v for k, v in s.to_dict().items() if k in ("id", "repo", "path", "license", "windows")}
+        "sources": [{"id": s.id, "repo": s.repo, "path": s.path, "license": s.license, "windows": s.windows}
                     for s in a.sources[:top]],
     }
 
