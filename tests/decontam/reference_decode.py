@@ -263,6 +263,12 @@ def diff_view(b: bytes) -> _Builder | None:
 
 
 PREFIXES = (b"# ", b"// ", b">>> ", b"... ", b"> ")
+CODE_STARTS = (b"def ", b"return", b"for ", b"if ", b"while ", b"import ", b"from ", b"class ", b"assert ")
+
+
+def line_looks_like_code(line: bytes) -> bool:
+    t = line.strip(b" \t\n\r\x0c")
+    return t.startswith(CODE_STARTS) or t[-1:] in (b":", b";", b"{", b"}") or b" = " in t
 
 
 def prefixed_view(b: bytes) -> _Builder | None:
@@ -271,7 +277,7 @@ def prefixed_view(b: bytes) -> _Builder | None:
     run_prefix: bytes | None = None
 
     def flush() -> None:
-        if len(run) >= 3:
+        if len(run) >= 3 and (run_prefix == b">>> " or any(line_looks_like_code(b[s:e]) for s, e in run)):
             for s, e in run:
                 out.begin(s, e)
                 out.text += b[s:e].decode() + "\n"

@@ -32,7 +32,7 @@ def test_stage_removes_contaminated_and_reports_items(corpus: Path, tmp_path: Pa
         assert gold[rid]["contaminated"]
         # The gold item is among the matches (MBPP ids are plain numbers in the benchmark file).
         assert gold[rid]["task_id"].split("/")[-1] in {mm["item"].split("/")[-1] for mm in matches}
-        assert {mm["method"] for mm in matches} <= {"exact", "normalised"}
+        assert {mm["method"] for mm in matches} <= {"exact", "normalised", "signature"}
     saved = json.loads((tmp_path / "out" / "manifest.json").read_text())
     b = saved["benchmarks"]
     assert b["gsm8k"] == {"items_loaded": 1319, "items_found": 0, "docs_removed": 0, "items": []}

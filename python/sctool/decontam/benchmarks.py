@@ -39,6 +39,9 @@ class BenchmarkItem:
     exact: list[tuple[str, str]] = field(default_factory=list)
     prose: list[tuple[str, str]] = field(default_factory=list)
     code: list[tuple[str, str]] = field(default_factory=list)
+    # Whole functions (header + body) used only as signature anchors: a copy of the benchmark's own
+    # def line followed by its own body (rust/sctool-core/src/decontam/anchor.rs).
+    signature: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,29 @@ def humaneval_docstring(prompt: str) -> str:
     return ""
 
 
+def def_header(prompt: str, name: str | None) -> str:
+    """The ``def`` header of function ``name`` in ``prompt`` (the last def when ``name`` is not given or
+    not found), up to the colon ending it; empty when the prompt defines no function.
+
+    HumanEval's canonical solution is a body only; the header completes it into the function a
+    solution-only copy reproduces.
+    """
+    heads = list(re.finditer(r"^[ \t]*(?:async[ \t]+)?def[ \t]+(\w+)[ \t]*\(", prompt, re.M))
+    if not heads:
+        return ""
+    m = next((h for h in heads if h.group(1) == name), heads[-1])
+    depth = 0
+    for k in range(m.end() - 1, len(prompt)):
+        c = prompt[k]
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == ":" and depth == 0:
+            return prompt[m.start():k + 1].strip()
+    return ""
+
+
 def load_humaneval(path: str | Path) -> list[BenchmarkItem]:
     items = []
     for i, rec in enumerate(read_records(path)):
@@ -98,8 +124,17 @@ def load_humaneval(path: str | Path) -> list[BenchmarkItem]:
         exact = [("docstring", doc)] if doc else []
         if solution.strip() not in HUMANEVAL_TRIVIAL:
             exact.append(("solution", solution))
+        code = [("solution", solution)]
+        # The test's assertions (`assert candidate([1.0, 2.0, 3.9], 0.3) == True`) are the item's own
+        # literals; the shared `def check(candidate):` scaffolding is common to every item and so
+        # dropped by the index.
+        test = rec.get("test")
+        if isinstance(test, str) and test.strip():
+            code.append(("tests", test))
+        head = def_header(prompt, rec.get("entry_point"))
+        signature = [("function", f"{head}\n{solution}")] if head else []
         items.append(BenchmarkItem("humaneval", str(rec.get("task_id", i)), exact=exact,
-                                   prose=[("docstring", doc)] if doc else [], code=[("solution", solution)]))
+                                   prose=[("docstring", doc)] if doc else [], code=code, signature=signature))
     return items
 
 

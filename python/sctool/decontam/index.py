@@ -26,6 +26,8 @@ MATCH_DTYPE = pl.List(pl.Struct({"benchmark": pl.String, "item": pl.String, "met
                                  "part": pl.String, "score": pl.Float32, "view": pl.String,
                                  "doc_start": pl.Int64, "doc_end": pl.Int64, "doc_excerpt": pl.String,
                                  "bench_excerpt": pl.String}))
+# Native method codes of a hit: StarCoder's substring rule, n-gram containment, signature anchor.
+METHOD_NAMES = ("exact", "normalised", "signature")
 # Longest excerpt of either side kept in a removed row (the offsets always cover the whole match).
 MAX_EXCERPT = 4000
 
@@ -79,6 +81,10 @@ class DecontamIndex:
                     self._piece_text.append(s)
                 for name, s in it.code:
                     pieces.append((i, "code", s))
+                    self._piece_part.append(name)
+                    self._piece_text.append(s)
+                for name, s in it.signature:
+                    pieces.append((i, "signature", s))
                     self._piece_part.append(name)
                     self._piece_text.append(s)
         p = self.params
@@ -147,14 +153,14 @@ class DecontamIndex:
         part = np.where(method == 0,
                         np.array(self._exact_part, dtype=object)[np.where(method == 0, source, 0)]
                         if self._exact_part else "",
-                        np.array(self._piece_part, dtype=object)[np.where(method == 1, source, 0)]
+                        np.array(self._piece_part, dtype=object)[np.where(method != 0, source, 0)]
                         if self._piece_part else "")
         where = self._locate(texts, doc, item, method, source, view)
         hits = pl.DataFrame({
             "doc": doc.astype(np.int64),
             "benchmark": self._benchmarks[item].astype(str),
             "item": self._ids[item].astype(str),
-            "method": np.where(method == 0, "exact", "normalised"),
+            "method": np.array(METHOD_NAMES, dtype=object)[method].astype(str),
             "part": part.astype(str),
             "score": score,
             "view": [w[0] for w in where],

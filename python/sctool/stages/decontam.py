@@ -2,8 +2,8 @@
 
 The index (all benchmark strings and n-grams) is built once; each batch is scanned in one native
 pass. A removed document carries ``reason=contaminated`` and ``matches``: every benchmark item found,
-the part that matched (an exact string, a prose or a code piece), the method (exact / normalised)
-and the containment score. The manifest lists, per benchmark, how many items were loaded and how
+the part that matched (an exact string, a prose or a code piece), the method (exact / normalised /
+signature) and the containment score. The manifest lists, per benchmark, how many items were loaded and how
 many were found in the corpus.
 """
 

@@ -26,7 +26,7 @@ impl PyDecontamIndex {
     ///               min_weight=0.05, threads=0)
     ///
     /// `exact`: list of (item, pattern); `pieces`: list of (item, channel, text) with channel
-    /// "prose" or "code"; `idf`: the bytes of an IDF table (see `IdfBuilder`), or None.
+    /// "prose", "code" or "signature" (a function used only for signature anchors); `idf`: the bytes of an IDF table (see `IdfBuilder`), or None.
     #[new]
     #[pyo3(signature = (exact, pieces, *, prose_ngram = 8, code_ngram = 12, threshold = 0.5, min_ngrams = 3,
                         max_items_per_ngram = 4, min_matched = 12, decode = true, idf = None,
@@ -52,9 +52,10 @@ impl PyDecontamIndex {
             let channel = match channel.as_str() {
                 "prose" => Channel::Prose,
                 "code" => Channel::Code,
+                "signature" => Channel::Signature,
                 other => {
                     return Err(ConfigError::new_err(format!(
-                        "unknown piece channel {other:?} (prose or code)"
+                        "unknown piece channel {other:?} (prose, code or signature)"
                     )))
                 }
             };
@@ -87,7 +88,7 @@ impl PyDecontamIndex {
 
     /// scan(column, threads=0) -> (doc, item, method, source, score, view) arrays, one entry per hit.
     ///
-    /// method: 0 exact, 1 normalised; source: the pattern (exact) or piece (normalised) index.
+    /// method: 0 exact, 1 normalised, 2 signature; source: the pattern (exact) or piece index.
     #[pyo3(signature = (column, threads = 0))]
     #[allow(clippy::type_complexity)]
     fn scan<'py>(
@@ -113,7 +114,11 @@ impl PyDecontamIndex {
             for h in hits.iter().flatten() {
                 d.push(i as u32);
                 it.push(h.item);
-                me.push(u8::from(h.method == Method::Normalised));
+                me.push(match h.method {
+                    Method::Exact => 0,
+                    Method::Normalised => 1,
+                    Method::Signature => 2,
+                });
                 so.push(h.source);
                 sc.push(h.score);
                 vw.push(h.view);
@@ -154,7 +159,7 @@ impl PyDecontamIndex {
     }
 
     /// locate(text, hits) -> [(view_path, doc_start, doc_end, excerpt)]: where each hit of `text`
-    /// (item, method 0/1, source, view, as `scan` returned them) lies; offsets are UTF-8 bytes.
+    /// (item, method 0/1/2, source, view, as `scan` returned them) lies; offsets are UTF-8 bytes.
     fn locate(
         &self,
         py: Python<'_>,
@@ -162,13 +167,13 @@ impl PyDecontamIndex {
         hits: Vec<(u32, u8, u32, u16)>,
     ) -> PyResult<Vec<(String, usize, usize, String)>> {
         detach::run(py, 1, || {
-            let views = self.inner.views(text);
+            let views = self.inner.views_fine(text);
             hits.iter()
                 .map(|&(item, method, source, view)| {
-                    let method = if method == 0 {
-                        Method::Exact
-                    } else {
-                        Method::Normalised
+                    let method = match method {
+                        0 => Method::Exact,
+                        1 => Method::Normalised,
+                        _ => Method::Signature,
                     };
                     let at = self.inner.locate(
                         text,
@@ -223,6 +228,8 @@ impl PyDecontamIndex {
         d.set_item("ngrams_dropped_common", s.ngrams_dropped_common)?;
         d.set_item("ngrams_dropped_idiom", s.ngrams_dropped_idiom)?;
         d.set_item("exact_patterns_idiom", s.exact_patterns_idiom)?;
+        d.set_item("anchors", s.anchors)?;
+        d.set_item("anchors_dropped", s.anchors_dropped)?;
         Ok(d)
     }
 }
@@ -275,6 +282,7 @@ fn idf_info<'py>(py: Python<'py>, table: &[u8]) -> PyResult<Bound<'py, PyDict>> 
     d.set_item("rare_df", t.rare_df)?;
     d.set_item("code_entries", t.len().0)?;
     d.set_item("prose_entries", t.len().1)?;
+    d.set_item("def_entries", t.defs_len())?;
     Ok(d)
 }
 

@@ -60,6 +60,9 @@ pub struct Segment {
     /// Where its source lies in the document.
     pub doc_start: u32,
     pub doc_end: u32,
+    /// The stretch is a verbatim copy of its source (no escape, entity or tag inside), so offsets
+    /// map one to one: a match inside it maps to its own characters, not the whole container.
+    pub linear: bool,
 }
 
 /// One decoded view: its text, the decoders that led to it, and its map to the document.
@@ -79,40 +82,61 @@ impl View {
 
     /// Document byte range that the view range `[s, e)` came from.
     pub fn doc_range(&self, s: usize, e: usize) -> (usize, usize) {
+        let (a, b, _) = self.doc_range_linear(s, e);
+        (a, b)
+    }
+
+    /// [`doc_range`](Self::doc_range), and whether `[s, e)` lies in one verbatim stretch (so the
+    /// range has its exact length).
+    pub fn doc_range_linear(&self, s: usize, e: usize) -> (usize, usize, bool) {
         if self.segments.is_empty() {
-            return (s, e);
+            return (s, e, true);
         }
         let find = |p: usize| {
             self.segments
                 .partition_point(|g| g.view_start as usize <= p)
                 .saturating_sub(1)
         };
-        let a = self.segments[find(s)];
-        let b = self.segments[find(e.saturating_sub(1).max(s))];
-        (
-            a.doc_start as usize,
-            (b.doc_end as usize).max(a.doc_start as usize),
-        )
+        let (ia, ib) = (find(s), find(e.saturating_sub(1).max(s)));
+        let (a, b) = (self.segments[ia], self.segments[ib]);
+        let at = |g: Segment, p: usize| {
+            (g.doc_start as usize + p.saturating_sub(g.view_start as usize)).min(g.doc_end as usize)
+        };
+        let start = if a.linear { at(a, s) } else { a.doc_start as usize };
+        let end = if b.linear { at(b, e) } else { b.doc_end as usize };
+        let exact = ia == ib && a.linear && at(a, e) - at(a, s) == e - s;
+        (start, end.max(start), exact)
     }
 }
 
-/// A view under construction: text plus segments in its parent's coordinates.
+/// A view under construction: text plus segments (view start, source start, source end,
+/// verbatim) in its parent's coordinates.
 struct Builder {
     text: String,
-    segs: Vec<(u32, u32, u32)>,
+    segs: Vec<(u32, u32, u32, bool)>,
+    /// Record a segment per verbatim run and per escape or entity (for locating a match) instead of
+    /// one per container (for scanning, where segments are not read).
+    fine: bool,
 }
 
 impl Builder {
-    fn new() -> Self {
+    fn new(fine: bool) -> Self {
         Builder {
             text: String::new(),
             segs: Vec::new(),
+            fine,
         }
     }
 
     fn begin(&mut self, src_start: usize, src_end: usize) {
         self.segs
-            .push((self.text.len() as u32, src_start as u32, src_end as u32));
+            .push((self.text.len() as u32, src_start as u32, src_end as u32, false));
+    }
+
+    /// A segment whose text is copied verbatim from `src_start..src_end`.
+    fn begin_linear(&mut self, src_start: usize, src_end: usize) {
+        self.segs
+            .push((self.text.len() as u32, src_start as u32, src_end as u32, true));
     }
 
     /// End a segment with a line break, so n-grams of neighbouring pieces do not join mid-line.
@@ -125,6 +149,16 @@ impl Builder {
 
 /// Every view of `text` (not the text itself), decoded recursively.
 pub fn decode_views(text: &str, out: &mut Vec<View>) {
+    decode_views_with(text, out, false);
+}
+
+/// [`decode_views`] with fine segments: the same views and texts, each mapped back to the
+/// document per verbatim run and per escape, so a match's offsets are its own characters.
+pub fn decode_views_fine(text: &str, out: &mut Vec<View>) {
+    decode_views_with(text, out, true);
+}
+
+fn decode_views_with(text: &str, out: &mut Vec<View>, fine: bool) {
     out.clear();
     let mut budget = text.len().saturating_mul(MAX_EXPANSION);
     let root = View {
@@ -155,10 +189,10 @@ pub fn decode_views(text: &str, out: &mut Vec<View>) {
                 continue;
             }
             let Some(b) = (match kind {
-                ViewKind::Strings => strings_view(src),
-                ViewKind::Html => html_view(src),
-                ViewKind::Diff => diff_view(src),
-                ViewKind::Prefixed => prefixed_view(src),
+                ViewKind::Strings => strings_view(src, fine),
+                ViewKind::Html => html_view(src, fine),
+                ViewKind::Diff => diff_view(src, fine),
+                ViewKind::Prefixed => prefixed_view(src, fine),
                 ViewKind::Document => None,
             }) else {
                 continue;
@@ -172,12 +206,13 @@ pub fn decode_views(text: &str, out: &mut Vec<View>) {
             let segments = b
                 .segs
                 .iter()
-                .map(|&(vs, ps, pe)| {
-                    let (ds, de) = parent.doc_range(ps as usize, pe as usize);
+                .map(|&(vs, ps, pe, lin)| {
+                    let (ds, de, exact) = parent.doc_range_linear(ps as usize, pe as usize);
                     Segment {
                         view_start: vs,
                         doc_start: ds as u32,
                         doc_end: de as u32,
+                        linear: lin && exact,
                     }
                 })
                 .collect();
@@ -208,8 +243,18 @@ fn hex_at(b: &[u8], i: usize, n: usize) -> Option<u32> {
 }
 
 /// Undo backslash escapes of `b` (the content of one literal) into `out`; whether any was undone.
-#[allow(clippy::many_single_char_names)]
 pub(crate) fn unescape_into(b: &[u8], out: &mut String) -> bool {
+    unescape_runs(b, out, |_, _, _, _| {})
+}
+
+/// [`unescape_into`], telling `run(out_at, from, to, verbatim)` for every stretch of `b` copied
+/// verbatim and every escape, in order (`from..to` in `b`).
+#[allow(clippy::many_single_char_names)]
+fn unescape_runs(
+    b: &[u8],
+    out: &mut String,
+    mut seg: impl FnMut(usize, usize, usize, bool),
+) -> bool {
     let mut any = false;
     let mut i = 0;
     let mut run = 0;
@@ -224,7 +269,11 @@ pub(crate) fn unescape_into(b: &[u8], out: &mut String) -> bool {
         }
         // SAFETY of the slice: `b` is a slice of a `str` between ASCII delimiters, and `k` is at an
         // ASCII backslash, so `b[run..k]` lies on character boundaries.
+        if k > run {
+            seg(out.len(), run, k, true);
+        }
         out.push_str(std::str::from_utf8(&b[run..k]).unwrap_or(""));
+        let esc_at = out.len();
         let c = b[k + 1];
         let mut next = k + 2;
         match c {
@@ -272,8 +321,12 @@ pub(crate) fn unescape_into(b: &[u8], out: &mut String) -> bool {
             }
         }
         any |= next != k + 1;
+        seg(esc_at, k, next.min(n), false);
         i = next;
         run = next;
+    }
+    if run < n {
+        seg(out.len(), run, n, true);
     }
     out.push_str(std::str::from_utf8(&b[run.min(n)..]).unwrap_or(""));
     any
@@ -286,13 +339,16 @@ pub(crate) fn unescape_into(b: &[u8], out: &mut String) -> bool {
 /// it holds an escape or code in a triple-quoted string and is long enough to carry an n-gram.
 /// Members joined by a comma get a line break between them unless the first ends with one.
 #[allow(clippy::many_single_char_names)]
-fn strings_view(text: &str) -> Option<Builder> {
+fn strings_view(text: &str, fine: bool) -> Option<Builder> {
     let b = text.as_bytes();
     let n = b.len();
     // Cheap refusal: no quote, no string.
     memchr::memchr2(b'"', b'\'', b)?;
-    let mut out = Builder::new();
-    let mut group = Group::default();
+    let mut out = Builder::new(fine);
+    let mut group = Group {
+        fine,
+        ..Group::default()
+    };
     let mut i = 0;
     let mut prev_end = usize::MAX;
     while i < n {
@@ -363,9 +419,10 @@ fn strings_view(text: &str) -> Option<Builder> {
 #[derive(Default)]
 struct Group {
     text: String,
-    segs: Vec<(u32, u32, u32)>,
+    segs: Vec<(u32, u32, u32, bool)>,
     escaped: bool,
     code: bool,
+    fine: bool,
 }
 
 impl Group {
@@ -373,10 +430,17 @@ impl Group {
         if comma && !self.text.is_empty() && !self.text.ends_with('\n') {
             self.text.push('\n');
         }
-        self.segs
-            .push((self.text.len() as u32, start as u32, end as u32));
         let from = self.text.len();
-        self.escaped |= unescape_into(content, &mut self.text);
+        if self.fine {
+            let segs = &mut self.segs;
+            self.escaped |= unescape_runs(content, &mut self.text, |at, s, e, lin| {
+                segs.push((at as u32, (start + s) as u32, (start + e) as u32, lin));
+            });
+        } else {
+            self.segs
+                .push((self.text.len() as u32, start as u32, end as u32, false));
+            self.escaped |= unescape_into(content, &mut self.text);
+        }
         // A docstring stays where it is (prose n-grams see it already, and docstrings are most of
         // a Python file's strings); a triple-quoted string holding code is decoded.
         self.code |= triple && looks_like_code(&self.text[from..]);
@@ -386,7 +450,7 @@ impl Group {
         if (self.escaped || self.code) && self.text.len() >= MIN_STRING {
             let base = out.text.len() as u32;
             out.segs
-                .extend(self.segs.iter().map(|&(v, s, e)| (base + v, s, e)));
+                .extend(self.segs.iter().map(|&(v, s, e, l)| (base + v, s, e, l)));
             out.text.push_str(&self.text);
             out.end_line();
         }
@@ -436,7 +500,7 @@ fn entity(name: &[u8]) -> Option<char> {
 
 /// HTML or XML with its tags dropped and character references decoded.
 #[allow(clippy::many_single_char_names)]
-fn html_view(text: &str) -> Option<Builder> {
+fn html_view(text: &str, fine: bool) -> Option<Builder> {
     let b = text.as_bytes();
     let n = b.len();
     // One pass over the '&' and '<' bytes instead of a search per marker.
@@ -452,11 +516,16 @@ fn html_view(text: &str) -> Option<Builder> {
     if found < need {
         return None;
     }
-    let mut out = Builder::new();
+    let mut out = Builder::new(fine);
     out.begin(0, n);
     let mut i = 0;
     let mut run = 0;
-    let flush = |out: &mut Builder, run: usize, to: usize| out.text.push_str(&text[run..to]);
+    let flush = |out: &mut Builder, run: usize, to: usize| {
+        if out.fine && to > run {
+            out.begin_linear(run, to);
+        }
+        out.text.push_str(&text[run..to]);
+    };
     while i < n {
         let Some(p) = memchr::memchr2(b'<', b'&', &b[i..]) else {
             break;
@@ -502,6 +571,9 @@ fn html_view(text: &str) -> Option<Builder> {
         if let Some(s) = semi {
             if let Some(ch) = entity(&b[k + 1..k + 1 + s]) {
                 flush(&mut out, run, k);
+                if out.fine {
+                    out.begin(k, k + s + 2);
+                }
                 out.text.push(ch);
                 i = k + s + 2;
                 run = i;
@@ -530,12 +602,12 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
 }
 
 /// Added and context lines of a unified diff's hunks, without their first column.
-fn diff_view(text: &str) -> Option<Builder> {
+fn diff_view(text: &str, fine: bool) -> Option<Builder> {
     let b = text.as_bytes();
     if !(b.starts_with(b"@@ ") || memchr::memmem::find(b, b"\n@@ ").is_some()) {
         return None;
     }
-    let mut out = Builder::new();
+    let mut out = Builder::new(fine);
     let mut in_hunk = false;
     for (s, e) in lines(text) {
         let line = &b[s..e];
@@ -557,7 +629,7 @@ fn diff_view(text: &str) -> Option<Builder> {
             }
         }
         let from = (s + 1).min(e);
-        out.begin(from, e.max(from));
+        out.begin_linear(from, e.max(from));
         out.text.push_str(&text[from..e.max(from)]);
         out.text.push('\n');
     }
@@ -566,21 +638,39 @@ fn diff_view(text: &str) -> Option<Builder> {
 
 const PREFIXES: [&[u8]; 5] = [b"# ", b"// ", b">>> ", b"... ", b"> "];
 
+/// Statement openers that make a commented line code rather than prose.
+const CODE_STARTS: [&[u8]; 9] = [
+    b"def ", b"return", b"for ", b"if ", b"while ", b"import ", b"from ", b"class ", b"assert ",
+];
+
+/// Whether a line (prefix removed) reads as a statement: it opens with a statement keyword, ends a
+/// block header or statement (`:`, `;`, `{`, `}`), or assigns. A run of prose comments has no
+/// such line and needs no view: its words are in the document's prose stream already.
+fn line_looks_like_code(line: &[u8]) -> bool {
+    let t = line.trim_ascii();
+    CODE_STARTS.iter().any(|k| t.starts_with(k))
+        || matches!(t.last(), Some(b':' | b';' | b'{' | b'}'))
+        || memchr::memmem::find(t, b" = ").is_some()
+}
+
 /// Runs of at least three lines behind one prefix (after indentation), the prefix removed.
-fn prefixed_view(text: &str) -> Option<Builder> {
+fn prefixed_view(text: &str, fine: bool) -> Option<Builder> {
     let b = text.as_bytes();
     // Cheap refusal: every prefix starts with one of these bytes.
     if memchr::memchr3(b'#', b'/', b'>', b).is_none() && memchr::memmem::find(b, b"... ").is_none()
     {
         return None;
     }
-    let mut out = Builder::new();
+    let mut out = Builder::new(fine);
     let mut run: Vec<(usize, usize)> = Vec::new();
     let mut run_prefix: Option<&[u8]> = None;
-    let flush = |out: &mut Builder, run: &mut Vec<(usize, usize)>| {
-        if run.len() >= 3 {
+    // Doctests are code whatever their lines look like.
+    let flush = |out: &mut Builder, run: &mut Vec<(usize, usize)>, prefix: Option<&[u8]>| {
+        if run.len() >= 3
+            && (prefix == Some(b">>> ") || run.iter().any(|&(s, e)| line_looks_like_code(&b[s..e])))
+        {
             for &(s, e) in run.iter() {
-                out.begin(s, e);
+                out.begin_linear(s, e);
                 out.text.push_str(&text[s..e]);
                 out.text.push('\n');
             }
@@ -605,7 +695,7 @@ fn prefixed_view(text: &str) -> Option<Builder> {
             _ => false,
         };
         if !same {
-            flush(&mut out, &mut run);
+            flush(&mut out, &mut run, run_prefix);
             run_prefix = pre;
         }
         if pre.is_some() {
@@ -613,7 +703,7 @@ fn prefixed_view(text: &str) -> Option<Builder> {
             run.push((from, e));
         }
     }
-    flush(&mut out, &mut run);
+    flush(&mut out, &mut run, run_prefix);
     (!out.text.is_empty()).then_some(out)
 }
 

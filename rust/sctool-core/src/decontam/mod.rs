@@ -17,6 +17,7 @@
 //!   it copied. N-grams that occur in many benchmark items (boilerplate such as "write a function
 //!   to") are dropped from the index because they identify nothing.
 
+pub mod anchor;
 pub mod decode;
 pub mod exact;
 pub mod idf;
@@ -37,6 +38,9 @@ use tokens::{CodeTok, IdHash, NgramSet};
 pub enum Channel {
     Prose,
     Code,
+    /// A benchmark function (its `def` header and body) used only for signature anchors
+    /// ([`anchor`]); its n-grams are not indexed.
+    Signature,
 }
 
 /// How an item was found in a document.
@@ -44,6 +48,20 @@ pub enum Channel {
 pub enum Method {
     Exact,
     Normalised,
+    /// The benchmark function's own `def` header (name and parameter names) followed by its own
+    /// body ([`anchor`]).
+    Signature,
+}
+
+impl Method {
+    /// Order of hits of one item: exact, normalised, signature.
+    fn rank(self) -> u8 {
+        match self {
+            Method::Exact => 0,
+            Method::Normalised => 1,
+            Method::Signature => 2,
+        }
+    }
 }
 
 /// Parameters of the normalised detector.
@@ -204,6 +222,17 @@ pub struct IndexStats {
     pub ngrams_dropped_idiom: usize,
     /// Exact patterns whose hits do not count alone: too idiomatic to be evidence.
     pub exact_patterns_idiom: usize,
+    /// Signature anchors kept, and left out (name not distinctive, body too short, signature
+    /// common in real code, or shared by several items).
+    pub anchors: usize,
+    pub anchors_dropped: usize,
+}
+
+/// A benchmark function's signature anchor: its piece and the first tokens of its body.
+struct Anchor {
+    piece: u32,
+    item: u32,
+    body: Vec<u64>,
 }
 
 /// Exact patterns and normalised pieces, built once and shared by every worker.
@@ -217,6 +246,9 @@ pub struct DecontamIndex {
     /// Weight of each indexed n-gram below 1 (absent: 1), per channel (prose, code).
     weights: [HashMap<u64, f32, IdHash>; 2],
     pieces: Vec<PieceInfo>,
+    /// Signature key -> anchors ([`anchor`]).
+    anchor_keys: HashMap<u64, Vec<u32>, IdHash>,
+    anchors: Vec<Anchor>,
     config: NormalisedConfig,
     stats: IndexStats,
 }
@@ -231,11 +263,14 @@ pub struct Scratch {
     hits: Vec<u64>,
     found: Vec<u32>,
     views: Vec<decode::View>,
+    headers: Vec<anchor::DefHeader>,
+    body: Vec<(u64, usize)>,
 }
 
 fn piece_ngrams(piece: &Piece<'_>, cfg: &NormalisedConfig, scratch: &mut Scratch) -> Vec<u64> {
     let mut out = Vec::new();
     match piece.channel {
+        Channel::Signature => {}
         Channel::Prose => {
             tokens::prose_tokens(piece.text, &mut scratch.prose);
             tokens::prose_ngrams(&scratch.prose, cfg.prose_ngram, |h| out.push(h));
@@ -263,6 +298,7 @@ fn piece_weights(
     let (n, k, code) = match piece.channel {
         Channel::Prose => (cfg.prose_ngram, t.prose_ngram, false),
         Channel::Code => (cfg.code_ngram, t.code_ngram, true),
+        Channel::Signature => return HashMap::default(),
     };
     let mut long = Vec::new();
     let mut sub = Vec::new();
@@ -280,6 +316,7 @@ fn piece_weights(
             tokens::code_tokens(piece.text, &mut toks, k - 1);
             tokens::code_ngrams(&toks, k, |h| sub.push(t.weight(code, h)));
         }
+        Channel::Signature => {}
     }
     let span = n - k + 1;
     let mut out: HashMap<u64, f64, IdHash> = HashMap::default();
@@ -384,6 +421,15 @@ impl DecontamIndex {
         let mut infos = Vec::with_capacity(pieces.len());
         let mut weights: [HashMap<u64, f32, IdHash>; 2] = [HashMap::default(), HashMap::default()];
         for (idx, (p, g)) in pieces.iter().zip(&grams).enumerate() {
+            if p.channel == Channel::Signature {
+                infos.push(PieceInfo {
+                    item: p.item,
+                    channel: p.channel,
+                    ngrams: 0,
+                    weight: 0.0,
+                });
+                continue;
+            }
             let is_code = p.channel == Channel::Code;
             let mut kept: Vec<u64> = g
                 .iter()
@@ -429,6 +475,7 @@ impl DecontamIndex {
         stats.pieces = pieces.len();
         stats.prose_ngrams = prose.len();
         stats.code_ngrams = code.len();
+        let (anchor_keys, anchors) = build_anchors(pieces, &config, &mut stats);
         Ok(DecontamIndex {
             exact: exact_ac,
             exact_items,
@@ -437,6 +484,8 @@ impl DecontamIndex {
             code: NgramSet::new(code),
             weights,
             pieces: infos,
+            anchor_keys,
+            anchors,
             config,
             stats,
         })
@@ -460,14 +509,20 @@ impl DecontamIndex {
     /// scored highest (the earliest view on ties).
     pub fn scan(&self, text: &str, s: &mut Scratch) -> Vec<Hit> {
         let mut out = Vec::new();
-        self.scan_view(text, 0, s, &mut out);
-        if self.config.decode && (!self.prose.is_empty() || !self.code.is_empty()) {
+        self.scan_view(text, 0, true, s, &mut out);
+        if self.config.decode
+            && (!self.prose.is_empty() || !self.code.is_empty() || !self.anchors.is_empty())
+        {
             let mut views = std::mem::take(&mut s.views);
             decode::decode_views(text, &mut views);
             for (k, v) in views.iter().enumerate() {
+                // Prose behind comment markers is prose in the document already (the prose stream
+                // skips punctuation): a prefixed view is there for the code it holds.
+                let prose = v.kind() != decode::ViewKind::Prefixed;
                 self.scan_view(
                     &v.text,
                     (k + 1).min(usize::from(u16::MAX)) as u16,
+                    prose,
                     s,
                     &mut out,
                 );
@@ -475,13 +530,23 @@ impl DecontamIndex {
             s.views = views;
         }
         out.sort_by(|a, b| {
-            (a.item, a.method == Method::Normalised, a.source)
-                .cmp(&(b.item, b.method == Method::Normalised, b.source))
+            (a.item, a.method.rank(), a.source)
+                .cmp(&(b.item, b.method.rank(), b.source))
                 .then(b.score.total_cmp(&a.score))
                 .then(a.view.cmp(&b.view))
         });
         out.dedup_by(|b, a| a.item == b.item && a.method == b.method && a.source == b.source);
         out
+    }
+
+    /// [`views`](Self::views) mapped back to the document per verbatim run and per escape: what
+    /// [`locate`](Self::locate) needs to give a match's own offsets rather than its container's.
+    pub fn views_fine(&self, text: &str) -> Vec<decode::View> {
+        let mut v = Vec::new();
+        if self.config.decode {
+            decode::decode_views_fine(text, &mut v);
+        }
+        v
     }
 
     /// The decoded views [`scan`](Self::scan) matched for `text` (view k of a hit is element k - 1).
@@ -493,7 +558,7 @@ impl DecontamIndex {
         v
     }
 
-    fn scan_view(&self, text: &str, view: u16, s: &mut Scratch, out: &mut Vec<Hit>) {
+    fn scan_view(&self, text: &str, view: u16, prose: bool, s: &mut Scratch, out: &mut Vec<Hit>) {
         let normalised = !self.prose.is_empty() || !self.code.is_empty();
         if normalised {
             // One classification pass serves both token streams and tells whether the text is ASCII.
@@ -530,7 +595,7 @@ impl DecontamIndex {
         if normalised {
             s.hits.clear();
             let mut counts: HashMap<u32, (u32, f32), IdHash> = HashMap::default();
-            if !self.prose.is_empty() {
+            if prose && !self.prose.is_empty() {
                 tokens::prose_tokens_with(text, &s.classes, &mut s.prose);
                 let hits = &mut s.hits;
                 tokens::prose_ngrams_raw(&s.prose, self.config.prose_ngram, |r| {
@@ -573,11 +638,44 @@ impl DecontamIndex {
                 }
             }
         }
+        if !self.anchors.is_empty() {
+            self.scan_anchors(text, view, s, out);
+        }
+    }
+
+    /// Signature anchors: `def` headers of `text` with a benchmark function's key, followed by its
+    /// body (see [`anchor`]).
+    fn scan_anchors(&self, text: &str, view: u16, s: &mut Scratch, out: &mut Vec<Hit>) {
+        s.headers.clear();
+        let keys = &self.anchor_keys;
+        let headers = &mut s.headers;
+        anchor::def_headers(text, |h| {
+            if keys.contains_key(&h.key) {
+                headers.push(h);
+            }
+        });
+        for k in 0..s.headers.len() {
+            let h = s.headers[k];
+            anchor::body_tokens(text, h.body, &mut s.code, &mut s.body);
+            for &a in &self.anchor_keys[&h.key] {
+                let a = &self.anchors[a as usize];
+                if let Some(m) = anchor::body_match(&a.body, a.body.len(), &s.body) {
+                    out.push(Hit {
+                        item: a.item,
+                        method: Method::Signature,
+                        source: a.piece,
+                        score: (m as f32 / a.body.len() as f32).min(1.0),
+                        view,
+                    });
+                }
+            }
+        }
     }
 
     /// Where a hit of [`scan`](Self::scan) lies: the stretch of its view from the first to the
     /// last matched n-gram (exact: the pattern's first occurrence), with the document range it
-    /// came from. `views` must be [`views`](Self::views) of the same text.
+    /// came from. `views` must be [`views_fine`](Self::views_fine) (exact offsets) or
+    /// [`views`](Self::views) (container offsets) of the same text.
     pub fn locate(&self, text: &str, views: &[decode::View], hit: &Hit) -> Located {
         let (vt, view) = match usize::from(hit.view)
             .checked_sub(1)
@@ -589,6 +687,7 @@ impl DecontamIndex {
         let (s, e) = match hit.method {
             Method::Exact => self.locate_exact(vt, hit.source),
             Method::Normalised => self.locate_normalised(vt, hit.source),
+            Method::Signature => self.locate_signature(vt, hit.source),
         };
         let (s, e) = (floor_boundary(vt, s), ceil_boundary(vt, e));
         let (ds, de) = view.map_or((s, e), |v| v.doc_range(s, e));
@@ -625,6 +724,30 @@ impl DecontamIndex {
         }
     }
 
+    fn locate_signature(&self, vt: &str, pid: u32) -> (usize, usize) {
+        let mut headers = Vec::new();
+        anchor::def_headers(vt, |h| {
+            if self.anchor_keys.contains_key(&h.key) {
+                headers.push(h);
+            }
+        });
+        let (mut toks, mut body) = (Vec::new(), Vec::new());
+        for h in headers {
+            anchor::body_tokens(vt, h.body, &mut toks, &mut body);
+            for &a in &self.anchor_keys[&h.key] {
+                let a = &self.anchors[a as usize];
+                if a.piece != pid {
+                    continue;
+                }
+                if let Some(m) = anchor::body_match(&a.body, a.body.len(), &body) {
+                    let end = body.get(m).map_or(vt.len(), |x| x.1);
+                    return (h.start, end);
+                }
+            }
+        }
+        (0, vt.len())
+    }
+
     fn locate_normalised(&self, vt: &str, pid: u32) -> (usize, usize) {
         let info = self.pieces[pid as usize];
         let mut hashes = Vec::new();
@@ -639,7 +762,7 @@ impl DecontamIndex {
                     &self.prose,
                 )
             }
-            Channel::Code => {
+            Channel::Code | Channel::Signature => {
                 let mut toks = Vec::new();
                 tokens::code_tokens(vt, &mut toks, self.config.code_ngram - 1);
                 tokens::code_ngrams(&toks, self.config.code_ngram, |h| hashes.push(h));
@@ -669,6 +792,70 @@ impl DecontamIndex {
             .map_init(Scratch::default, |s, t| t.map(|t| self.scan(t, s)))
             .collect()
     }
+}
+
+/// Signature anchors of the code and signature pieces: distinctive names, bodies long enough to
+/// say something, signatures rare in real code (the rarity table's `defs` channel) and owned by
+/// at most `max_items_per_ngram` items.
+fn build_anchors(
+    pieces: &[Piece<'_>],
+    config: &NormalisedConfig,
+    stats: &mut IndexStats,
+) -> (HashMap<u64, Vec<u32>, IdHash>, Vec<Anchor>) {
+    let mut keys: HashMap<u64, Vec<u32>, IdHash> = HashMap::default();
+    let mut anchors = Vec::new();
+    let (mut toks, mut body) = (Vec::new(), Vec::new());
+    for (idx, p) in pieces.iter().enumerate() {
+        if p.channel == Channel::Prose {
+            continue;
+        }
+        let mut headers = Vec::new();
+        anchor::def_headers(p.text, |h| headers.push(h));
+        for h in headers {
+            anchor::body_tokens(p.text, h.body, &mut toks, &mut body);
+            let common = config
+                .idf
+                .as_ref()
+                .is_some_and(|t| t.def_df(h.key) > t.rare_df);
+            if !h.distinctive(p.text) || common || body.len() < anchor::MIN_BODY_LEN {
+                stats.anchors_dropped += 1;
+                continue;
+            }
+            body.truncate(anchor::MAX_BODY);
+            keys.entry(h.key).or_default().push(anchors.len() as u32);
+            anchors.push(Anchor {
+                piece: idx as u32,
+                item: p.item,
+                body: body.iter().map(|x| x.0).collect(),
+            });
+        }
+    }
+    // A key shared by many items (`def check(candidate)` of every HumanEval test) identifies none;
+    // a few items may share one (MBPP holds the same function under two task ids), as n-grams may.
+    keys.retain(|_, ids| {
+        let mut items: Vec<u32> = ids.iter().map(|&a| anchors[a as usize].item).collect();
+        items.sort_unstable();
+        items.dedup();
+        let shared = items.len() > config.max_items_per_ngram;
+        if shared {
+            stats.anchors_dropped += ids.len();
+        }
+        !shared
+    });
+    // Same key and same body within an item (a function piece and the solution holding it): one.
+    for ids in keys.values_mut() {
+        let mut seen: Vec<(u32, &[u64])> = Vec::new();
+        ids.retain(|&a| {
+            let b = (anchors[a as usize].item, anchors[a as usize].body.as_slice());
+            let dup = seen.contains(&b);
+            if !dup {
+                seen.push(b);
+            }
+            !dup
+        });
+    }
+    stats.anchors = keys.values().map(Vec::len).sum();
+    (keys, anchors)
 }
 
 /// Count and weigh, per piece, the distinct hit n-grams; leaves `hits` empty.
@@ -870,6 +1057,16 @@ mod tests {
         );
         assert!(doc[at.doc_start..at.doc_end].contains("distance = abs(elem - elem2)"));
         assert!(at.doc_start > doc.find("answer").unwrap());
+        // Fine views: the offsets are the match's own, not the whole JSON string's.
+        let fine = idx.locate(&doc, &idx.views_fine(&doc), code);
+        assert_eq!(fine.excerpt, at.excerpt);
+        assert!(fine.doc_start >= at.doc_start && fine.doc_end <= at.doc_end);
+        // The first matched n-gram starts at the header's `):` (its parameterised window equals one
+        // of the solution's); the container starts at `def f(`.
+        let own = &doc[fine.doc_start..fine.doc_end];
+        assert!(own.starts_with("):\\n    for idx, elem"), "{own:?}");
+        assert!(fine.doc_start > at.doc_start);
+        assert!(doc[fine.doc_end..].len() < 8, "ends at the copy's end");
     }
 
     #[test]

@@ -123,7 +123,7 @@ const LITERAL_NAMES: &[&str] = &[
 /// Eight bytes per multiply, finished with splitmix: for the short tokens of code it is cheaper
 /// than a general-purpose hash call.
 #[inline]
-fn bytes_hash(b: &[u8]) -> u64 {
+pub(crate) fn bytes_hash(b: &[u8]) -> u64 {
     let mut h = 0xCBF2_9CE4_8422_2325u64;
     let mut chunks = b.chunks_exact(8);
     for c in &mut chunks {
@@ -854,6 +854,11 @@ fn number_end(b: &[u8], i: usize) -> usize {
         e += 1;
     }
     e
+}
+
+/// Index after the string literal opening at `i` (single, double or triple quoted).
+pub(crate) fn string_end(b: &[u8], i: usize) -> usize {
+    string_literal(b, i).1
 }
 
 /// A string literal opening at `i` (single, double or triple quoted): the hash of its content with
