@@ -1,7 +1,10 @@
 """``make bench``: run every ``benches/bench_*.py`` (each writes its report to benches/results/).
 
 ``SCTOOL_BENCH_ONLY=neardup,pii`` runs a subset; ``SCTOOL_BENCH_QUICK=1`` shrinks the corpora so the
-suite can be smoke-tested in minutes (with ``SCTOOL_BENCH_RESULTS=DIR`` so the committed reports stay).
+suite can be smoke-tested in minutes (with ``SCTOOL_BENCH_RESULTS=DIR`` so the committed reports stay);
+``SCTOOL_BENCH_FULL=1`` runs the sizes that do not fit the 15-minute budget of ``make bench`` on 2 cores
+(eval's 20 problems per language, the second training table, model.md's step timing, 50 MB tokenize).
+Subprocesses that are not waited for (Ray's workers in bench_scaleout) are not in the CPU seconds.
 At the end a summary table is printed: the CPU model, each benchmark's wall time and CPU seconds
 (its own process and the subprocesses it waited for), and the rows of every report's ``## Summary``
 section (headline figures, with peer ratios measured in the same run).
