@@ -19,7 +19,7 @@ with :func:`decide` and write through :class:`SplitByDecisions`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -385,8 +385,6 @@ class SplitByDecisions:
 
         return process
 
-
-SplitFactory = Callable[["Shard"], "BatchProcess"]
 
 __all__ = [
     "DECISION_SCHEMA",
