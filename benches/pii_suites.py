@@ -158,8 +158,9 @@ def external_positives(seed: int = 0, per_pattern: int = 40) -> list[tuple[str, 
             scope = "in" if in_scope else "out"
             bare = f"config:\n  value: {s}\n"
             docs.append((plugin, scope, "bare", bare, bare.index(s), bare.index(s) + len(s)))
-            if s.startswith("://") and s.endswith("@"):
-                ctx = f'DATABASE_URL = "postgres{s}db.internal:5432/app"\n'
+            if s.startswith("//") and s.endswith("@"):
+                # userinfo of a URI (`://user:password@`; the strip above took the scheme's colon)
+                ctx = f'DATABASE_URL = "postgres:{s}db.internal:5432/app"\n'
             else:
                 ctx = f'{provider}_token = "{s}"\n'
             docs.append((plugin, scope, "context", ctx, ctx.index(s), ctx.index(s) + len(s)))
@@ -274,8 +275,51 @@ def heldout_hash_literals(r: random.Random) -> list[tuple[str, str, str]]:
     ]
 
 
-HELDOUT = {"orchestration env lists": heldout_orchestration, "markup attributes": heldout_markup_attributes,
-           "hash literals": heldout_hash_literals}
+# Former held-out families: reported as misses by the first run of this report, so name/value pairs
+# (XML attributes, Kubernetes env lists) were added to the rules afterwards. They are development
+# families now and are reported separately from the new held-out families below.
+FORMER_HELDOUT = {"orchestration env lists": heldout_orchestration, "markup attributes": heldout_markup_attributes,
+                  "hash literals": heldout_hash_literals}
+
+
+# New held-out families, written together with the rules of this round and run only by the report.
+
+def heldout_env_calls(r: random.Random) -> list[tuple[str, str, str]]:
+    """Environment and property setters in Go, Java, Ruby, PHP, JavaScript."""
+    pw, k = _pw(r), _key(r)
+    return [
+        (f'os.Setenv("API_TOKEN", "{k}")\n', k, "KEY"),
+        (f'props.setProperty("db.password", "{pw}");\n', pw, "PASSWORD"),
+        (f"ENV['SECRET_TOKEN'] = '{k}'\n", k, "KEY"),
+        (f'putenv("DB_PASS={pw}");\n', pw, "PASSWORD"),
+        (f'process.env.API_KEY = "{k}";\n', k, "KEY"),
+    ]
+
+
+def heldout_infrastructure(r: random.Random) -> list[tuple[str, str, str]]:
+    """Terraform, Ansible, Helm values, CloudFormation."""
+    pw, k = _pw(r), _key(r)
+    return [
+        (f'resource "aws_db_instance" "main" {{\n  username = "app"\n  password = "{pw}"\n}}\n', pw, "PASSWORD"),
+        (f"all:\n  vars:\n    ansible_become_password: {pw}\n", pw, "PASSWORD"),
+        (f"auth:\n  existingSecret: \"\"\n  secretKey: \"{k}\"\n", k, "KEY"),
+        (f"  MasterUserPassword: {pw}\n  MasterUsername: admin\n", pw, "PASSWORD"),
+        (f'provider "datadog" {{\n  api_key = "{k}"\n}}\n', k, "KEY"),
+    ]
+
+
+def heldout_escaped(r: random.Random) -> list[tuple[str, str, str]]:
+    """Values escaped inside another format: notebook JSON source lines, JSON inside YAML/strings."""
+    pw, k = _pw(r), _key(r)
+    return [
+        (f'{{"cell_type": "code", "source": ["api_key = \\"{k}\\"\\n", "client = Client(api_key)"]}}\n', k, "KEY"),
+        (f"config: '{{\"password\": \"{pw}\", \"host\": \"db\"}}'\n", pw, "PASSWORD"),
+        (f'payload = "{{\\"auth_token\\": \\"{k}\\"}}"\n', k, "KEY"),
+    ]
+
+
+HELDOUT = {"environment and property setters": heldout_env_calls, "infrastructure as code": heldout_infrastructure,
+           "escaped in another format": heldout_escaped}
 
 
 # ---------------------------------------------------------------- real-code audit

@@ -121,17 +121,27 @@ def g_github_fine_grained_pat(r):
 
 def g_gitlab_token(r):
     t = "glpat-" + rs(r, ALNUM, 20)
-    return [(f"GITLAB={t}\n", t)], [("glpat-xxxxxxxxxxxxxxxxxxxx", "glpat-xxxxxxxxxxxxxxxxxxxx")]
+    agent = "glagent-" + rs(r, ALNUM + "-_", 60)
+    oauth = "gloas-" + rs(r, ALNUM, 64)
+    return [(f"GITLAB={t}\n", t), (f"agent_token: {agent}\n", agent), (f"app_secret = '{oauth}'\n", oauth)], [
+        ("glpat-xxxxxxxxxxxxxxxxxxxx", "glpat-xxxxxxxxxxxxxxxxxxxx"), ("helm install glagent-short", "glagent")]
 
 
 def g_slack_webhook(r):
     u = f"https://hooks.slack.com/services/T{rs(r, string.ascii_uppercase + string.digits, 8)}/B{rs(r, string.ascii_uppercase + string.digits, 8)}/{rs(r, ALNUM, 24)}"
-    return [(f"url: {u}\n", u)], [("https://hooks.slack.com/services/TXXXXXXXX/BXXXXXXXX/XXXXXXXXXXXXXXXXXXXXXXXX", "hooks")]
+    # Short segments are still the URL's own format (older or hand-shortened workspace ids).
+    short = f"https://hooks.slack.com/services/T{rs(r, string.ascii_uppercase, 3)}/B{rs(r, ALNUM, 4)}/{rs(r, ALNUM, 6)}"
+    return [(f"url: {u}\n", u), (f'SLACK_URL = "{short}"\n', short)], [
+        ("https://hooks.slack.com/services/TXXXXXXXX/BXXXXXXXX/XXXXXXXXXXXXXXXXXXXXXXXX", "hooks"),
+        ("see https://hooks.slack.com/services/T.../B.../... for the format", "hooks")]
 
 
 def g_slack_token(r):
     t = f"xoxb-{r.randint(10**12, 10**13 - 1)}-{r.randint(10**12, 10**13 - 1)}-{rs(r, ALNUM, 24)}"
-    return [(f"SLACK_BOT_TOKEN={t}\n", t)], [("SLACK_BOT_TOKEN=xoxb-your-token\n", "xoxb-your-token")]
+    # The older workspace-id-dash shape: digit groups, then a lower-case/digit suffix.
+    short = f"xoxp-{r.randint(1000, 10**7)}-{rs(r, string.ascii_lowercase + string.digits, 6)}"
+    return [(f"SLACK_BOT_TOKEN={t}\n", t), (f"token = '{short}'\n", short)], [
+        ("SLACK_BOT_TOKEN=xoxb-your-token\n", "xoxb-your-token"), ("slack = 'xoxb-abc-def'\n", "xoxb-abc-def")]
 
 
 def g_stripe_key(r):
@@ -209,7 +219,26 @@ def g_digitalocean_token(r):
 
 def g_telegram_bot_token(r):
     t = f"{r.randint(10**8, 10**9)}:AA{rs(r, ALNUM + '_-', 33)}"
-    return [(f"bot = Bot('{t}')\n", t)], [("12:AAbc", "AAbc")]
+    # Secrets that do not start with AA, and tokens inside the Bot API URL (/bot<token>/).
+    t2 = f"{r.randint(10**7, 10**8)}:{rs(r, ALNUM, 35)}"
+    t3 = f"{r.randint(10**9, 10**10 - 1)}:{rs(r, ALNUM + '_-', 35)}"
+    return [(f"bot = Bot('{t}')\n", t), (f"TELEGRAM = '{t2}'\n", t2), (f"GET https://api.telegram.org/bot{t3}/getMe\n", t3)], [
+        ("12:AAbc", "AAbc"), ("at 20240101:" + "a" * 35 + "\n", "20240101"),
+        ("ts 1700000000:" + "abcdefghijklmnopqrstuvwxyzabcdefghi" + "\n", "1700000000"),
+        ("v 123456789:" + "Abcdefghijklmnopqrstuvwxyz0123456789" + "\n", "123456789"),
+        ("id x12345678:" + rs(r, ALNUM, 35) + "\n", "12345678")]
+
+
+def g_npmrc_auth(r):
+    legacy = "-".join(rs(r, HEX, n) for n in (8, 4, 4, 4, 12))
+    short = "npm_" + rs(r, ALNUM, 12)
+    b64 = base64.b64encode(f"{handle(r)}:{password(r)}".encode()).decode()
+    return [(f"//registry.npmjs.org/:_authToken={legacy}\n", legacy),
+            (f'run: echo "//npm.pkg.github.com/:_authToken=  {short}" >> ~/.npmrc\n', short),
+            (f"_auth={b64}\nalways-auth=true\n", b64)], [
+        ("//registry.npmjs.org/:_authToken=${NPM_TOKEN}\n", "${NPM_TOKEN}"),
+        ("self._auth = HTTPBasicAuth(user, pw)\n", "HTTPBasicAuth"),
+        (r"re.compile(r'\/\/.+\/:_authToken=\s*((npm_.+)|([A-Fa-f0-9-]{36})).*')" + "\n", "npm_.+")]
 
 
 def g_jwt(r):

@@ -14,7 +14,7 @@ use regex::Regex;
 use super::people::is_generic_account;
 use super::rules::rule_index;
 use super::validate::{
-    classes, has_hash_context, identifier_like, is_digest_length, is_hex, is_patterned, is_placeholder, is_published_value,
+    classes, contains_uuid, has_hash_context, identifier_like, is_digest_length, is_hex, is_patterned, is_placeholder, is_published_value,
     is_uuid, looks_random, shannon_entropy,
 };
 use super::{Cand, Doc, Engine, PiiType};
@@ -35,9 +35,11 @@ pub fn name_tokens(name: &str) -> Vec<String> {
             }
             continue;
         }
+        // camelCase, ACRONYMWord and digitWord (`Ipv6Cidr`, `Ec2Subnet`) boundaries.
         let boundary = c.is_ascii_uppercase()
             && i > 0
             && (chars[i - 1].is_ascii_lowercase()
+                || (chars[i - 1].is_ascii_digit() && chars.get(i + 1).is_some_and(char::is_ascii_lowercase))
                 || (chars[i - 1].is_ascii_uppercase() && chars.get(i + 1).is_some_and(char::is_ascii_lowercase)));
         if boundary && !cur.is_empty() {
             out.push(std::mem::take(&mut cur));
@@ -88,6 +90,17 @@ const NOT_SECRET_TOKENS: &[&str] = &[
     "selection", "expression", "verifier", "gate", "export", "import", "unit", "work", "upload", "download",
 ];
 
+/// Words that make a `…Token` a protocol token rather than a credential: concurrency change tokens
+/// (`ChangeToken`), copy/operation tokens, and domain-verification tokens that are published in DNS.
+const OPERATION_TOKEN_WORDS: &[&str] = &["change", "copy", "verification"];
+
+/// Words before `key` that make it the key of a store or a data structure, not a credential.
+const STRUCTURE_KEY_WORDS: &[&str] = &[
+    "s3", "gcs", "object", "blob", "bucket", "row", "dict", "sort", "shard", "routing", "composite", "range", "result",
+    "dest", "source", "src", "target", "group", "join", "redis", "memcache", "storage", "file", "item", "record",
+    "socket",
+];
+
 /// Classify an assignment target by the last credential word in it.
 pub fn classify_name(name: &str) -> Option<PiiType> {
     let toks = name_tokens(name);
@@ -123,9 +136,15 @@ pub fn classify_name(name: &str) -> Option<PiiType> {
     }
     let blocked = toks.iter().enumerate().any(|(i, t)| {
         let t = t.as_str();
-        NOT_SECRET_TOKENS.contains(&t) && !(kind == PiiType::Username && t == "name" && i == pos + 1)
+        (NOT_SECRET_TOKENS.contains(&t) || (kind == PiiType::Key && OPERATION_TOKEN_WORDS.contains(&t)))
+            && !(kind == PiiType::Username && t == "name" && i == pos + 1)
     });
     if blocked {
+        return None;
+    }
+    // `S3Key`, `object_key`, `sort_key`: the key of a store or a structure (an object path, a column),
+    // named by the word right before `key`. `aws_s3_secret_key` still ends in `secret key`.
+    if kind == PiiType::Key && toks[pos] == "key" && pos > 0 && STRUCTURE_KEY_WORDS.contains(&toks[pos - 1].as_str()) {
         return None;
     }
     Some(kind)
@@ -365,6 +384,182 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
     })
 }
 
+/// Read a value at `i` (quoted or bare) up to its own delimiters; `None` when empty or unterminated.
+fn value_at(text: &str, i: usize, le: usize) -> Option<(usize, usize)> {
+    let b = text.as_bytes();
+    let i = skip_ws(b, i, le);
+    if i >= le {
+        return None;
+    }
+    if matches!(b[i], b'"' | b'\'') {
+        let q = b[i];
+        let mut k = i + 1;
+        while k < le && b[k] != q {
+            k += if b[k] == b'\\' { 2 } else { 1 };
+        }
+        return (k < le && k > i + 1).then_some((i + 1, k));
+    }
+    let mut k = i;
+    while k < le && !matches!(b[k], b' ' | b'\t' | b'\r' | b'"' | b'\'' | b',' | b'}' | b'>' | b'/' | b'#') {
+        k += 1;
+    }
+    (k > i).then_some((i, k))
+}
+
+/// Position right after `value` + separator, when the line from `from` holds a `value` attribute or
+/// field (`value="…"`, `"value": …`, `value: …`) as a whole word (not `valueFrom`, `defaultValue`).
+fn value_field(text: &str, from: usize, le: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut at = from;
+    while let Some(rel) = text[at..le].to_ascii_lowercase().find("value") {
+        let s = at + rel;
+        let e = s + 5;
+        at = e;
+        if s > 0 && (b[s - 1].is_ascii_alphanumeric() || b[s - 1] == b'_' || b[s - 1] == b'-') {
+            continue;
+        }
+        let mut i = e;
+        if i < le && matches!(b[i], b'"' | b'\'') {
+            i += 1;
+        }
+        i = skip_ws(b, i, le);
+        if i < le && matches!(b[i], b'=' | b':') && b.get(i + 1) != Some(&b'=') {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// `name`/`value` pairs, where the secret-named identifier is data and the literal sits in a sibling
+/// field: XML/.NET/Spring attributes (`<add key="ApiSecret" value="…"/>`, `<property name="password"
+/// value="…"/>`), Kubernetes/ECS environment lists (`- name: DB_PASSWORD` then `value: …` on the
+/// next line, `{"name": "API_TOKEN", "value": "…"}`).
+pub fn name_value_pair(text: &str, kw: (usize, usize)) -> Option<Assignment> {
+    let b = text.as_bytes();
+    let (ls, le) = super::line_bounds(text, kw.0);
+    let mut ns = kw.0;
+    while ns > ls && name_byte(b[ns - 1]) {
+        ns -= 1;
+    }
+    let mut ne = kw.1;
+    while ne < le && name_byte(b[ne]) {
+        ne += 1;
+    }
+    if ns >= ne {
+        return None;
+    }
+    // What precedes the name: an optional quote, a separator, an optional quote, then the word
+    // `name` or `key` (`key="…"`, `"name": "…"`, `- name: …`, `Name=…`).
+    let mut i = ns;
+    let quote = (i > ls && matches!(b[i - 1], b'"' | b'\'')).then(|| b[i - 1]);
+    if quote.is_some() {
+        i -= 1;
+    }
+    while i > ls && matches!(b[i - 1], b' ' | b'\t') {
+        i -= 1;
+    }
+    if i == ls || !matches!(b[i - 1], b'=' | b':') {
+        return None;
+    }
+    i -= 1;
+    while i > ls && matches!(b[i - 1], b' ' | b'\t' | b'"' | b'\'') {
+        i -= 1;
+    }
+    let we = i;
+    while i > ls && b[i - 1].is_ascii_alphabetic() {
+        i -= 1;
+    }
+    let word = text[i..we].to_ascii_lowercase();
+    if !(word == "name" || word == "key") || (i > ls && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_')) {
+        return None;
+    }
+    // The name must be the whole field: its closing quote (if any) right after it.
+    let mut after = ne;
+    if let Some(q) = quote {
+        if b.get(ne) != Some(&q) {
+            return None;
+        }
+        after += 1;
+    }
+    // Sibling on the same line (attributes, one-line objects) …
+    let value = if let Some(vs) = value_field(text, after, le) {
+        value_at(text, vs, le)
+    } else if text[after..le].trim().trim_end_matches(',').is_empty() {
+        // … or on one of the next two lines (YAML list items, pretty-printed JSON).
+        let mut next = le + 1;
+        let mut found = None;
+        for _ in 0..2 {
+            if next >= b.len() {
+                break;
+            }
+            let (s2, e2) = super::line_bounds(text, next);
+            let t = text[s2..e2].trim_start();
+            let off = e2 - s2 - t.len();
+            let lower = t.to_ascii_lowercase();
+            if lower.starts_with("value") || lower.starts_with("\"value") || lower.starts_with("'value") {
+                found = value_field(text, s2 + off, e2).and_then(|vs| value_at(text, vs, e2));
+                break;
+            }
+            next = e2 + 1;
+        }
+        found
+    } else {
+        None
+    }?;
+    Some(Assignment {
+        name: (ns, ne),
+        value,
+        quote: Quote::Quoted,
+        line_leading: false,
+        space_separated: false,
+        define: false,
+        tight_eq: false,
+        call: false,
+    })
+}
+
+/// Does `v` occur elsewhere in the document as the value of an identifier field (`"id": "v"`,
+/// `KeyId=v`, `--key-id v`, `"name": "v"`)? Then the document itself says it names an object
+/// (an API key's id passed to `--api-key`, a key pair's name), not the secret material.
+pub fn named_as_identifier(text: &str, v: &str, own: usize) -> bool {
+    if v.len() < 8 {
+        return false;
+    }
+    let b = text.as_bytes();
+    for pos in memchr::memmem::find_iter(b, v.as_bytes()) {
+        if pos == own {
+            continue;
+        }
+        let (ls, _) = super::line_bounds(text, pos);
+        let mut i = pos;
+        while i > ls && matches!(b[i - 1], b' ' | b'\t' | b'"' | b'\'') {
+            i -= 1;
+        }
+        let flag_form = i < pos && i > ls && b[i - 1].is_ascii_alphanumeric();
+        if i > ls && matches!(b[i - 1], b'=' | b':') {
+            i -= 1;
+            while i > ls && matches!(b[i - 1], b' ' | b'\t' | b'"' | b'\'') {
+                i -= 1;
+            }
+        } else if !flag_form {
+            continue;
+        }
+        let we = i;
+        while i > ls && name_byte(b[i - 1]) {
+            i -= 1;
+        }
+        let name = &text[i..we];
+        if flag_form && !name.starts_with("--") {
+            continue;
+        }
+        let toks = name_tokens(name);
+        if toks.last().is_some_and(|t| matches!(t.as_str(), "id" | "ids" | "identifier" | "name" | "arn" | "uid")) {
+            return true;
+        }
+    }
+    false
+}
+
 /// A filesystem path or URL path (`/etc/app/key.pem`, `./certs/`, `~/.ssh/id_rsa`), not key material.
 pub fn looks_like_path(v: &str) -> bool {
     let rooted = v.starts_with('/') || v.starts_with("./") || v.starts_with("../") || v.starts_with("~/");
@@ -378,7 +573,8 @@ fn ends_with_file_extension(v: &str) -> bool {
     const EXT: &[&str] = &[
         "zip", "gz", "tgz", "tar", "bz2", "xz", "whl", "jar", "war", "exe", "dll", "so", "json", "yaml", "yml", "xml",
         "txt", "csv", "pem", "crt", "cer", "der", "key", "pub", "p12", "pfx", "jks", "png", "jpg", "gif", "svg", "pdf",
-        "html", "js", "css", "py", "rb", "sh", "conf", "cfg", "ini", "log", "bin", "img", "iso", "deb", "rpm",
+        "html", "js", "css", "py", "rb", "sh", "conf", "cfg", "ini", "log", "bin", "img", "iso", "deb", "rpm", "ova",
+        "vmdk", "vhd", "vhdx", "qcow2", "parquet", "avro", "orc", "tsv", "md", "rst", "zst", "lz4", "7z",
     ];
     v.rsplit_once('.').is_some_and(|(stem, ext)| !stem.is_empty() && EXT.contains(&ext.to_ascii_lowercase().as_str()))
 }
@@ -421,15 +617,31 @@ fn strip_scheme(text: &str, vs: usize, ve: usize) -> usize {
 }
 
 /// Regular expressions, format strings and markup that sit in secret-named variables of scanners,
-/// validators and docs (`secret = r'([a-z0-9]{64})'`, ``:class:`Flag` ``).
+/// validators and docs (`secret = r'([a-z0-9]{64})'`, ``:class:`Flag` ``), and text made of XML/HTML
+/// character references (`&#229;&#246;`).
 fn looks_like_pattern_or_markup(v: &str) -> bool {
-    ["(?", "\\", "[a-", "[A-", "[0-", "[^", "]{", "]+", "]*", "`", "{0,", "{1,"].iter().any(|p| v.contains(p))
+    ["(?", "\\", "[a-", "[A-", "[0-", "[^", "]{", "]+", "]*", "`", "{0,", "{1,", "&#", "&amp;", "&lt;", "&gt;", "&quot;"].iter().any(|p| v.contains(p))
         || v.starts_with(':')
+}
+
+/// A 12-15 character value in a secret-named field is still key material when it reads as drawn at
+/// random: upper case, lower case and digits only, nearly every character distinct, and no word
+/// structure (short API keys and app secrets). Shorter, or with a repeated or word-like shape, it is
+/// more often a label, a version or an abbreviation.
+fn short_random(v: &str) -> bool {
+    let n = v.len();
+    if !(12..16).contains(&n) || !v.bytes().all(|c| c.is_ascii_alphanumeric()) {
+        return false;
+    }
+    let (lo, up, di, _) = classes(v);
+    let mut seen = [false; 128];
+    let distinct = v.bytes().filter(|&c| !std::mem::replace(&mut seen[c as usize], true)).count();
+    lo && up && di && distinct + 2 >= n && !identifier_like(v) && !is_patterned(v)
 }
 
 pub fn key_value_ok(name: &str, v: &str) -> bool {
     let n = v.chars().count();
-    if !(10..=512).contains(&n) || v.contains(char::is_whitespace) || is_placeholder(v) || is_uuid(v) || is_patterned(v) {
+    if !(10..=512).contains(&n) || v.contains(char::is_whitespace) || is_placeholder(v) || is_uuid(v) || is_patterned(v) || contains_uuid(v) {
         return false;
     }
     // Base64 images and other data URIs are content, not credentials; so are ARNs, `$refs`,
@@ -442,7 +654,10 @@ pub fn key_value_ok(name: &str, v: &str) -> bool {
     {
         return false;
     }
-    if n < 16 || v.contains("...") || v.starts_with("__") || ends_with_file_extension(v) {
+    if n < 16 && !short_random(v) {
+        return false;
+    }
+    if v.contains("...") || v.starts_with("__") || ends_with_file_extension(v) {
         return false;
     }
     // Names and paths in key-named fields: identifiers (`x86_cpu_index_1_edx`), config keys
@@ -558,7 +773,7 @@ pub fn username_value_ok(v: &str) -> bool {
 fn assignments_for(engine: &Engine, doc: &Doc<'_>, rule: usize, want: PiiType, out: &mut Vec<Cand>) {
     let mut last_name = usize::MAX;
     for (ks, ke) in doc.keyword_hits(engine, rule) {
-        let Some(a) = parse_assignment(doc.text, (ks, ke)) else { continue };
+        let Some(a) = parse_assignment(doc.text, (ks, ke)).or_else(|| name_value_pair(doc.text, (ks, ke))) else { continue };
         if a.name.0 == last_name {
             continue;
         }
@@ -664,8 +879,11 @@ pub fn uri_credentials(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut V
         if u.as_str().contains('.') && (1..=5).contains(&port) && pw.as_bytes().get(port).is_none_or(|c| matches!(c, b',' | b'/')) {
             continue;
         }
-        let wordlike = pw.bytes().all(|c| c.is_ascii_alphabetic());
-        if pw.len() >= 4 && !is_placeholder(pw) && !(wordlike && pw.len() < 8) {
+        // The userinfo slot is syntax, so length alone does not disqualify a password (`:pg@`,
+        // `:J7@`); a short lower-case word (`user:pass@`, `:secret@`) is the usual placeholder.
+        let lower_word = pw.bytes().all(|c| c.is_ascii_lowercase());
+        let rejected = pw.len() < 2 || is_placeholder(pw) || super::validate::is_template(pw) || (lower_word && pw.len() < 8);
+        if !rejected {
             out.push(Cand { start: p.start(), end: p.end(), rule });
         }
         let user = u.as_str();
@@ -773,10 +991,25 @@ pub fn header_or_flag_credential(_engine: &Engine, doc: &Doc<'_>, rule: usize, o
         if b.get(v.end()).is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'(' | b'[' | b'{' | b'$')) {
             continue;
         }
+        // `delete-api-key --api-key X`, `update-api-key --api-key X`: a flag that repeats the resource
+        // noun of its subcommand names the object the command acts on (its id), not a credential.
+        if flag && subcommand_names_resource(text, n.start(), bare) {
+            continue;
+        }
         if key_value_ok(bare, v.as_str()) {
             out.push(Cand { start: v.start(), end: v.end(), rule });
         }
     }
+}
+
+/// Does a word before `flag_start` on its line end with `-<noun>` (`get-api-key` for `--api-key`)?
+fn subcommand_names_resource(text: &str, flag_start: usize, noun: &str) -> bool {
+    let (ls, _) = super::line_bounds(text, flag_start);
+    let noun = noun.to_ascii_lowercase();
+    text[ls..flag_start].split_whitespace().any(|w| {
+        let w = w.to_ascii_lowercase();
+        !w.starts_with('-') && w.len() > noun.len() + 1 && w.ends_with(noun.as_str()) && w.as_bytes()[w.len() - noun.len() - 1] == b'-'
+    })
 }
 
 fn call_re() -> &'static Regex {
@@ -821,6 +1054,12 @@ mod tests {
         assert_eq!(classify_name("spring.datasource.username"), Some(PiiType::Username));
         assert_eq!(classify_name("user_name"), Some(PiiType::Username));
         assert_eq!(classify_name("USER_AGENT"), None);
+        assert_eq!(classify_name("S3Key"), None);
+        assert_eq!(classify_name("result_key"), None);
+        assert_eq!(classify_name("AWS_S3_SECRET_KEY"), Some(PiiType::Key));
+        assert_eq!(classify_name("ChangeToken"), None);
+        assert_eq!(classify_name("VerificationToken"), None);
+        assert_eq!(classify_name("change_password"), Some(PiiType::Password));
     }
 
     #[test]

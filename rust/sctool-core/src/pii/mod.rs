@@ -209,13 +209,17 @@ impl Engine {
         }
         // Every pattern that contains a rule's keyword counts as a hit of that rule, at the offset
         // of the keyword inside it (`api_key` is also a `key` hit for the assignment scanner).
+        // When several of the rule's keywords lie inside one pattern, the longest one is the hit:
+        // `co-authored-by` is that trigger, not the `author` inside it.
         for (ri, rule) in RULES.iter().enumerate() {
             for kw in rule.keywords.iter().filter(|k| **k != "@") {
                 let kw = kw.to_ascii_lowercase();
                 for (pid, pat) in patterns.iter().enumerate() {
                     if let Some(off) = pat.find(kw.as_str()) {
-                        if !rule_keywords[ri].iter().any(|(p, _, _)| *p == pid as u32) {
-                            rule_keywords[ri].push((pid as u32, off, kw.len()));
+                        match rule_keywords[ri].iter_mut().find(|(p, _, _)| *p == pid as u32) {
+                            Some(entry) if entry.2 < kw.len() => *entry = (pid as u32, off, kw.len()),
+                            Some(_) => {}
+                            None => rule_keywords[ri].push((pid as u32, off, kw.len())),
                         }
                         if !keyword_rules[pid].contains(&ri) {
                             keyword_rules[pid].push(ri);
@@ -288,6 +292,7 @@ impl Engine {
             cands.retain(|c| !disabled.get(c.rule).copied().unwrap_or(false));
         }
         drop_allowlisted(text, &mut cands);
+        drop_identifiers(text, &mut cands);
         let mut accepted = resolve_overlaps(cands);
         propagate(text, &mut accepted);
         accepted
@@ -311,6 +316,71 @@ fn drop_allowlisted(text: &str, cands: &mut Vec<Cand>) {
         let line = &text[ls..le];
         !ALLOW_MARKERS.iter().any(|m| line.contains(m))
     });
+}
+
+/// Drop generic KEY findings (a secret-named field or flag, no provider format) whose value the
+/// same document elsewhere calls an id or a name: `--api-key V` next to `"id": "V"` names the key
+/// object, not its secret material.
+fn drop_identifiers(text: &str, cands: &mut Vec<Cand>) {
+    let generic = |c: &Cand| matches!(RULES[c.rule].id, "secret-assignment" | "header-credential");
+    if !cands.iter().any(generic) {
+        return;
+    }
+    cands.retain(|c| !(generic(c) && assign::named_as_identifier(text, &text[c.start..c.end], c.start)));
+    // A table of same-shaped values (schema hashes keyed by resource type, checksums keyed by file)
+    // where only a few keys happen to contain `key`/`secret`/`token`: the values are the table's
+    // data, not secrets. Same shape = same length and character classes; the table must hold at
+    // least three other distinct values of that shape, twice as many as the secret-named ones.
+    let shapes: Vec<(usize, (bool, bool, bool, bool))> = cands
+        .iter()
+        .filter(|c| generic(c))
+        .map(|c| (c.end - c.start, validate::classes(&text[c.start..c.end])))
+        .collect();
+    let mut table_shapes = Vec::new();
+    for shape in &shapes {
+        if table_shapes.iter().any(|(s, _)| s == shape) {
+            continue;
+        }
+        let named: std::collections::HashSet<&str> = cands
+            .iter()
+            .filter(|c| generic(c) && (c.end - c.start, validate::classes(&text[c.start..c.end])) == *shape)
+            .map(|c| &text[c.start..c.end])
+            .collect();
+        let others = same_shape_tokens(text, *shape, &named, 2 * named.len().max(2));
+        table_shapes.push((*shape, others >= 3 && others >= 2 * named.len()));
+    }
+    cands.retain(|c| {
+        !(generic(c)
+            && table_shapes
+                .iter()
+                .any(|(s, t)| *t && *s == (c.end - c.start, validate::classes(&text[c.start..c.end]))))
+    });
+}
+
+/// Distinct tokens of `text` (maximal runs of value characters) with the given length and character
+/// classes that are not in `skip`, counted up to `cap`.
+fn same_shape_tokens(text: &str, shape: (usize, (bool, bool, bool, bool)), skip: &std::collections::HashSet<&str>, cap: usize) -> usize {
+    let b = text.as_bytes();
+    let value_byte = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'_' | b'-' | b'.');
+    let mut seen = std::collections::HashSet::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !value_byte(b[i]) {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        while i < b.len() && value_byte(b[i]) {
+            i += 1;
+        }
+        if i - s == shape.0 {
+            let tok = &text[s..i];
+            if !skip.contains(tok) && validate::classes(tok) == shape.1 && seen.insert(tok) && seen.len() >= cap {
+                return seen.len();
+            }
+        }
+    }
+    seen.len()
 }
 
 /// Keep the highest-priority (lowest rule index, then longest, then leftmost) candidate of every

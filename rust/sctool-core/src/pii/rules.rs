@@ -74,6 +74,80 @@ fn random_value(doc: &Doc<'_>, s: usize, e: usize) -> bool {
     !before.is_some_and(glued) && !after.is_some_and(glued) && looks_random(&doc.text[s..e])
 }
 
+/// Slack tokens: the long random form, or the older `xox?-<workspace digits>-…-<suffix>` shape whose
+/// dash-separated digit groups are the format (placeholders such as `xoxb-your-token` have none).
+fn slack_token(doc: &Doc<'_>, s: usize, e: usize) -> bool {
+    let (before, after) = bytes_around(doc, s, e);
+    if before.is_some_and(token_char) || after.is_some_and(|c| token_char(c) || c == b'.') {
+        return false;
+    }
+    let v = &doc.text[s..e];
+    let body = &v[5..];
+    if is_placeholder(v) || is_patterned(body) || body.len() < 6 {
+        return false;
+    }
+    // Long form: random. Short form: digit groups then an alphanumeric suffix.
+    let groups: Vec<&str> = body.split('-').collect();
+    let structured = groups.len() >= 2 && groups[..groups.len() - 1].iter().all(|g| !g.is_empty() && g.bytes().all(|c| c.is_ascii_digit()));
+    structured || shannon_entropy(v) >= 3.0
+}
+
+/// Telegram bot tokens: `<bot id>:<secret>` — an 8-10 digit id, a colon and 35 characters of
+/// base64url alphabet with upper case, lower case and digits (a random secret, not a word or a
+/// hash). Standalone or inside an API URL (`/bot<id>:<secret>/`). Found by scanning colons, which
+/// is cheaper than a regex without a literal prefix.
+fn telegram_tokens(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
+    let b = doc.text.as_bytes();
+    for c in memchr::memchr_iter(b':', b) {
+        if c < 8 || c + 36 > b.len() || !b[c - 1].is_ascii_digit() {
+            continue;
+        }
+        let mut s = c;
+        while s > 0 && b[s - 1].is_ascii_digit() && c - s <= 10 {
+            s -= 1;
+        }
+        let id_len = c - s;
+        if !(8..=10).contains(&id_len) {
+            continue;
+        }
+        let glued_before = s > 0 && (b[s - 1].is_ascii_alphanumeric() || b[s - 1] == b'_') && !(s >= 3 && &b[s - 3..s] == b"bot");
+        let e = c + 36;
+        let secret = &b[c + 1..e];
+        if glued_before
+            || !secret.iter().all(|&x| x.is_ascii_alphanumeric() || matches!(x, b'_' | b'-'))
+            || b.get(e).is_some_and(|&x| token_char(x))
+        {
+            continue;
+        }
+        let v = &doc.text[c + 1..e];
+        let (lo, up, di, _) = super::validate::classes(v);
+        if lo && up && di && !is_placeholder(v) && !is_patterned(v) && shannon_entropy(v) >= 3.5 {
+            out.push(Cand { start: s, end: e, rule });
+        }
+    }
+}
+
+fn npmrc_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r#"(?m)(?:^[ \t]*|:)_(?:authToken|auth)[ \t]*=[ \t]*["']?([^\s"'`]+)"#).expect("static regex"))
+}
+
+/// `.npmrc` / `.yarnrc` registry credentials: `//registry/:_authToken=…` and `_auth=…`, wherever the
+/// line appears (the file itself, an `echo` into it, a string in a CI script). Legacy npm tokens are
+/// UUIDs, so a UUID counts here.
+fn npmrc_auth(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
+    for caps in npmrc_re().captures_iter(doc.text) {
+        let Some(m) = caps.get(1) else { continue };
+        let v = m.as_str().trim_end_matches([',', ';', ')']);
+        let (lo, up, di, _) = super::validate::classes(v);
+        let mixed = u8::from(lo) + u8::from(up) + u8::from(di) >= 2;
+        let token_chars = v.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'_' | b'-' | b'.'));
+        if v.len() >= 8 && mixed && token_chars && !is_placeholder(v) && !is_patterned(v) {
+            out.push(Cand { start: m.start(), end: m.start() + v.len(), rule });
+        }
+    }
+}
+
 fn pem_begin_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| Regex::new(r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----").expect("static regex"))
@@ -156,21 +230,21 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "gitlab-token",
         kind: PiiType::Key,
-        description: "GitLab token: personal, pipeline-trigger, deploy, feed, OAuth-app, runner, CI-build, incoming-mail (glpat-, glptt-, gldt-, glft-, glsoat-, glrt-, glcbt-, glimt-, GR1348941)",
-        keywords: &["glpat-", "glptt-", "gldt-", "glft-", "glsoat-", "glrt-", "glcbt-", "glimt-", "GR1348941"],
+        description: "GitLab token: personal, pipeline-trigger, deploy, feed, OAuth-app, runner, CI-build, incoming-mail, agent, OAuth-application secret (glpat-, glptt-, gldt-, glft-, glsoat-, glrt-, glcbt-, glimt-, GR1348941, glagent-, gloas-)",
+        keywords: &["glpat-", "glptt-", "gldt-", "glft-", "glsoat-", "glrt-", "glcbt-", "glimt-", "GR1348941", "glagent-", "gloas-"],
         matcher: Matcher::Regex {
-            pattern: r"\b(?:(?:glpat|glptt|gldt|glft|glsoat|glrt|glimt)-|glcbt-(?:[0-9a-fA-F]{2}_)?|GR1348941)[A-Za-z0-9_\-]{20,50}",
+            pattern: r"\b(?:(?:(?:glpat|glptt|gldt|glft|glsoat|glrt|glimt)-|glcbt-(?:[0-9a-fA-F]{2}_)?|GR1348941)[A-Za-z0-9_\-]{20,50}|glagent-[A-Za-z0-9_\-]{50,}|gloas-[A-Za-z0-9_\-]{64})",
             group: 0,
-            check: Some(provider_token),
+            check: Some(|d, s, e| e - s <= 1100 && provider_token(d, s, e)),
         },
     },
     Rule {
         id: "slack-webhook",
         kind: PiiType::Key,
-        description: "Slack incoming-webhook or workflow URL (the URL is the credential; labelled whole)",
+        description: "Slack incoming-webhook or workflow URL (the URL is the credential; labelled whole, whatever the segment lengths)",
         keywords: &["hooks.slack.com"],
         matcher: Matcher::Regex {
-            pattern: r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_\-]{6,}/[A-Za-z0-9_\-]{6,}/[A-Za-z0-9_\-]{12,}",
+            pattern: r"https://hooks\.slack\.com/(?:services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+|(?:services|workflows|triggers)/[A-Za-z0-9_\-]{6,}/[A-Za-z0-9_\-]{6,}/[A-Za-z0-9_\-]{12,})",
             group: 0,
             check: Some(|doc, s, e| !is_placeholder(&doc.text[s..e])),
         },
@@ -178,9 +252,13 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "slack-token",
         kind: PiiType::Key,
-        description: "Slack bot/user/app token (xoxb-, xoxp-, xoxa-, xoxe-, xoxr-, xoxs-)",
+        description: "Slack bot/user/app token (xoxb-, xoxp-, xoxa-, xoxe-, xoxr-, xoxs-; long random or workspace-id-dash shapes)",
         keywords: &["xoxb-", "xoxp-", "xoxa-", "xoxe", "xoxr-", "xoxs-", "xoxo-"],
-        matcher: Matcher::Regex { pattern: r"\bxox[abeoprs](?:\.xox[a-z])?-[0-9A-Za-z\-]{20,}", group: 0, check: Some(provider_token) },
+        matcher: Matcher::Regex {
+            pattern: r"\bxox[abeoprs](?:\.xox[a-z])?-[0-9A-Za-z\-]{20,}|\bxox[abposr]-(?:[0-9]+-)+[0-9A-Za-z]+",
+            group: 0,
+            check: Some(slack_token),
+        },
     },
     Rule {
         id: "stripe-key",
@@ -287,9 +365,9 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "telegram-bot-token",
         kind: PiiType::Key,
-        description: "Telegram bot token (<bot id>:AA<33>)",
-        keywords: &[":AA"],
-        matcher: Matcher::Regex { pattern: r"\b[0-9]{8,10}:AA[0-9A-Za-z_\-]{33}\b", group: 0, check: Some(provider_token) },
+        description: "Telegram bot token (<8-10 digit bot id>:<35 random characters>, also inside /bot<token>/ URLs)",
+        keywords: &[],
+        matcher: Matcher::Custom(telegram_tokens),
     },
     Rule {
         id: "jwt",
@@ -320,6 +398,13 @@ Alibaba, Google OAuth client secret, Mapbox, Mailgun, Azure AD client secret)",
             group: 1,
             check: Some(provider_token),
         },
+    },
+    Rule {
+        id: "npmrc-auth",
+        kind: PiiType::Key,
+        description: "npm/yarn registry credential in an .npmrc line (//registry/:_authToken=…, _auth=…), legacy UUID tokens included",
+        keywords: &["_authtoken", "_auth"],
+        matcher: Matcher::Custom(npmrc_auth),
     },
     Rule {
         id: "bearer-token",
