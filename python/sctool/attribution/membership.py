@@ -335,7 +335,7 @@ def _read_header(path: Path) -> tuple[dict[str, Any], int]:
     return header, size
 
 
-@dataclass
+@dataclass(slots=True)
 class Source:
     """A document that holds hit windows of a query."""
 
@@ -353,7 +353,7 @@ class Source:
                 "lang": self.lang, "windows": self.windows, "verified": self.verified}
 
 
-@dataclass
+@dataclass(slots=True)
 class Attribution:
     """What the index knows about one query text. Offsets are Python ``str`` indices of the query."""
 

@@ -233,10 +233,10 @@ pub struct TextAttribution {
 
 /// Probe, summarise and name the sources of one text in one pass over its normalised form.
 pub fn attribute_text(index: &IndexView<'_>, text: &str, top: usize, max_docs: usize) -> TextAttribution {
-    let norm = Normalised::new(text, true);
+    let norm = Normalised::new(text, false);
     let hits = probe(index, &norm);
     let positions: Vec<usize> = hits.hits.iter().map(|h| h.0 as usize).collect();
-    let summary = summarise_sorted(&norm, index.window, &positions);
+    let summary = summarise_sorted(&norm, text, index.window, &positions);
     let mut out = TextAttribution {
         summary,
         bloom_hits: hits.bloom_hits,
@@ -316,7 +316,7 @@ pub struct Summary {
 
 /// Summarise hit positions (window starts in normalised code points, any order) of `text`.
 pub fn summarise(text: &str, window: usize, positions: &[u32]) -> Result<Summary> {
-    let norm = Normalised::new(text, true);
+    let norm = Normalised::new(text, false);
     let n = norm.chars();
     let mut pos: Vec<usize> = positions.iter().map(|&p| p as usize).collect();
     pos.sort_unstable();
@@ -328,31 +328,21 @@ pub fn summarise(text: &str, window: usize, positions: &[u32]) -> Result<Summary
             )));
         }
     }
-    Ok(summarise_sorted(&norm, window, &pos))
+    Ok(summarise_sorted(&norm, text, window, &pos))
 }
 
-/// [`summarise`] of ascending, distinct positions that all fit in `norm` (built with `orig`).
-fn summarise_sorted(norm: &Normalised, window: usize, pos: &[usize]) -> Summary {
+/// [`summarise`] of ascending, distinct positions that all fit in `norm` (the normalised `text`).
+fn summarise_sorted(norm: &Normalised, text: &str, window: usize, pos: &[usize]) -> Summary {
     let mut s = Summary { chars: norm.chars() as u32, ..Summary::default() };
-    let to_orig = |a: usize, b: usize| (norm.orig[a], norm.orig[b - 1] + 1);
-    // Union of [p, p + window).
-    let mut run: Option<(usize, usize)> = None;
+    // Union of [p, p + window), in normalised code points.
+    let mut runs: Vec<(usize, usize)> = Vec::new();
     for &p in pos {
-        match run {
-            Some((a, b)) if p <= b => run = Some((a, b.max(p + window))),
-            _ => {
-                if let Some((a, b)) = run {
-                    s.covered += (b - a) as u32;
-                    s.spans.push(to_orig(a, b));
-                }
-                run = Some((p, p + window));
-            }
+        match runs.last_mut() {
+            Some((_, b)) if p <= *b => *b = (*b).max(p + window),
+            _ => runs.push((p, p + window)),
         }
     }
-    if let Some((a, b)) = run {
-        s.covered += (b - a) as u32;
-        s.spans.push(to_orig(a, b));
-    }
+    s.covered = runs.iter().map(|&(a, b)| (b - a) as u32).sum();
     // Chains: chain(p) = chain(p - window) + 1; `j` walks behind `i` to the position p - window.
     let mut chain = vec![0u32; pos.len()];
     let mut best = (0u32, 0usize);
@@ -378,11 +368,59 @@ fn summarise_sorted(norm: &Normalised, window: usize, pos: &[usize]) -> Summary 
     }
     if best.0 > 0 {
         let end = best.1 + window;
-        let start = end - best.0 as usize * window;
-        s.longest_chain = best.0 * window as u32;
-        s.chain_span = to_orig(start, end);
+        runs.push((end - best.0 as usize * window, end));
     }
+    // Map [a, b) to original code points [orig(a), orig(b - 1) + 1) with one walk of the text, and
+    // only for texts with hits: most queries have none, and the others a handful of boundaries.
+    let mut want: Vec<usize> = runs.iter().flat_map(|&(a, b)| [a, b - 1]).collect();
+    want.sort_unstable();
+    want.dedup();
+    let orig = orig_of(text, &want);
+    let map = |a: usize, b: usize| {
+        let at = |x: usize| orig[want.binary_search(&x).expect("boundary was collected")];
+        (at(a), at(b - 1) + 1)
+    };
+    if best.0 > 0 {
+        let (a, b) = runs.pop().expect("chain pushed last");
+        s.longest_chain = best.0 * window as u32;
+        s.chain_span = map(a, b);
+    }
+    s.spans = runs.iter().map(|&(a, b)| map(a, b)).collect();
     s
+}
+
+/// Original code-point index of each normalised code-point index in `want` (ascending, in range).
+fn orig_of(text: &str, want: &[usize]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(want.len());
+    if want.is_empty() {
+        return out;
+    }
+    let mut k = 0;
+    let mut j = 0;
+    let mut visit = |i: usize, kept: bool| {
+        if kept {
+            while k < want.len() && want[k] == j {
+                out.push(i as u32);
+                k += 1;
+            }
+            j += 1;
+        }
+        k < want.len()
+    };
+    if text.is_ascii() {
+        for (i, &b) in text.as_bytes().iter().enumerate() {
+            if !visit(i, !normalise::is_ascii_ws(b)) {
+                break;
+            }
+        }
+    } else {
+        for (i, c) in text.chars().enumerate() {
+            if !visit(i, !c.is_whitespace()) {
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// Which (query, document, position) hits are real: the query's window at `position` equals one

@@ -14,7 +14,7 @@ pub const NORMALISATION: &str = "remove-unicode-white-space-v1";
 pub const FINGERPRINT_SEED: u64 = 0;
 
 #[inline]
-fn is_ascii_ws(b: u8) -> bool {
+pub(crate) fn is_ascii_ws(b: u8) -> bool {
     // The ASCII members of White_Space: TAB, LF, VT, FF, CR, SPACE (0x1C..0x1F are not White_Space).
     matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ')
 }
