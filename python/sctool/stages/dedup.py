@@ -40,6 +40,8 @@ from sctool.stages.base import Runtime, Stage, register_stage
 def run_dedup(
     inputs: Sequence[str | Path], output: str | Path, config: DedupConfig, runtime: Runtime
 ) -> Manifest:
+    """The same steps either way; the runner only decides where the shuffle lives: in this process
+    (memory, then scratch files) or spilled for the executor's tasks (``--verify`` stays here)."""
     if config.mode not in ("exact", "near", "both"):
         raise ConfigError(f"dedup mode must be exact, near or both, got {config.mode!r}")
     if config.mode != "exact":
@@ -57,8 +59,7 @@ def run_dedup(
     dups = exact_duplicates(reader, runtime, counter)
     groups = int(dups.get_column("dup_of").n_unique()) if dups.height else 0
     process = SplitByDecisions(InMemoryDecisions(dups), flag="dup_of", reason="exact_duplicate")
-    return run.write(LocalExecutor(runtime.threads), process, counter.shards(), runtime,
-                         {"duplicate_groups": groups})
+    return run.write(LocalExecutor(runtime.threads), process, counter.shards(), runtime, {"duplicate_groups": groups})
 
 
 def run_near_dedup(
@@ -79,8 +80,8 @@ def run_near_dedup(
                 bar.update(batch.frame.height)
         plan = planner.plan()
     process = SplitByDecisions(InMemoryDecisions(plan.decisions), flag="reason")
-    return run.write(LocalExecutor(runtime.threads), process, counter.shards(), runtime,
-                         near_manifest_extra(config, plan))
+    extra = near_manifest_extra(config, plan)
+    return run.write(LocalExecutor(runtime.threads), process, counter.shards(), runtime, extra)
 
 
 @register_stage
