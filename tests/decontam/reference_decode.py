@@ -288,6 +288,8 @@ def prefixed_view(b: bytes) -> _Builder | None:
         indent = len(line) - len(line.lstrip(b" \t"))
         rest = line[indent:]
         pre = next((p for p in PREFIXES if rest.startswith(p)), None)
+        if pre == b"... " and run_prefix != b">>> ":
+            pre = None  # a continuation line continues a doctest and nothing else
         skip = len(pre) if pre else 0
         if pre is None and rest == b"#":
             pre, skip = b"# ", 1

@@ -404,20 +404,26 @@ fn strings_view(text: &str, fine: bool) -> Option<Builder> {
                 .iter()
                 .all(|x| x.is_ascii_whitespace() || *x == b',' || *x == b'+');
         if !joined {
-            group.flush(&mut out);
+            group.flush(text, &mut out);
         }
         let comma = joined && joiner.contains(&b',');
-        group.push(&b[start..end], start, end, triple, comma);
+        group.push(text, start, end, triple, comma);
         prev_end = next;
         i = next.max(q + 1);
     }
-    group.flush(&mut out);
+    group.flush(text, &mut out);
     (!out.text.is_empty()).then_some(out)
 }
 
-/// A run of neighbouring string literals, decoded, waiting to be kept or dropped.
+/// A run of neighbouring string literals waiting to be kept or dropped. Members are decoded only
+/// when the group is kept: most strings of a program are short, plain and dropped, and copying
+/// them would cost more than finding them.
 #[derive(Default)]
 struct Group {
+    /// (content start, content end, joined by a comma) of each member.
+    members: Vec<(usize, usize, bool)>,
+    /// An upper bound of the decoded length (decoding never lengthens a string).
+    raw_len: usize,
     text: String,
     segs: Vec<(u32, u32, u32, bool)>,
     escaped: bool,
@@ -426,36 +432,51 @@ struct Group {
 }
 
 impl Group {
-    fn push(&mut self, content: &[u8], start: usize, end: usize, triple: bool, comma: bool) {
-        if comma && !self.text.is_empty() && !self.text.ends_with('\n') {
-            self.text.push('\n');
-        }
-        let from = self.text.len();
-        if self.fine {
-            let segs = &mut self.segs;
-            self.escaped |= unescape_runs(content, &mut self.text, |at, s, e, lin| {
-                segs.push((at as u32, (start + s) as u32, (start + e) as u32, lin));
-            });
-        } else {
-            self.segs
-                .push((self.text.len() as u32, start as u32, end as u32, false));
-            self.escaped |= unescape_into(content, &mut self.text);
-        }
+    fn push(&mut self, src: &str, start: usize, end: usize, triple: bool, comma: bool) {
+        self.members.push((start, end, comma));
+        self.raw_len += end - start + usize::from(comma);
+        let content = &src.as_bytes()[start..end];
         // A docstring stays where it is (prose n-grams see it already, and docstrings are most of
         // a Python file's strings); a triple-quoted string holding code is decoded.
-        self.code |= triple && looks_like_code(&self.text[from..]);
+        if memchr::memchr(b'\\', content).is_some() {
+            self.text.clear();
+            self.escaped |= unescape_into(content, &mut self.text);
+            self.code |= triple && looks_like_code(&self.text);
+        } else {
+            self.code |= triple && looks_like_code(&src[start..end]);
+        }
     }
 
-    fn flush(&mut self, out: &mut Builder) {
-        if (self.escaped || self.code) && self.text.len() >= MIN_STRING {
-            let base = out.text.len() as u32;
-            out.segs
-                .extend(self.segs.iter().map(|&(v, s, e, l)| (base + v, s, e, l)));
-            out.text.push_str(&self.text);
-            out.end_line();
+    fn flush(&mut self, src: &str, out: &mut Builder) {
+        if (self.escaped || self.code) && self.raw_len >= MIN_STRING {
+            self.text.clear();
+            self.segs.clear();
+            for &(start, end, comma) in &self.members {
+                if comma && !self.text.is_empty() && !self.text.ends_with('\n') {
+                    self.text.push('\n');
+                }
+                let content = &src.as_bytes()[start..end];
+                if self.fine {
+                    let segs = &mut self.segs;
+                    unescape_runs(content, &mut self.text, |at, s, e, lin| {
+                        segs.push((at as u32, (start + s) as u32, (start + e) as u32, lin));
+                    });
+                } else {
+                    self.segs
+                        .push((self.text.len() as u32, start as u32, end as u32, false));
+                    unescape_into(content, &mut self.text);
+                }
+            }
+            if self.text.len() >= MIN_STRING {
+                let base = out.text.len() as u32;
+                out.segs
+                    .extend(self.segs.iter().map(|&(v, s, e, l)| (base + v, s, e, l)));
+                out.text.push_str(&self.text);
+                out.end_line();
+            }
         }
-        self.text.clear();
-        self.segs.clear();
+        self.members.clear();
+        self.raw_len = 0;
         self.escaped = false;
         self.code = false;
     }
@@ -656,11 +677,8 @@ fn line_looks_like_code(line: &[u8]) -> bool {
 /// Runs of at least three lines behind one prefix (after indentation), the prefix removed.
 fn prefixed_view(text: &str, fine: bool) -> Option<Builder> {
     let b = text.as_bytes();
-    // Cheap refusal: every prefix starts with one of these bytes.
-    if memchr::memchr3(b'#', b'/', b'>', b).is_none() && memchr::memmem::find(b, b"... ").is_none()
-    {
-        return None;
-    }
+    // Cheap refusal: every run starts with one of these bytes.
+    memchr::memchr3(b'#', b'/', b'>', b)?;
     let mut out = Builder::new(fine);
     let mut run: Vec<(usize, usize)> = Vec::new();
     let mut run_prefix: Option<&[u8]> = None;
@@ -677,15 +695,42 @@ fn prefixed_view(text: &str, fine: bool) -> Option<Builder> {
         }
         run.clear();
     };
-    for (s, e) in lines(text) {
+    let n = b.len();
+    let mut pos = 0;
+    loop {
+        // With no run open, jump to the next line that starts (after blanks) with a byte a run can
+        // start with, instead of visiting every line: most lines of most files are not comments.
+        let s = if run.is_empty() {
+            let Some(p) = memchr::memchr3(b'#', b'/', b'>', &b[pos.min(n)..]) else {
+                break;
+            };
+            let k = pos + p;
+            let mut ls = k;
+            while ls > 0 && (b[ls - 1] == b' ' || b[ls - 1] == b'\t') {
+                ls -= 1;
+            }
+            if ls > 0 && b[ls - 1] != b'\n' {
+                pos = k + 1;
+                continue;
+            }
+            ls
+        } else {
+            pos
+        };
+        if s >= n {
+            break;
+        }
+        let e = memchr::memchr(b'\n', &b[s..]).map_or(n, |p| s + p);
         let line = &b[s..e];
         let indent = line
             .iter()
             .take_while(|x| **x == b' ' || **x == b'\t')
             .count();
         let rest = &line[indent..];
-        // A bare "#" (an empty comment line) continues a "# " run; "... " continues a doctest.
+        // A bare "#" (an empty comment line) continues a "# " run; "... " continues a doctest and
+        // nothing else.
         let (pre, skip) = match PREFIXES.iter().copied().find(|p| rest.starts_with(p)) {
+            Some(p) if p == b"... " && run_prefix != Some(b">>> ") => (None, 0),
             Some(p) => (Some(p), p.len()),
             None if rest == b"#" => (Some(&b"# "[..]), 1),
             None => (None, 0),
@@ -702,6 +747,7 @@ fn prefixed_view(text: &str, fine: bool) -> Option<Builder> {
             let from = (s + indent + skip).min(e);
             run.push((from, e));
         }
+        pos = e + 1;
     }
     flush(&mut out, &mut run, run_prefix);
     (!out.text.is_empty()).then_some(out)
@@ -828,5 +874,45 @@ mod tests {
         let deep = format!("\"{}\"", "\\\\\\\"".repeat(200));
         let v = views(&deep);
         assert!(v.iter().map(|x| x.text.len()).sum::<usize>() <= deep.len() * MAX_EXPANSION);
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    /// Per-decoder CPU cost over the files listed in `SCTOOL_DECODE_FILES` (a profiling aid, run
+    /// with `--ignored --nocapture` in release mode; not a timed test).
+    #[test]
+    #[ignore = "profiling aid"]
+    fn decoder_costs() {
+        let Ok(list) = std::env::var("SCTOOL_DECODE_FILES") else {
+            return;
+        };
+        let texts: Vec<String> = std::fs::read_to_string(list)
+            .unwrap()
+            .lines()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .collect();
+        let mb = texts.iter().map(String::len).sum::<usize>() as f64 / 1e6;
+        type Dec = fn(&str, bool) -> Option<super::Builder>;
+        let decs: [(&str, Dec); 4] = [
+            ("strings", super::strings_view),
+            ("html", super::html_view),
+            ("diff", super::diff_view),
+            ("prefixed", super::prefixed_view),
+        ];
+        for (name, f) in decs {
+            let t = std::time::Instant::now();
+            let mut n = 0;
+            for x in &texts {
+                n += f(x, false).map_or(0, |b| b.text.len());
+            }
+            eprintln!("{name}: {:.3} ms/MB ({n} bytes)", t.elapsed().as_secs_f64() * 1e3 / mb);
+        }
+        let t = std::time::Instant::now();
+        let mut v = Vec::new();
+        for x in &texts {
+            super::decode_views(x, &mut v);
+        }
+        eprintln!("all: {:.3} ms/MB", t.elapsed().as_secs_f64() * 1e3 / mb);
     }
 }

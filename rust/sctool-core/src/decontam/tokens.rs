@@ -856,13 +856,17 @@ fn number_end(b: &[u8], i: usize) -> usize {
     e
 }
 
+/// Bytes of a string literal's content that its token hash reads.
+const STRING_HASH_BYTES: usize = 256;
+
 /// Index after the string literal opening at `i` (single, double or triple quoted).
 pub(crate) fn string_end(b: &[u8], i: usize) -> usize {
     string_literal(b, i).1
 }
 
-/// A string literal opening at `i` (single, double or triple quoted): the hash of its content with
-/// whitespace runs collapsed to one space, and the index after its closing quote(s).
+/// A string literal opening at `i` (single, double or triple quoted): the hash of its content
+/// (the first [`STRING_HASH_BYTES`]) with whitespace runs collapsed to one space, and the index
+/// after its closing quote(s).
 // Byte scanners read best with the usual short names (b: bytes, i: index, c: byte).
 #[allow(clippy::many_single_char_names)]
 fn string_literal(b: &[u8], i: usize) -> (u64, usize) {
@@ -876,16 +880,30 @@ fn string_literal(b: &[u8], i: usize) -> (u64, usize) {
             None => (i + 3, n, n),
         }
     } else {
+        // The closing quote, a line break or an escape, found by memchr rather than byte by byte.
         let mut j = i + 1;
-        while j < n && b[j] != c && b[j] != b'\n' {
-            j += if b[j] == b'\\' { 2 } else { 1 };
+        while j < n {
+            match memchr::memchr3(c, b'\n', b'\\', &b[j..]) {
+                None => j = n,
+                Some(p) => {
+                    j += p;
+                    if b[j] == b'\\' {
+                        j += 2;
+                        continue;
+                    }
+                }
+            }
+            break;
         }
         let j = j.min(n);
         (i + 1, j, (j + 1).min(n))
     };
     let mut h = 0x5354_5249_4E47u64; // "STRING": string tokens hash apart from names
     let mut in_ws = false;
-    for &x in &b[start..end] {
+    // The first [`STRING_HASH_BYTES`] bytes identify a string token: a long docstring is one token
+    // of the code stream either way (its words are the prose stream's), and hashing all of it byte
+    // by byte cost more than the rest of its tokenisation.
+    for &x in &b[start..end.min(start + STRING_HASH_BYTES)] {
         if x.is_ascii_whitespace() {
             in_ws = true;
         } else {
