@@ -35,8 +35,11 @@ def placeholder_v4(ip: ipaddress.IPv4Address) -> bool:
 
 def expected(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """Reference: globally routable, not multicast, not a public resolver (IPv6: global unicast only),
-    not special-purpose, not a placeholder."""
+    not special-purpose, not a placeholder, not a network address (IPv4 host part `.0`, an IPv6 prefix
+    written with a trailing `::`)."""
     if str(ip) in DNS or ip.is_multicast or not ip.is_global or any(ip in n for n in SPECIAL if n.version == ip.version):
+        return False
+    if (ip.version == 4 and ip.packed[3] == 0) or (ip.version == 6 and ip.compressed.endswith("::")):
         return False
     if ip.version == 4:
         return not placeholder_v4(ip)

@@ -144,3 +144,29 @@ def test_uri_short_passwords(rng):
 def test_git_trailer_names_before_noreply_addresses(trailer):
     text = f"    Fix race in cache eviction\n\n    {trailer}: Sofia Eriksen <notifications@github.com>\n"
     assert kinds_at(text, "Sofia Eriksen") == {"NAME"}
+
+
+# ---- IP look-alikes: networks, netmasks, malformed test strings, spec anchors ----
+
+@pytest.mark.parametrize("text, value", [
+    ("ipaddress.ip_network('172.32.0.0').is_private\n", "172.32.0.0"),
+    ("route 11.0.0.0 via gw\n", "11.0.0.0"),
+    ("IPv6Address('2001:658:22a:cafe::')\n", "2001:658:22a:cafe::"),
+    ("'2001:658:22a:cafe:200::1/::ffff:ffff:ffff:ffff'\n", "2001:658:22a:cafe:200::1"),
+    ("net 52.95.110.7/255.255.255.0\n", "52.95.110.7"),
+    ('assertBadAddressPart("3ffe::1.net", "Expected 4 octets")\n', "3ffe::1"),
+    ('assertBadPart("3ffe::+0", "+0")\n', "3ffe::"),
+    (".. _`3.2.2.10`: http://openid.net/specs/openid-connect-core-1_0.html#ImplicitIDToken\n", "3.2.2.10"),
+])
+def test_ip_lookalikes(text, value):
+    assert "IP_ADDRESS" not in kinds_at(text, value)
+
+
+@pytest.mark.parametrize("text, value", [
+    ("host = 52.14.3.99\n", "52.14.3.99"),
+    ("curl http://3.2.2.10/status\n", "3.2.2.10"),
+    ('p = parse_url("ws://[2a03:4000:123:83::3]/r")\n', "2a03:4000:123:83::3"),
+    ("Received: from [204.245.199.98] (helo=mail.lacita.com)\n", "204.245.199.98"),
+])
+def test_ip_addresses_still_reported(text, value):
+    assert kinds_at(text, value) == {"IP_ADDRESS"}

@@ -714,6 +714,10 @@ pub fn password_value_ok(v: &str) -> bool {
     if v.contains("://") || looks_like_path(v) || looks_like_pattern_or_markup(v) || v.starts_with("--") {
         return false;
     }
+    // A rooted path of one segment (`` `pwd`:/data `` in a docker volume flag) is a path too.
+    if v.starts_with('/') && v[1..].bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'/')) {
+        return false;
+    }
     // Human-chosen passwords in the wild mix letters with digits or symbols; a bare word is far more
     // often a variable name, an enum value or a form label.
     let has_alpha = v.chars().any(char::is_alphabetic);

@@ -147,11 +147,16 @@ fn network_context(text: &str, s: usize, e: usize, radius: usize, strong: bool) 
         to -= 1;
     }
     let window = &text[from..to];
-    if window.contains("://") || window.contains('@') {
+    // A URL counts when the number is its host (`http://52.1.2.3/`), not when it is elsewhere on the
+    // line (a reST target `` .. _`3.2.2.10`: http://… ``).
+    let in_url = text[ls..s].rsplit(char::is_whitespace).next().is_some_and(|w| w.contains("://"));
+    if in_url || window.contains('@') {
         return true;
     }
     let words = if strong { STRONG_NETWORK_WORDS } else { NETWORK_WORDS };
-    name_tokens(window)
+    // Words inside a URL elsewhere on the line (`openid-connect-core`) describe that URL.
+    let window: String = window.split_whitespace().filter(|w| !w.contains("://")).collect::<Vec<_>>().join(" ");
+    name_tokens(&window)
         .iter()
         .any(|t| words.contains(&t.as_str()) || t.strip_suffix('s').is_some_and(|u| words.contains(&u)))
 }
@@ -229,6 +234,17 @@ fn cidr_suffix(b: &[u8], e: usize) -> bool {
     if b.get(e) != Some(&b'/') {
         return false;
     }
+    // An IPv6 netmask (`/::ffff:ffff:…`) or a dotted IPv4 netmask (`/255.255.255.0`) also names a network.
+    if b.get(e + 1) == Some(&b':') {
+        return true;
+    }
+    let mask_len = b[e + 1..].iter().take_while(|c| c.is_ascii_digit() || **c == b'.').count();
+    if std::str::from_utf8(&b[e + 1..e + 1 + mask_len]).ok().and_then(|m| m.parse::<Ipv4Addr>().ok()).is_some_and(|m| {
+        let v = u32::from(m);
+        v != 0 && v.leading_ones() + v.trailing_zeros() == 32
+    }) {
+        return true;
+    }
     let digits = b[e + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
     (1..=3).contains(&digits) && b.get(e + 1 + digits).is_none_or(|c| !c.is_ascii_alphanumeric() && *c != b'.' && *c != b'/')
 }
@@ -264,8 +280,9 @@ pub fn ipv4(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
         if text[e..].starts_with(".in-addr") {
             continue;
         }
-        // CIDR notation names a network, not a host: allow-lists and range tables are not PII.
-        if cidr_suffix(b, e) {
+        // CIDR notation names a network, not a host: allow-lists and range tables are not PII; so does
+        // a network address (host part zero: `172.32.0.0`, `11.0.0.0`).
+        if cidr_suffix(b, e) || ip.octets()[3] == 0 {
             continue;
         }
         if !ipv4_is_reportable(ip) || ipv4_is_placeholder(ip) || version_context(text, s) || not_an_address(text, s, e, ip) {
@@ -303,7 +320,12 @@ pub fn ipv6(_engine: &Engine, doc: &Doc<'_>, rule: usize, out: &mut Vec<Cand>) {
             continue;
         }
         let Ok(ip) = v.parse::<Ipv6Addr>() else { continue };
-        if cidr_suffix(b, e) {
+        // A prefix (`2001:658:22a:cafe::`, interface id zero) names a network; an address glued to a
+        // domain or an operator (`3ffe::1.net`, `3ffe::+0`) is a malformed test string, not an address.
+        if cidr_suffix(b, e) || v.ends_with("::") {
+            continue;
+        }
+        if b.get(e).is_some_and(|&c| c == b'+') || (b.get(e) == Some(&b'.') && b.get(e + 1).is_some_and(u8::is_ascii_alphabetic)) {
             continue;
         }
         if ipv6_is_reportable(ip) {
