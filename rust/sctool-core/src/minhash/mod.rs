@@ -2,6 +2,7 @@
 //!
 //! * [`shingle`]: BigCode tokenisation + n-gram shingles (or character n-grams), SHA-1-32 hashes;
 //! * [`permutations`]: the datasketch/BigCode permutation parameters from numpy's `RandomState`;
+//! * [`scan`]: the BigCode tokeniser as a SIMD byte scan (normalised text + token starts);
 //! * [`sha1x`]: 16-lane multi-buffer SHA-1 for shingles;
 //! * [`signature`]: the SIMD signature kernel (runtime-dispatched AVX-512/AVX2);
 //! * [`lsh`]: banding and datasketch's optimal `(bands, rows)` for a threshold;
@@ -14,6 +15,7 @@
 pub mod engine;
 pub mod lsh;
 pub mod permutations;
+pub mod scan;
 pub mod sha1x;
 pub mod shingle;
 pub mod signature;

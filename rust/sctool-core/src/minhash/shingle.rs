@@ -138,8 +138,10 @@ pub struct ShingleScratch {
     /// The text with every separator character replaced by one space: each BigCode shingle
     /// (`" ".join(tokens[i:i+n])`) is then a contiguous slice of it, hashed without copying.
     norm: Vec<u8>,
-    /// Token (start, end) offsets into `norm`.
+    /// Token (start, end) offsets into `norm` (`Words`).
     tokens: Vec<(u32, u32)>,
+    /// Token start offsets into `norm` (`BigCode`, see [`super::scan`]).
+    starts: Vec<u32>,
     /// Char boundary offsets (character n-grams).
     chars: Vec<u32>,
     /// Open-addressing set of the hashes seen in this document (0 = empty slot).
@@ -210,64 +212,10 @@ impl ShingleScratch {
     }
 }
 
-/// Normalise `text` for BigCode shingles: one space per separator character (or, with
+/// Normalise `text` for word shingles: one space per separator character (or, with
 /// `keep_empty == false`, one space between consecutive non-empty tokens) and record the tokens.
+/// `BigCode` documents go through [`super::scan`] instead; this loop is its reference in tests.
 fn normalise_tokens(text: &str, keep_empty: bool, norm: &mut Vec<u8>, tokens: &mut Vec<(u32, u32)>) {
-    if keep_empty {
-        normalise_bigcode(text.as_bytes(), norm, tokens);
-        return;
-    }
-    normalise_tokens_reference(text, keep_empty, norm, tokens);
-}
-
-/// Byte classes for [`normalise_bigcode`]: a word byte, the lead byte of a separator character
-/// (ASCII or the first byte of a multi-byte UTF-8 character), or a UTF-8 continuation byte.
-const WORD: u8 = 0;
-const SEP: u8 = 1;
-const CONT: u8 = 2;
-const BYTE_CLASS: [u8; 256] = {
-    let mut t = [SEP; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        if c.is_ascii_alphanumeric() || c == b'_' {
-            t[b] = WORD;
-        } else if c & 0xC0 == 0x80 {
-            t[b] = CONT;
-        }
-        b += 1;
-    }
-    t
-};
-
-/// [`normalise_tokens`] with the empty tokens kept (BigCode), written without data-dependent
-/// branches: every byte writes its output slot and a candidate token, and the class only decides
-/// how far the write positions advance. Separators are every few bytes in code, so the branchy
-/// reference loop mispredicts constantly; this one does not.
-fn normalise_bigcode(bytes: &[u8], norm: &mut Vec<u8>, tokens: &mut Vec<(u32, u32)>) {
-    let n = bytes.len();
-    norm.clear();
-    norm.resize(n, 0);
-    tokens.clear();
-    tokens.resize(n + 1, (0, 0));
-    let (mut j, mut k, mut start) = (0usize, 0usize, 0u32);
-    for &b in bytes {
-        let c = BYTE_CLASS[b as usize];
-        // j <= bytes consumed so far < n, and k <= separators so far <= n.
-        norm[j] = if c == WORD { b } else { b' ' };
-        tokens[k] = (start, j as u32);
-        j += usize::from(c != CONT);
-        let sep = c == SEP;
-        k += usize::from(sep);
-        start = if sep { j as u32 } else { start };
-    }
-    tokens[k] = (start, j as u32);
-    norm.truncate(j);
-    tokens.truncate(k + 1);
-}
-
-/// The straightforward byte loop (the `Words` path, and the reference the tests compare with).
-fn normalise_tokens_reference(text: &str, keep_empty: bool, norm: &mut Vec<u8>, tokens: &mut Vec<(u32, u32)>) {
     norm.clear();
     tokens.clear();
     let bytes = text.as_bytes();
@@ -406,8 +354,22 @@ pub fn shingle_hashes_unsorted(
         return;
     }
     match kind {
-        ShingleKind::BigCode | ShingleKind::Words => {
-            normalise_tokens(text, kind == ShingleKind::BigCode, &mut scratch.norm, &mut scratch.tokens);
+        ShingleKind::BigCode => {
+            super::scan::bigcode_scan(text.as_bytes(), &mut scratch.norm, &mut scratch.starts);
+            let n_tokens = scratch.starts.len() - 1;
+            if n_tokens < ngram {
+                return;
+            }
+            let windows = n_tokens + 1 - ngram;
+            let mask = scratch.reset_table(windows);
+            let (norm, starts, table, strings) = (&scratch.norm, &scratch.starts, &mut scratch.table, &mut scratch.strings);
+            out.reserve(windows);
+            // Window i is `norm[starts[i] .. starts[i + n] - 1]` (see `scan`).
+            let ranges = (0..windows).map(|i| (starts[i] as usize, starts[i + ngram] as usize - 1));
+            hash_windows(norm, ranges, hash, table, strings, mask, out);
+        }
+        ShingleKind::Words => {
+            normalise_tokens(text, false, &mut scratch.norm, &mut scratch.tokens);
             let n_tokens = scratch.tokens.len();
             if n_tokens < ngram {
                 return;
@@ -569,15 +531,17 @@ mod tests {
     }
 
     #[test]
-    fn branchless_normalise_equals_reference() {
+    fn scan_equals_reference_normalisation() {
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
         let mut texts: Vec<String> = ["", "a", "é", "a€b", "  ", "x_1\u{1F600}", "abc", "(((("].iter().map(|s| (*s).to_string()).collect();
         texts.extend((0..500).map(|_| random_text(&mut seed)));
         for text in &texts {
-            let (mut n1, mut t1, mut n2, mut t2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            normalise_tokens(text, true, &mut n1, &mut t1);
-            normalise_tokens_reference(text, true, &mut n2, &mut t2);
-            assert_eq!((n1, t1), (n2, t2), "{text:?}");
+            let (mut n1, mut s1, mut n2, mut t2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let len = super::super::scan::bigcode_scan(text.as_bytes(), &mut n1, &mut s1);
+            normalise_tokens(text, true, &mut n2, &mut t2);
+            assert_eq!(&n1[..len], &n2[..], "{text:?}");
+            let t1: Vec<(u32, u32)> = s1.windows(2).map(|w| (w[0], w[1] - 1)).collect();
+            assert_eq!(t1, t2, "{text:?}");
         }
     }
 
