@@ -2,14 +2,13 @@
 //! unionfind}`): band keys, the in-process band shuffle, candidate edges and components. Python's
 //! `sctool.dedup.steps` chains them; every executor calls the same functions.
 
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use sctool_core::minhash::engine::{self, BandShuffle as CoreShuffle, ShingleFile};
 use sctool_core::minhash::unionfind::Components as CoreComponents;
-use sctool_core::minhash::{self, Permutations};
+use sctool_core::minhash;
 
-use crate::arrow_input::TextColumn;
 use crate::detach;
 use crate::errors::to_py;
 
@@ -73,13 +72,7 @@ fn minhash_signatures_shingles<'py>(
     Bound<'py, PyArray1<u64>>,
 )> {
     let p = crate::minhash::params(num_perm, ngram, seed, shingle, hash)?;
-    let col = TextColumn::from_py(column)?;
-    let docs = col.strs();
-    let out = detach::run(py, threads, || {
-        let perms = Permutations::new(p.num_perm, p.seed);
-        minhash::signatures(&docs, &p, &perms, true)
-    })?
-    .map_err(to_py)?;
+    let (sigs, out) = crate::minhash::sign_column(py, column, &p, true, threads)?;
     let sets = out.shingles.unwrap_or_default();
     let mut flat = Vec::with_capacity(sets.iter().map(Vec::len).sum());
     let mut offsets = Vec::with_capacity(sets.len() + 1);
@@ -88,8 +81,6 @@ fn minhash_signatures_shingles<'py>(
         flat.extend_from_slice(set);
         offsets.push(flat.len() as u64 * 4);
     }
-    let n = docs.len();
-    let sigs = out.sigs.into_pyarray(py).reshape([n, num_perm])?;
     Ok((sigs, out.shingle_counts.into_pyarray(py), flat.into_pyarray(py), offsets.into_pyarray(py)))
 }
 

@@ -39,16 +39,29 @@ fn minhash_signatures<'py>(
     threads: usize,
 ) -> PyResult<(Bound<'py, PyArray2<u32>>, Bound<'py, PyArray1<u32>>)> {
     let p = params(num_perm, ngram, seed, shingle, hash)?;
+    let (sigs, out) = sign_column(py, column, &p, false, threads)?;
+    Ok((sigs, out.shingle_counts.into_pyarray(py)))
+}
+
+/// Signatures of a text column as an `(n, num_perm)` array, plus the rest of the kernel's output
+/// (shingle counts; with `keep_shingles`, the shingle sets).
+pub(crate) fn sign_column<'py>(
+    py: Python<'py>,
+    column: &Bound<'py, PyAny>,
+    p: &MinHashParams,
+    keep_shingles: bool,
+    threads: usize,
+) -> PyResult<(Bound<'py, PyArray2<u32>>, minhash::BatchSignatures)> {
     let col = TextColumn::from_py(column)?;
     let docs = col.strs();
-    let out = detach::run(py, threads, || {
+    let mut out = detach::run(py, threads, || {
         let perms = Permutations::new(p.num_perm, p.seed);
-        minhash::signatures(&docs, &p, &perms, false)
+        minhash::signatures(&docs, p, &perms, keep_shingles)
     })?
     .map_err(to_py)?;
     let n = docs.len();
-    let sigs = out.sigs.into_pyarray(py).reshape([n, num_perm])?;
-    Ok((sigs, out.shingle_counts.into_pyarray(py)))
+    let sigs = std::mem::take(&mut out.sigs).into_pyarray(py).reshape([n, p.num_perm])?;
+    Ok((sigs, out))
 }
 
 /// minhash_permutations(num_perm, seed) -> (a, b) uint64 arrays, equal to datasketch's.
