@@ -37,8 +37,12 @@ from benches.harness import md_table, write_report  # noqa: E402
 
 def _shape(quick: bool) -> dict:
     if quick:
-        return {"n_layer": 2, "n_embd": 128, "n_head": 4, "batch": 2, "seq": 128, "steps": 3}
-    return {"n_layer": 6, "n_embd": 512, "n_head": 8, "batch": 4, "seq": 512, "steps": 6}
+        return {"n_layer": 2, "n_embd": 128, "n_head": 4, "batch": 2, "seq": 128, "steps": 3, "warmup": 2}
+    if os.environ.get("SCTOOL_BENCH_FULL"):
+        return {"n_layer": 6, "n_embd": 512, "n_head": 8, "batch": 4, "seq": 512, "steps": 6, "warmup": 2}
+    # make bench: 4 measured steps after 1 warm-up round (a fp32 step of the four implementations is
+    # ~8 CPU-s here; 6 + 2 took ~6 of make bench's 15 minutes on 2 cores).
+    return {"n_layer": 6, "n_embd": 512, "n_head": 8, "batch": 4, "seq": 512, "steps": 4, "warmup": 1}
 
 
 #: The trainer's ``host_memory_reuse`` setting, as environment variables for a fresh interpreter.
@@ -99,7 +103,7 @@ def interleaved_steps() -> dict:
     for prec, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
         peak = measured_cpu_tflops(dtype, size=2048)
         times: dict[str, list[float]] = {k: [] for k in impls}
-        for _ in range(2):  # warm-up: oneDNN kernels, optimizer state, the allocator's heap
+        for _ in range(s["warmup"]):  # warm-up: oneDNN kernels, optimizer state, the allocator's heap
             for m, o in impls.values():
                 step(m, o, dtype)
         for _ in range(s["steps"]):
@@ -177,7 +181,7 @@ def main() -> str:
     head = (
         f"Model: GPTBigCode-shaped MQA, {s['n_layer']} layers, {s['n_embd']} wide, {s['n_head']} heads, vocab {VOCAB}, "
         f"{n_params / 1e6:.1f} M parameters; batch {s['batch']} × {s['seq']} tokens; median of {s['steps']} "
-        f"interleaved steps after two warm-up rounds; forward + backward + clip + AdamW step; SDPA attention in "
+        f"interleaved steps after {s['warmup']} warm-up round(s); forward + backward + clip + AdamW step; SDPA attention in "
         f"both; bf16 = `torch.autocast` with fp32 weights.\n\n"
         f"FLOPs per token (PaLM formula, `GPT.flops_per_token`): {flops_tok / 1e6:.1f} M. MFU denominator: the "
         f"dense matmul rate measured on this CPU (best of before/after): fp32 "
