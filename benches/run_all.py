@@ -3,7 +3,8 @@
 ``SCTOOL_BENCH_ONLY=neardup,pii`` runs a subset; ``SCTOOL_BENCH_QUICK=1`` shrinks the corpora so the
 suite can be smoke-tested in minutes (with ``SCTOOL_BENCH_RESULTS=DIR`` so the committed reports stay);
 ``SCTOOL_BENCH_FULL=1`` runs the sizes that do not fit the 15-minute budget of ``make bench`` on 2 cores
-(eval's 20 problems per language, the second training table, model.md's step timing, 50 MB tokenize).
+(eval's 20 problems per language, the second training table and 6 + 2 steps, model.md's step timing,
+generate's 2 rounds, 50 MB tokenize).
 Subprocesses that are not waited for (Ray's workers in bench_scaleout) are not in the CPU seconds.
 At the end a summary table is printed: the CPU model, each benchmark's wall time and CPU seconds
 (its own process and the subprocesses it waited for), and the rows of every report's ``## Summary``
