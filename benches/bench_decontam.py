@@ -1,10 +1,12 @@
 """Decontamination: quality on the labelled public set and on generated container families, false
 removals on real public code (every one listed in benches/data/decontam-real-audit.csv), throughput.
 
-Generated families wrap every document of the public set (contaminated and clean alike) in another
-format. Development used ``jsonl``, ``notebook``, ``html_escaped`` and ``string_literal``; ``diff``,
-``highlighted_html`` and ``json_markdown`` were written after the defaults were fixed and are
-reported apart as held out.
+Generated families wrap or rewrite every document of the public set (contaminated and clean alike).
+Development used ``jsonl``, ``notebook``, ``html_escaped`` and ``string_literal``; ``diff``,
+``highlighted_html`` and ``json_markdown`` were held out of the first design (and seen since);
+``ruff_format``, ``renamed``, ``comments_stripped``, ``class_method`` and ``notebook_in_jsonl``
+were written after the signature anchors were designed and are reported apart as new held-out
+families.
 
 Quality: recall on contaminated documents and false-positive rate on clean look-alikes of
 ``../shared/data/decontam/decontam-public.jsonl`` for StarCoder's exact rule (sctool's Aho-Corasick
@@ -16,12 +18,19 @@ approach (a Python loop of ``pattern in content.lower()`` over every benchmark s
 
 from __future__ import annotations
 
+import builtins
 import csv
 import html
+import io
 import json
+import keyword
 import os
 import re
+import subprocess
+import sys
 import sysconfig
+import tempfile
+import tokenize
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -88,15 +97,93 @@ def _json_markdown(t: str) -> str:
                                     {"role": "assistant", "content": answer}]}) + "\n"
 
 
-FAMILIES: dict[str, tuple[Callable[[str], str], bool]] = {
-    # name: (wrapper, held out of development)
-    "jsonl": (_jsonl, False),
-    "notebook": (_notebook, False),
-    "html_escaped": (_html_escaped, False),
-    "string_literal": (_string_literal, False),
-    "diff": (_diff, True),
-    "highlighted_html": (_highlighted_html, True),
-    "json_markdown": (_json_markdown, True),
+def _tokens(t: str) -> list[tokenize.TokenInfo] | None:
+    try:
+        return list(tokenize.generate_tokens(io.StringIO(t).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return None
+
+
+_BUILTINS = frozenset(dir(builtins))
+
+
+def _renamed(t: str) -> str:
+    """Every name the document binds or uses (not keywords, builtins or attributes) renamed to
+    ``n1``, ``n2``, ... consistently: function names and parameters included, so a copy keeps none of
+    the benchmark's own names."""
+    toks = _tokens(t)
+    if toks is None:
+        return t
+    names: dict[str, str] = {}
+    out = []
+    prev = None
+    for tok in toks:
+        if (tok.type == tokenize.NAME and not keyword.iskeyword(tok.string) and tok.string not in _BUILTINS
+                and not (prev is not None and prev.string == ".") and tok.string not in ("self", "cls")):
+            tok = tok._replace(string=names.setdefault(tok.string, f"n{len(names) + 1}"))
+        out.append(tok)
+        if tok.type not in (tokenize.NL, tokenize.COMMENT):
+            prev = tok
+    try:
+        return tokenize.untokenize(out)
+    except ValueError:
+        return t
+
+
+def _comments_stripped(t: str) -> str:
+    """``#`` comments removed (a minifier's first step); docstrings kept."""
+    toks = _tokens(t)
+    if toks is None:
+        return t
+    try:
+        return tokenize.untokenize([x for x in toks if x.type != tokenize.COMMENT])
+    except ValueError:
+        return t
+
+
+_DEF = re.compile(r"^def (\w+)\((\)?)", re.M)
+
+
+def _class_method(t: str) -> str:
+    """The document's top-level functions pasted into a class as methods: indented, ``self`` first."""
+    body = _DEF.sub(lambda m: f"def {m.group(1)}(self{')' if m.group(2) else ', '}", t)
+    return "class Helpers:\n" + "".join("    " + ln if ln.strip() else ln for ln in body.splitlines(True))
+
+
+def _notebook_in_jsonl(t: str) -> str:
+    """A notebook holding the document, serialised as a string field of a JSONL record (a crawl of
+    notebooks stored as text): the code sits under two layers of JSON escaping."""
+    return json.dumps({"repo": "someone/notes", "path": "analysis.ipynb", "content": _notebook(t)}) + "\n"
+
+
+def _ruff_format_all(texts: list[str]) -> list[str]:
+    """Each document formatted by ``ruff format`` (black's style: quotes, trailing commas, line
+    wrapping, blank lines); documents it cannot parse stay as they are."""
+    with tempfile.TemporaryDirectory() as d:
+        paths = []
+        for i, t in enumerate(texts):
+            p = Path(d) / f"d{i:04d}.py"
+            p.write_text(t)
+            paths.append(p)
+        subprocess.run([sys.executable, "-m", "ruff", "format", "--quiet", "--no-cache", d],
+                       capture_output=True, check=False)
+        return [p.read_text() for p in paths]
+
+
+# name: (wrapper, kind) with kind "development", "held out (first design)" or "held out (new)".
+FAMILIES: dict[str, tuple[Callable[[str], str] | None, str]] = {
+    "jsonl": (_jsonl, "development"),
+    "notebook": (_notebook, "development"),
+    "html_escaped": (_html_escaped, "development"),
+    "string_literal": (_string_literal, "development"),
+    "diff": (_diff, "held out (first design)"),
+    "highlighted_html": (_highlighted_html, "held out (first design)"),
+    "json_markdown": (_json_markdown, "held out (first design)"),
+    "ruff_format": (None, "held out (new)"),
+    "renamed": (_renamed, "held out (new)"),
+    "comments_stripped": (_comments_stripped, "held out (new)"),
+    "class_method": (_class_method, "held out (new)"),
+    "notebook_in_jsonl": (_notebook_in_jsonl, "held out (new)"),
 }
 
 
@@ -107,23 +194,31 @@ def families(items: list, rows: list[dict]) -> tuple[str, dict]:
     out_rows = []
     res = {}
     for name, (wrap, held) in FAMILIES.items():
-        texts = pl.Series([wrap(r["text"]) for r in rows])
+        raw = [r["text"] for r in rows]
+        new = _ruff_format_all(raw) if wrap is None else [wrap(t) for t in raw]
+        changed = sum(a != b for a, b in zip(raw, new))
+        texts = pl.Series(new)
         r_def = [len(m) > 0 for m in idx_default.scan(texts).to_list()]
         r_ex = [len(m) > 0 for m in idx_exact.scan(texts).to_list()]
         pos = [i for i, r in enumerate(rows) if r["contaminated"]]
         neg = [i for i, r in enumerate(rows) if not r["contaminated"]]
         rec = sum(r_def[i] for i in pos) / len(pos)
         fp = sum(r_def[i] for i in neg)
-        res[name] = {"recall": rec, "fp": fp, "held_out": held}
-        out_rows.append([name, "held out" if held else "development", rec, f"{sum(r_def[i] for i in pos)}/{len(pos)}",
-                         f"{fp}/{len(neg)}", sum(r_ex[i] for i in pos) / len(pos)])
-    table = md_table(["family", "used in", "recall (default)", "found", "false positives", "recall (exact)"],
-                     out_rows)
-    dev = [v["recall"] for v in res.values() if not v["held_out"]]
-    held = [v["recall"] for v in res.values() if v["held_out"]]
-    body = (f"Every public-set document (165 contaminated, 135 clean) wrapped in each format.\n\n{table}\n\n"
-            f"Mean recall: development families {sum(dev) / len(dev):.3f}, held-out families "
-            f"{sum(held) / len(held):.3f}.\n")
+        res[name] = {"recall": rec, "fp": fp, "kind": held}
+        missed = sorted(rows[i]["task_id"] for i in pos if not r_def[i])
+        out_rows.append([name, held, f"{changed}/{len(rows)}", rec, f"{sum(r_def[i] for i in pos)}/{len(pos)}",
+                         f"{fp}/{len(neg)}", sum(r_ex[i] for i in pos) / len(pos), ", ".join(missed) or "-"])
+    table = md_table(["family", "used in", "docs changed", "recall (default)", "found", "false positives",
+                      "recall (exact)", "missed items"], out_rows)
+    means = []
+    for kind in ("development", "held out (first design)", "held out (new)"):
+        v = [x for x in res.values() if x["kind"] == kind]
+        means.append(f"{kind}: recall {sum(x['recall'] for x in v) / len(v):.3f}, false positives "
+                     f"{sum(x['fp'] for x in v)}/{135 * len(v)}")
+    body = (f"Every public-set document (165 contaminated, 135 clean) wrapped in, or rewritten by, each "
+            f"family (`docs changed`: documents the rewrite applied to; `ruff_format`, `renamed` and "
+            f"`comments_stripped` leave documents Python cannot parse as they are).\n\n{table}\n\n"
+            + "; ".join(means) + ".\n")
     return body, res
 
 

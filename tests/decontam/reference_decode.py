@@ -338,7 +338,7 @@ def decode_views(text: str) -> list[tuple[str, str, list[tuple[int, int, int]]]]
             path, src, psegs = out[at]
         fresh = []
         for kind in KINDS:
-            if path and path[-1] == kind:
+            if path and path[-1] == kind and kind != "strings":
                 continue
             bld = DECODERS[kind](src.encode())
             if bld is None:

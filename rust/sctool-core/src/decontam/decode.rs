@@ -183,9 +183,10 @@ fn decode_views_with(text: &str, out: &mut Vec<View>, fine: bool) {
             ViewKind::Diff,
             ViewKind::Prefixed,
         ] {
-            // A decoder is not applied to its own output: a diff holds no diff, and strings of
-            // strings would be the same strings again.
-            if parent.kind() == kind {
+            // A decoder is not applied to its own output (a diff holds no diff, an HTML view no
+            // markup, a prefixed view no prefixed run), except strings: a decoded string may hold
+            // escaped strings of its own (a notebook serialised into a JSONL field).
+            if parent.kind() == kind && kind != ViewKind::Strings {
                 continue;
             }
             let Some(b) = (match kind {
@@ -837,6 +838,19 @@ mod tests {
         let v = views(doc);
         let p = v.iter().find(|v| v.kind() == ViewKind::Prefixed).unwrap();
         assert_eq!(p.text, "def f(a):\n    b = a\n    return b\n");
+    }
+
+    #[test]
+    fn doubly_escaped_json_is_reached() {
+        let cell: Vec<String> = CODE.split_inclusive('\n').map(json_quote).collect();
+        let notebook = format!("{{\"cells\": [{{\"source\": [{}]}}]}}", cell.join(", "));
+        let doc = format!("{{\"content\": {}}}\n", json_quote(&notebook));
+        let v = views(&doc);
+        let inner = v
+            .iter()
+            .find(|v| v.path == [ViewKind::Strings, ViewKind::Strings])
+            .expect("strings of strings");
+        assert!(inner.text.contains(CODE), "{:?}", inner.text);
     }
 
     #[test]
