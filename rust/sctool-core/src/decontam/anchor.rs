@@ -78,7 +78,9 @@ fn distinctive(name: &[u8]) -> bool {
     let e = name.iter().rposition(|&c| c != b'_').map_or(s, |p| p + 1);
     let name = &name[s..e];
     let inner = name.len() > 2 && name[1..name.len() - 1].contains(&b'_');
-    let camel = name.windows(2).any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase());
+    let camel = name
+        .windows(2)
+        .any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase());
     let letters = name.iter().filter(|c| **c != b'_').count();
     inner || camel || letters >= 8
 }
@@ -220,7 +222,12 @@ fn body_start(b: &[u8], mut i: usize) -> usize {
 
 /// Raw token hashes of the body after a header ending at `body` (at most [`MAX_BODY`] + 1, the
 /// last one marking where a full-length match ends), and the byte offset where each starts.
-pub(crate) fn body_tokens(text: &str, body: usize, toks: &mut Vec<CodeTok>, out: &mut Vec<(u64, usize)>) {
+pub(crate) fn body_tokens(
+    text: &str,
+    body: usize,
+    toks: &mut Vec<CodeTok>,
+    out: &mut Vec<(u64, usize)>,
+) {
     out.clear();
     let b = text.as_bytes();
     let s = body_start(b, body.min(b.len()));
@@ -264,6 +271,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::many_single_char_names)]
     fn key_ignores_annotations_defaults_self_and_layout() {
         let a = headers("def find_max(nums, k=3):\n    pass\n");
         let b = headers("class A:\n    def find_max(self, nums: list[int],\n                 k: int = (1, 2)) -> int:\n        pass\n");

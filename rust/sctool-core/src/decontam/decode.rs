@@ -102,8 +102,16 @@ impl View {
         let at = |g: Segment, p: usize| {
             (g.doc_start as usize + p.saturating_sub(g.view_start as usize)).min(g.doc_end as usize)
         };
-        let start = if a.linear { at(a, s) } else { a.doc_start as usize };
-        let end = if b.linear { at(b, e) } else { b.doc_end as usize };
+        let start = if a.linear {
+            at(a, s)
+        } else {
+            a.doc_start as usize
+        };
+        let end = if b.linear {
+            at(b, e)
+        } else {
+            b.doc_end as usize
+        };
         let exact = ia == ib && a.linear && at(a, e) - at(a, s) == e - s;
         (start, end.max(start), exact)
     }
@@ -129,14 +137,22 @@ impl Builder {
     }
 
     fn begin(&mut self, src_start: usize, src_end: usize) {
-        self.segs
-            .push((self.text.len() as u32, src_start as u32, src_end as u32, false));
+        self.segs.push((
+            self.text.len() as u32,
+            src_start as u32,
+            src_end as u32,
+            false,
+        ));
     }
 
     /// A segment whose text is copied verbatim from `src_start..src_end`.
     fn begin_linear(&mut self, src_start: usize, src_end: usize) {
-        self.segs
-            .push((self.text.len() as u32, src_start as u32, src_end as u32, true));
+        self.segs.push((
+            self.text.len() as u32,
+            src_start as u32,
+            src_end as u32,
+            true,
+        ));
     }
 
     /// End a segment with a line break, so n-grams of neighbouring pieces do not join mid-line.
@@ -526,8 +542,10 @@ fn html_view(text: &str, fine: bool) -> Option<Builder> {
     let b = text.as_bytes();
     let n = b.len();
     // One pass over the '&' and '<' bytes instead of a search per marker.
-    let marks: [&[u8]; 12] =
-        [b"&lt;", b"&gt;", b"&amp;", b"&quot;", b"&#", b"<pre", b"<code", b"<span", b"<br", b"<div", b"<p>", b"<td"];
+    let marks: [&[u8]; 12] = [
+        b"&lt;", b"&gt;", b"&amp;", b"&quot;", b"&#", b"<pre", b"<code", b"<span", b"<br", b"<div",
+        b"<p>", b"<td",
+    ];
     // Markup must be dense enough to be the document's format (two markers, and one per 4 KiB):
     // an incidental `<br>` in a long C header's comments is no web page.
     let need = (n / 4096).max(2);
@@ -676,6 +694,8 @@ fn line_looks_like_code(line: &[u8]) -> bool {
 }
 
 /// Runs of at least three lines behind one prefix (after indentation), the prefix removed.
+// Byte scanners read best with the usual short names (b: bytes, s/e: line bounds, n: length).
+#[allow(clippy::many_single_char_names)]
 fn prefixed_view(text: &str, fine: bool) -> Option<Builder> {
     let b = text.as_bytes();
     // Cheap refusal: every run starts with one of these bytes.
@@ -898,6 +918,7 @@ mod timing {
     #[test]
     #[ignore = "profiling aid"]
     fn decoder_costs() {
+        type Dec = fn(&str, bool) -> Option<super::Builder>;
         let Ok(list) = std::env::var("SCTOOL_DECODE_FILES") else {
             return;
         };
@@ -907,7 +928,6 @@ mod timing {
             .filter_map(|p| std::fs::read_to_string(p).ok())
             .collect();
         let mb = texts.iter().map(String::len).sum::<usize>() as f64 / 1e6;
-        type Dec = fn(&str, bool) -> Option<super::Builder>;
         let decs: [(&str, Dec); 4] = [
             ("strings", super::strings_view),
             ("html", super::html_view),
@@ -920,7 +940,10 @@ mod timing {
             for x in &texts {
                 n += f(x, false).map_or(0, |b| b.text.len());
             }
-            eprintln!("{name}: {:.3} ms/MB ({n} bytes)", t.elapsed().as_secs_f64() * 1e3 / mb);
+            eprintln!(
+                "{name}: {:.3} ms/MB ({n} bytes)",
+                t.elapsed().as_secs_f64() * 1e3 / mb
+            );
         }
         let t = std::time::Instant::now();
         let mut v = Vec::new();

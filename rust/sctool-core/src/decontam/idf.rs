@@ -45,7 +45,6 @@ pub fn df_decode(q: u8) -> u32 {
     (64.0 * 1.05f64.powi(i32::from(q) - 64)).round() as u32
 }
 
-
 /// Fingerprint of an n-gram hash kept in the table.
 #[inline]
 fn fp(h: u64) -> u32 {
@@ -136,6 +135,7 @@ impl IdfTable {
         out
     }
 
+    #[allow(clippy::many_single_char_names)]
     pub fn from_bytes(b: &[u8]) -> Result<Self> {
         let bad = |why: &str| CoreError::InvalidConfig(format!("not an sctool IDF table: {why}"));
         if b.len() < 32 || (&b[..8] != MAGIC && &b[..8] != MAGIC_V1) {
@@ -336,7 +336,10 @@ mod tests {
             assert!(q >= last);
             last = q;
             let back = f64::from(df_decode(q));
-            assert!((back - f64::from(df)).abs() <= 0.03 * f64::from(df) + 0.5, "{df} -> {back}");
+            assert!(
+                (back - f64::from(df)).abs() <= 0.03 * f64::from(df) + 0.5,
+                "{df} -> {back}"
+            );
         }
     }
 
@@ -370,7 +373,9 @@ mod tests {
         );
         let mut rare = Vec::new();
         tokens::code_ngrams(&toks, 12, |h| rare.push(h));
-        assert!(rare.iter().all(|&h| (t.weight(true, h) - 1.0).abs() < f64::EPSILON));
+        assert!(rare
+            .iter()
+            .all(|&h| (t.weight(true, h) - 1.0).abs() < f64::EPSILON));
         let back = IdfTable::from_bytes(&t.to_bytes()).unwrap();
         assert_eq!(back.len(), t.len());
         assert_eq!(back.df(true, common[0]), 20);
@@ -380,7 +385,9 @@ mod tests {
         super::super::anchor::def_headers(&docs[0], |h| key = h.key);
         assert_eq!(back.def_df(key), 0, "f0..f19 are twenty distinct names");
         let mut b2 = IdfBuilder::new(12, 8).unwrap();
-        let same: Vec<Option<&str>> = (0..5).map(|_| Some("def find_max(xs, k):\n    pass\n")).collect();
+        let same: Vec<Option<&str>> = (0..5)
+            .map(|_| Some("def find_max(xs, k):\n    pass\n"))
+            .collect();
         b2.add(&same);
         let t2 = IdfTable::from_bytes(&b2.finish(2).to_bytes()).unwrap();
         super::super::anchor::def_headers("def find_max(xs, k):", |h| key = h.key);

@@ -846,7 +846,10 @@ fn build_anchors(
     for ids in keys.values_mut() {
         let mut seen: Vec<(u32, &[u64])> = Vec::new();
         ids.retain(|&a| {
-            let b = (anchors[a as usize].item, anchors[a as usize].body.as_slice());
+            let b = (
+                anchors[a as usize].item,
+                anchors[a as usize].body.as_slice(),
+            );
             let dup = seen.contains(&b);
             if !dup {
                 seen.push(b);

@@ -1417,7 +1417,7 @@ mod tests {
                 x ^= x >> 7;
                 x ^= x << 17;
                 let k = x % 400;
-                if k % 7 == 0 {
+                if k.is_multiple_of(7) {
                     src.push_str("+ ");
                 } else {
                     src.push('v');
