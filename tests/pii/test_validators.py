@@ -170,3 +170,11 @@ def test_ip_lookalikes(text, value):
 ])
 def test_ip_addresses_still_reported(text, value):
     assert kinds_at(text, value) == {"IP_ADDRESS"}
+
+
+@pytest.mark.parametrize("text, value", [
+    ('POSTAL_ADDRESS = ObjectIdentifier("2.5.4.16")\n', "2.5.4.16"),
+    ("# cf. https://www.w3.org/TR/MathML3/chapter3.html#id.3.1.3.2\n", "3.1.3.2"),
+])
+def test_oids_and_url_fragments(text, value):
+    assert "IP_ADDRESS" not in kinds_at(text, value)

@@ -149,7 +149,11 @@ fn network_context(text: &str, s: usize, e: usize, radius: usize, strong: bool) 
     let window = &text[from..to];
     // A URL counts when the number is its host (`http://52.1.2.3/`), not when it is elsewhere on the
     // line (a reST target `` .. _`3.2.2.10`: http://… ``).
-    let in_url = text[ls..s].rsplit(char::is_whitespace).next().is_some_and(|w| w.contains("://"));
+    let in_url = text[ls..s]
+        .rsplit(char::is_whitespace)
+        .next()
+        .and_then(|w| w.find("://").map(|i| &w[i + 3..]))
+        .is_some_and(|after| !after.contains(['/', '#', '?']));
     if in_url || window.contains('@') {
         return true;
     }
@@ -208,6 +212,10 @@ fn not_an_address(text: &str, s: usize, e: usize, ip: Ipv4Addr) -> bool {
     let toks = name_tokens(line);
     let section_word = |t: &String| SECTION_WORDS.contains(&t.as_str()) || t.starts_with("oid") || t.ends_with("oid");
     if toks.iter().any(section_word) && !line.contains("://") {
+        return true;
+    }
+    // `ObjectIdentifier("2.5.4.9")`, `object_identifier = …`: an OID whatever else the line says.
+    if toks.windows(2).any(|w| w[0] == "object" && w[1] == "identifier") {
         return true;
     }
     // `Section 7.3.5.3`, `RFC 4291 2.5.5.2`: the word right before the number decides, URL or not.
