@@ -331,10 +331,12 @@ def audit_rows() -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def audit_precision(rows: list[dict[str, str]]) -> dict[str, tuple[int, int]]:
-    """type -> (true positives, findings)."""
+def audit_precision(rows: list[dict[str, str]], run: str | None = None) -> dict[str, tuple[int, int]]:
+    """type -> (true positives, findings), over one audit run (the `run` column) or all of them."""
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for r in rows:
+        if run is not None and r.get("run", "1") != run:
+            continue
         out[r["type"]][1] += 1
         out[r["type"]][0] += r["verdict"] == "TP"
     return {k: (v[0], v[1]) for k, v in sorted(out.items())}
