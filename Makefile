@@ -14,6 +14,7 @@ help:
 	@echo "make demo   - set up and run the StarCoder pipeline end to end on the embedded corpus"
 	@echo "make test   - set up and run every test (cargo test + pytest)"
 	@echo "make bench  - run the benchmark suite against the peers; reports in benches/results/"
+	@echo "make bench-scale - near-dedup at 1 and 10 GB, full-text search at 1 GB (benches/results/)"
 	@echo "make lint   - clippy + ruff"
 
 $(VENV)/.sctool-complete: requirements/runtime.txt requirements/dev.txt scripts/setup-venv.sh
@@ -49,6 +50,12 @@ demo: build
 
 bench: build
 	$(PY) -m benches.run_all
+
+# The scale checks (not in `make bench`: ~15 min for near-dedup at 1 and 10 GB, ~5 min for search at 1 GB).
+.PHONY: bench-scale
+bench-scale: build
+	$(PY) -m benches.neardup_scale 1 10
+	$(PY) -m benches.bench_attribution --search-only
 
 clean:
 	rm -rf $(DEMO_OUT) benches/scratch

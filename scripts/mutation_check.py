@@ -72,7 +72,11 @@ TARGETS: tuple[Target, ...] = (
         ("tests/contract/test_mutation_kills.py",),
     ),
     Target(
-        "dedup-decisions", "sctool/dedup/decisions.py", ("split_by_decisions", "exact_duplicates"),
+        "dedup-steps", "sctool/dedup/steps.py", ("split_by_decisions", "first_occurrences", "content_hashes"),
+        ("tests/foundation/test_dedup_exact.py", "tests/contract/test_mutation_kills.py", "tests/dedup/test_steps.py"),
+    ),
+    Target(
+        "dedup-decisions", "sctool/dedup/decisions.py", ("exact_duplicates",),
         ("tests/foundation/test_dedup_exact.py", "tests/contract/test_mutation_kills.py"),
     ),
     Target(
