@@ -564,7 +564,9 @@ impl DecontamIndex {
             // One classification pass serves both token streams and tells whether the text is ASCII.
             s.classes.fill(text.as_bytes());
         }
-        if let Some(ex) = &self.exact {
+        // StarCoder's rule reads the document as stored; a decoded view is the normalised
+        // detector's, whose n-grams cover every multi-line pattern an escape could hide.
+        if let (Some(ex), 0) = (&self.exact, view) {
             let ascii = if normalised {
                 s.classes.is_ascii()
             } else {
