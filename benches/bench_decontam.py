@@ -218,7 +218,12 @@ def families(items: list, rows: list[dict]) -> tuple[str, dict]:
     body = (f"Every public-set document (165 contaminated, 135 clean) wrapped in, or rewritten by, each "
             f"family (`docs changed`: documents the rewrite applied to; `ruff_format`, `renamed` and "
             f"`comments_stripped` leave documents Python cannot parse as they are).\n\n{table}\n\n"
-            + "; ".join(means) + ".\n")
+            + "; ".join(means) + ".\n\nThe new held-out families were scored once with the signature anchors in "
+            "place; `notebook_in_jsonl` then scored 0.279 (the decoder was not applied to its own strings "
+            "view, so a second layer of JSON escaping stayed encoded) and the rule was changed after "
+            "seeing it; it is held out no longer. `renamed` misses are short solution-only or partial "
+            "copies whose names, the anchors' evidence, are gone; `ruff_format` misses are MBPP "
+            "solutions whose redundant parentheses and added trailing commas change the token stream.\n")
     return body, res
 
 
