@@ -1,4 +1,11 @@
-"""Typed facade over ``sctool._native``: input conversion and the public kernel functions.
+"""The one door to the Rust kernels: every module of the library reaches ``sctool._native`` through here.
+
+Keeping one boundary means one place where Python values become Arrow columns, one list of what the
+extension must provide (``tests/contract/test_native_facade.py`` checks that no other library module
+imports ``_native`` and that every name below exists), and one typed surface: the kernels are
+re-exported under their own names and typed by the generated ``_native.pyi``; the area modules
+(``sctool.dedup``, ``sctool.pii``, ``sctool.decontam``, ``sctool.filters``, ``sctool.attribution``)
+add the domain types on top.
 
 Kernels accept "a text column": a list of ``str``, a Polars Series or a PyArrow array. Polars and
 Arrow columns cross into Rust through the Arrow PyCapsule interface without copying the text; a
@@ -13,6 +20,46 @@ from typing import TYPE_CHECKING, Any, Union
 import polars as pl
 
 from sctool import _native
+from sctool._native import (
+    BandShuffle,
+    Components,
+    DecontamIndex,
+    IdfBuilder,
+    attribution_attribute,
+    attribution_bloom_build,
+    attribution_bloom_contains,
+    attribution_bloom_params,
+    attribution_build_pairs,
+    attribution_checksum,
+    attribution_constants,
+    attribution_expected_fpr,
+    attribution_finish_table,
+    attribution_query,
+    attribution_summarise,
+    attribution_verify,
+    comment_chars,
+    components_min_root,
+    html_visible_chars,
+    idf_info,
+    lsh_band_records,
+    lsh_optimal_param,
+    lsh_partition_edges,
+    minhash_kernel,
+    minhash_kernel_isa,
+    minhash_kernels,
+    minhash_permutations,
+    minhash_signature_with_kernel,
+    minhash_signatures,
+    minhash_signatures_shingles,
+    pii_detect,
+    pii_redact,
+    pii_rules,
+    pii_synthetic_ip,
+    pii_types,
+    rank_ids,
+    shingle_hashes,
+    text_stats,
+)
 from sctool.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -58,3 +105,90 @@ def hash_content(texts: TextColumn, *, threads: int = 0) -> pl.Series:
     if not valid.all():
         series = series.zip_with(pl.Series(valid), pl.Series([None] * n, dtype=pl.Binary))
     return series
+
+
+# What the library needs from the extension; tests/contract/test_native_facade.py checks each exists.
+KERNELS = (
+    "BandShuffle",
+    "Components",
+    "DecontamIndex",
+    "IdfBuilder",
+    "attribution_attribute",
+    "attribution_bloom_build",
+    "attribution_bloom_contains",
+    "attribution_bloom_params",
+    "attribution_build_pairs",
+    "attribution_checksum",
+    "attribution_constants",
+    "attribution_expected_fpr",
+    "attribution_finish_table",
+    "attribution_query",
+    "attribution_summarise",
+    "attribution_verify",
+    "comment_chars",
+    "components_min_root",
+    "html_visible_chars",
+    "idf_info",
+    "lsh_band_records",
+    "lsh_optimal_param",
+    "lsh_partition_edges",
+    "minhash_kernel",
+    "minhash_kernel_isa",
+    "minhash_kernels",
+    "minhash_permutations",
+    "minhash_signature_with_kernel",
+    "minhash_signatures",
+    "minhash_signatures_shingles",
+    "pii_detect",
+    "pii_redact",
+    "pii_rules",
+    "pii_synthetic_ip",
+    "pii_types",
+    "rank_ids",
+    "shingle_hashes",
+    "text_stats",
+)
+__all__ = [
+    "KERNELS",
+    "BandShuffle",
+    "Components",
+    "DecontamIndex",
+    "IdfBuilder",
+    "TextColumn",
+    "as_arrow_text",
+    "attribution_attribute",
+    "attribution_bloom_build",
+    "attribution_bloom_contains",
+    "attribution_bloom_params",
+    "attribution_build_pairs",
+    "attribution_checksum",
+    "attribution_constants",
+    "attribution_expected_fpr",
+    "attribution_finish_table",
+    "attribution_query",
+    "attribution_summarise",
+    "attribution_verify",
+    "comment_chars",
+    "components_min_root",
+    "hash_content",
+    "html_visible_chars",
+    "idf_info",
+    "lsh_band_records",
+    "lsh_optimal_param",
+    "lsh_partition_edges",
+    "minhash_kernel",
+    "minhash_kernel_isa",
+    "minhash_kernels",
+    "minhash_permutations",
+    "minhash_signature_with_kernel",
+    "minhash_signatures",
+    "minhash_signatures_shingles",
+    "pii_detect",
+    "pii_redact",
+    "pii_rules",
+    "pii_synthetic_ip",
+    "pii_types",
+    "rank_ids",
+    "shingle_hashes",
+    "text_stats",
+]

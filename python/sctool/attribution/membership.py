@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from sctool import _native
+from sctool import native
 from sctool.errors import ConfigError, DatasetError, InvalidInputError, OutputExistsError, SctoolError
 from sctool.io.sources import InputFile, InputReader, resolve_inputs
 
@@ -119,7 +119,7 @@ def _write_membership(path: Path, header: dict[str, Any], sections: list[tuple[s
         offset = _align(PREFIX.size + reserve)
         for name, arr in sections:
             meta[name] = {"offset": offset, "length": int(arr.nbytes), "dtype": arr.dtype.str,
-                          "count": int(arr.size), "xxh3": int(_native.attribution_checksum(_as_bytes(arr)))}
+                          "count": int(arr.size), "xxh3": int(native.attribution_checksum(_as_bytes(arr)))}
             offset = _align(offset + arr.nbytes)
         header["file_size"] = offset
         blob = json.dumps(header, sort_keys=True).encode()
@@ -127,7 +127,7 @@ def _write_membership(path: Path, header: dict[str, Any], sections: list[tuple[s
             blob = blob + b" " * (reserve - len(blob))
             break
         reserve *= 2
-    checksum = _native.attribution_checksum(np.frombuffer(blob, dtype=np.uint8))
+    checksum = native.attribution_checksum(np.frombuffer(blob, dtype=np.uint8))
     with open(path, "wb") as fh:
         fh.write(PREFIX.pack(MAGIC, FORMAT_VERSION, len(blob), checksum))
         fh.write(blob)
@@ -247,7 +247,7 @@ def _build(files: list[InputFile], tmp: Path, cfg: IndexConfig, *, threads: int,
         text = frame.get_column(cfg.text_column)
         text_bytes += int(text.str.len_bytes().sum() or 0)
         k0 = time.perf_counter()
-        f, d = _native.attribution_build_pairs(text, n_docs, cfg.window, cfg.build_stride, threads=threads)
+        f, d = native.attribution_build_pairs(text, n_docs, cfg.window, cfg.build_stride, threads=threads)
         kernel += time.perf_counter() - k0
         fps.append(f)
         docs.append(d)
@@ -259,13 +259,13 @@ def _build(files: list[InputFile], tmp: Path, cfg: IndexConfig, *, threads: int,
     all_f = np.concatenate(fps) if fps else np.zeros(0, np.uint64)
     all_d = np.concatenate(docs) if docs else np.zeros(0, np.uint32)
     del fps, docs
-    table_f, table_d, distinct = _native.attribution_finish_table(all_f, all_d, threads=threads)
+    table_f, table_d, distinct = native.attribution_finish_table(all_f, all_d, threads=threads)
     windows = int(all_f.size)
     del all_f, all_d
-    blocks, k, expected = _native.attribution_bloom_params(max(int(distinct), 1), cfg.fpr)
-    words = _native.attribution_bloom_build(table_f, blocks, k, threads=threads)
+    blocks, k, expected = native.attribution_bloom_params(max(int(distinct), 1), cfg.fpr)
+    words = native.attribution_bloom_build(table_f, blocks, k, threads=threads)
     kernel += time.perf_counter() - k0
-    consts = _native.attribution_constants()
+    consts = native.attribution_constants()
     header = {
         "format": "sctool-attribution-membership",
         "version": FORMAT_VERSION,
@@ -326,7 +326,7 @@ def _read_header(path: Path) -> tuple[dict[str, Any], int]:
             blob = fh.read(hlen)
     except FileNotFoundError as exc:
         raise FileNotFoundError(f"{path}: no such file (is this an sctool index directory?)") from exc
-    if _native.attribution_checksum(np.frombuffer(blob, dtype=np.uint8)) != hsum:
+    if native.attribution_checksum(np.frombuffer(blob, dtype=np.uint8)) != hsum:
         raise IndexCorruptError(f"{path}: header checksum mismatch (the file is damaged)")
     try:
         header = json.loads(blob)
@@ -390,7 +390,7 @@ class MembershipIndex:
             raise FileNotFoundError(f"{self.directory}: no such index directory")
         path = self.directory / MEMBERSHIP_FILE
         header, size = _read_header(path)
-        consts = _native.attribution_constants()
+        consts = native.attribution_constants()
         if header.get("format") != "sctool-attribution-membership":
             raise IndexCorruptError(f"{path}: header does not describe a membership index")
         for key in ("normalisation", "fingerprint", "fingerprint_seed"):
@@ -416,7 +416,7 @@ class MembershipIndex:
         arrays = {}
         for name, sec in header["sections"].items():
             raw = mm[sec["offset"]: sec["offset"] + sec["length"]]
-            if verify and _native.attribution_checksum(raw) != sec["xxh3"]:
+            if verify and native.attribution_checksum(raw) != sec["xxh3"]:
                 raise IndexCorruptError(f"{path}: section {name!r} checksum mismatch (the file is damaged)")
             arrays[name] = raw.view(np.dtype(sec["dtype"]))
         self.words = arrays["bloom"]
@@ -443,11 +443,11 @@ class MembershipIndex:
 
     def query_raw(self, texts: Sequence[str], *, threads: int = 0) -> dict[str, np.ndarray]:
         """Per-window hits of ``texts`` (the kernel's arrays), for callers that aggregate themselves."""
-        return _native.attribution_query(_text_column(texts), self.words, self.blocks, self.k,
+        return native.attribution_query(_text_column(texts), self.words, self.blocks, self.k,
                                          self.table_fps, self.table_docs, self.window, threads=threads)
 
     def bloom_contains(self, fps: np.ndarray, *, threads: int = 0) -> np.ndarray:
-        return _native.attribution_bloom_contains(self.words, self.blocks, self.k,
+        return native.attribution_bloom_contains(self.words, self.blocks, self.k,
                                                   np.ascontiguousarray(fps, dtype=np.uint64), threads=threads)
 
     def attribute(self, texts: Sequence[str], *, exact: bool = False, top: int = 5,
@@ -462,7 +462,7 @@ class MembershipIndex:
             return self._attribute_exact(texts, top, threads)
         # One native pass per text (normalise once, probe, chains, spans, source counts): no
         # per-window arrays cross into Python, only per-text results and the listed sources.
-        r = _native.attribution_attribute(_text_column(texts), self.words, self.blocks, self.k, self.table_fps,
+        r = native.attribution_attribute(_text_column(texts), self.words, self.blocks, self.k, self.table_fps,
                                           self.table_docs, self.window, top, MAX_DOCS_PER_WINDOW, threads=threads)
         meta = self._doc_meta(r["src_doc"])
         src = [Source(d, *meta[d], w, False) for d, w in zip(r["src_doc"].tolist(), r["src_windows"].tolist())]
@@ -510,7 +510,7 @@ class MembershipIndex:
         key = np.unique(pair_text.astype(np.uint64) << np.uint64(32) | pair_pos.astype(np.uint64))
         kept_text = (key >> np.uint64(32)).astype(np.uint32)
         kept_pos = (key & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-        summaries = _native.attribution_summarise(texts, self.window, np.ascontiguousarray(kept_text),
+        summaries = native.attribution_summarise(texts, self.window, np.ascontiguousarray(kept_text),
                                                   np.ascontiguousarray(kept_pos), threads=threads)
         table_hits = np.bincount(raw["hit_text"], minlength=len(texts))
         sources, _ = self._sources(len(texts), pair_text, pair_doc, top, True)
@@ -588,7 +588,7 @@ class MembershipIndex:
                 return
             uniq, local = np.unique(pair_doc[idx], return_inverse=True)
             doc_texts = self._store.texts(uniq.tolist())
-            ok[idx] = _native.attribution_verify(texts, doc_texts, pair_text[idx].astype(np.uint32),
+            ok[idx] = native.attribution_verify(texts, doc_texts, pair_text[idx].astype(np.uint32),
                                                  local.astype(np.uint32), pair_pos[idx].astype(np.uint32),
                                                  self.window, self.stride, threads=threads)
             checked[idx] = True

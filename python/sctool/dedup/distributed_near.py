@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from sctool import _native
+from sctool import native
 from sctool.dedup import steps
 from sctool.dedup.config import DedupConfig
 from sctool.dedup.decisions import DedupRun, SpilledDecisions, near_manifest_extra
@@ -189,7 +189,7 @@ def run_near_dedup_executor(
     meta = lf.collect().sort("batch", "row") if lf is not None else pl.DataFrame(schema=meta_schema)
     doc = meta.get_column("doc").to_numpy()
     counts = meta.get_column("shingles").to_numpy().astype(np.uint32)
-    ranks = _native.rank_ids(meta.get_column("id"), threads=runtime.threads)
+    ranks = native.rank_ids(meta.get_column("id"), threads=runtime.threads)
     roots = _cluster_spilled(spill, doc, ranks, runtime.threads)
     engine = {
         "documents": sum(int(m[0]) for m in mapped),
@@ -201,7 +201,7 @@ def run_near_dedup_executor(
         "rejected_pairs": 0,
         # The kernel this process calibrated (shards on other machines calibrate their own; every
         # kernel gives bit-identical signatures, so only the speed can differ).
-        "signature_kernel": _native.minhash_kernel()[0],
+        "signature_kernel": native.minhash_kernel()[0],
     }
     plan = steps.decide(meta.drop("doc", "shingles"), ranks=ranks, roots=roots, counts=counts,
                         estimate=SpilledSignatures(spill, doc, params.num_perm), params=params, exact=exact,

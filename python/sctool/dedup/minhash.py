@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-from sctool import _native
+from sctool import native
 from sctool.errors import ConfigError
 from sctool.native import TextColumn, as_arrow_text
 
@@ -54,7 +54,7 @@ def minhash_with_counts(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Like :func:`minhash`, plus each document's number of distinct shingles (0 = no shingles)."""
     _check_seed(seed)
-    return _native.minhash_signatures(
+    return native.minhash_signatures(
         as_arrow_text(texts), num_perm=num_perm, ngram=ngram, seed=seed, shingle=shingle, hash=hash,
         threads=threads,
     )
@@ -62,19 +62,19 @@ def minhash_with_counts(
 
 def shingle_hashes(text: str, ngram: int = 5, *, shingle: Shingle = "bigcode", hash: ShingleHashName = "sha1") -> np.ndarray:
     """The sorted distinct 32-bit shingle hashes of one text (what the signature is taken over)."""
-    return _native.shingle_hashes(text, ngram=ngram, shingle=shingle, hash=hash)
+    return native.shingle_hashes(text, ngram=ngram, shingle=shingle, hash=hash)
 
 
 def permutations(num_perm: int = 256, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
     """The ``(a, b)`` permutation parameters; equal to ``datasketch.MinHash(num_perm, seed).permutations``."""
     _check_seed(seed)
-    return _native.minhash_permutations(num_perm, seed)
+    return native.minhash_permutations(num_perm, seed)
 
 
 @functools.lru_cache(maxsize=64)
 def optimal_param(threshold: float, num_perm: int = 256) -> tuple[int, int]:
     """``(bands, rows)`` for a Jaccard threshold, chosen as datasketch's ``MinHashLSH`` (and StarCoder) do."""
-    b, r = _native.lsh_optimal_param(float(threshold), int(num_perm))
+    b, r = native.lsh_optimal_param(float(threshold), int(num_perm))
     return int(b), int(r)
 
 
@@ -89,7 +89,7 @@ def estimate_jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
 
 def kernel_isa() -> str:
     """The instruction set the signature kernel dispatches to on this CPU (avx512, avx2, generic)."""
-    return _native.minhash_kernel_isa()
+    return native.minhash_kernel_isa()
 
 
 def _check_seed(seed: int) -> None:

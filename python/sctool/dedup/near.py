@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from sctool import _native
+from sctool import native
 from sctool.dedup import steps
 from sctool.dedup.minhash import optimal_param
 from sctool.dedup.steps import DECISION_SCHEMA, NearDupPlan
@@ -133,7 +133,7 @@ class NearDupPlanner:
         self._shingle_out: Any = None
         self._offsets: list[np.ndarray] = [np.zeros(1, dtype=np.uint64)]
         if near:
-            self._shuffle = _native.BandShuffle(str(self.work_dir), partitions=params.partitions,
+            self._shuffle = native.BandShuffle(str(self.work_dir), partitions=params.partitions,
                                                 memory_budget=int(params.memory_budget_mb * (1 << 20)))
             self._sig_out = open(self.work_dir / "sigs.bin", "wb")  # noqa: SIM115 (closed in plan/close)
             if params.verify:
@@ -182,12 +182,12 @@ class NearDupPlanner:
         if self._shingle_out is not None:
             self._shingle_out.close()
         counts = np.concatenate(self._counts) if self._counts else np.zeros(0, dtype=np.uint32)
-        ranks = _native.rank_ids(meta.get_column("id"), threads=self.threads)
+        ranks = native.rank_ids(meta.get_column("id"), threads=self.threads)
         comps = steps.Components(np.ascontiguousarray(ranks, dtype=np.uint32))
         groups = pairs = verified = rejected = 0
         offsets = np.concatenate(self._offsets) if self._shingle_out is not None else None
         for path in self._shuffle.finish():
-            keys, nodes = _native.BandShuffle.load(path, threads=self.threads)
+            keys, nodes = native.BandShuffle.load(path, threads=self.threads)
             if offsets is not None:
                 g, pr, ok, rej = comps.union_verified(keys, nodes, str(self.work_dir / "shingles.bin"), offsets,
                                                       self.params.threshold, threads=self.threads)
@@ -208,7 +208,7 @@ class NearDupPlanner:
             "candidate_pairs": pairs,
             "verified_pairs": verified,
             "rejected_pairs": rejected,
-            "signature_kernel": _native.minhash_kernel()[0],
+            "signature_kernel": native.minhash_kernel()[0],
         }
         return steps.decide(meta, ranks=ranks, roots=roots, counts=counts,
                             estimate=steps.SignatureFile(self.work_dir / "sigs.bin", self.params.num_perm),

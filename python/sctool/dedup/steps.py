@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import polars as pl
 
-from sctool import _native
+from sctool import native
 from sctool.errors import ConfigError
 from sctool.native import as_arrow_text, hash_content
 
@@ -46,7 +46,7 @@ DECISION_SCHEMA = {
 EXACT_SCHEMA = {"batch": pl.UInt32, "row": pl.UInt32, "dup_of": pl.String}
 
 # The components step: union-find over document positions, roots at the lowest rank.
-Components = _native.Components
+Components = native.Components
 
 
 # --- sign -------------------------------------------------------------------------------------
@@ -93,9 +93,9 @@ def sign(text: pl.Series, params: NearDupParams, *, threads: int = 0, shingles: 
     kw = dict(num_perm=params.num_perm, ngram=params.ngram, seed=params.seed, shingle=params.shingle, hash=params.hash,
               threads=threads)
     if shingles:
-        sigs, counts, flat, offsets = _native.minhash_signatures_shingles(as_arrow_text(text), **kw)
+        sigs, counts, flat, offsets = native.minhash_signatures_shingles(as_arrow_text(text), **kw)
         return Signed(sigs, counts, flat, offsets)
-    sigs, counts = _native.minhash_signatures(as_arrow_text(text), **kw)
+    sigs, counts = native.minhash_signatures(as_arrow_text(text), **kw)
     return Signed(sigs, counts)
 
 
@@ -106,7 +106,7 @@ def band_keys(signed: Signed, bands: int, rows: int, *, base: int, threads: int 
     """The band-keys step: ``(keys, nodes)``, one record per band of each document with shingles;
     ``node = base + row`` (a global position in process, ``batch << 32 | row`` on a cluster)."""
     sigs = np.ascontiguousarray(signed.sigs, dtype=np.uint32)
-    return _native.lsh_band_records(sigs, np.ascontiguousarray(signed.counts, dtype=np.uint32), bands, rows,
+    return native.lsh_band_records(sigs, np.ascontiguousarray(signed.counts, dtype=np.uint32), bands, rows,
                                     base=base, threads=threads)
 
 
@@ -121,7 +121,7 @@ class Edges:
 
 def edges(keys: np.ndarray, nodes: np.ndarray, *, threads: int = 0) -> Edges:
     """The edges step over one partition: every record of a key must be in it."""
-    groups, a, b = _native.lsh_partition_edges(np.ascontiguousarray(keys, dtype=np.uint64),
+    groups, a, b = native.lsh_partition_edges(np.ascontiguousarray(keys, dtype=np.uint64),
                                                np.ascontiguousarray(nodes, dtype=np.uint64), threads=threads)
     return Edges(int(groups), a, b)
 

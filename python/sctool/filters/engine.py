@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from sctool import _native
+from sctool import native
 from sctool.errors import ConfigError
 from sctool.filters.rules import (
     COMMENT_STATS,
@@ -43,7 +43,7 @@ COMMENT_SYNTAX = {
 def text_stats(texts: TextColumn, *, generated_markers: tuple[str, ...] = (), marker_lines: int = 5,
                threads: int = 0) -> pl.DataFrame:
     """Per-document statistics (one row per document; all null for a null document)."""
-    ints, floats, flags = _native.text_stats(as_arrow_text(texts), generated_markers=list(generated_markers),
+    ints, floats, flags = native.text_stats(as_arrow_text(texts), generated_markers=list(generated_markers),
                                              marker_lines=marker_lines, threads=threads)
     valid = ints[:, 0].astype(bool)
     cols: dict[str, Any] = {
@@ -205,7 +205,7 @@ def _costly_stats(frame: pl.DataFrame, text: pl.Series, rules: RuleSet, enabled:
     idx = rows_for(HTML_STATS)
     if len(idx) or set(HTML_STATS) & rules.needed_stats():
         sub = text.gather(idx) if len(idx) else text.head(0)
-        vis = _native.html_visible_chars(as_arrow_text(sub), threads=threads).astype(np.float64)
+        vis = native.html_visible_chars(as_arrow_text(sub), threads=threads).astype(np.float64)
         nchars = frame.get_column("n_chars").to_numpy()[idx].astype(np.float64) if len(idx) else np.zeros(0)
         frac = np.divide(vis, nchars, out=np.zeros_like(vis), where=nchars > 0)
         frame = frame.with_columns(scatter("html_visible_chars", idx, vis), scatter("html_visible_fraction", idx, frac))
@@ -214,7 +214,7 @@ def _costly_stats(frame: pl.DataFrame, text: pl.Series, rules: RuleSet, enabled:
         langs = frame.get_column("__lang").to_numpy()[idx] if len(idx) else np.zeros(0, dtype=object)
         codes = np.array([COMMENT_SYNTAX.get(str(x), 0) for x in langs], dtype=np.uint8)
         sub = text.gather(idx) if len(idx) else text.head(0)
-        cc = _native.comment_chars(as_arrow_text(sub), codes, threads=threads).astype(np.float64)
+        cc = native.comment_chars(as_arrow_text(sub), codes, threads=threads).astype(np.float64)
         nchars = frame.get_column("n_chars").to_numpy()[idx].astype(np.float64) if len(idx) else np.zeros(0)
         frac = np.divide(cc, nchars, out=np.zeros_like(cc), where=nchars > 0)
         frac[codes == 0] = np.nan  # unknown syntax: no measure, the rule does not fire

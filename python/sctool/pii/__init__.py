@@ -19,14 +19,14 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from sctool import _native
+from sctool import native
 from sctool.errors import ConfigError
 from sctool.native import TextColumn, as_arrow_text
 
 if TYPE_CHECKING:
     from sctool.pii.ner import NerModel
 
-PII_TYPES: tuple[str, ...] = tuple(_native.pii_types())
+PII_TYPES: tuple[str, ...] = tuple(native.pii_types())
 """Every type the detector reports, in type-code order."""
 
 DEFAULT_REDACT_TYPES: tuple[str, ...] = ("EMAIL", "IP_ADDRESS", "KEY", "PASSWORD", "NAME")
@@ -62,7 +62,7 @@ class PiiRule:
 
 def pii_rules() -> list[PiiRule]:
     """The rule table of the Rust engine."""
-    return [PiiRule(i, t, d, tuple(k), kind) for i, t, d, k, kind in _native.pii_rules()]
+    return [PiiRule(i, t, d, tuple(k), kind) for i, t, d, k, kind in native.pii_rules()]
 
 
 _RULE_IDS: tuple[str, ...] = tuple(r.id for r in pii_rules())
@@ -143,7 +143,7 @@ def detect_pii_table(texts: TextColumn, *, threads: int = 0, disabled_rules: Seq
     col = as_arrow_text(texts)
     n = len(col)
     try:
-        d, s, e, t, r = _native.pii_detect(col, threads=threads, disabled=list(disabled_rules))
+        d, s, e, t, r = native.pii_detect(col, threads=threads, disabled=list(disabled_rules))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return SpanTable(n, d, s, e, t, r.astype(np.int64), _RULE_IDS)
@@ -166,7 +166,7 @@ def redact_texts(texts: TextColumn, spans: SpanTable, *, types: Sequence[str] = 
                  seed: int = 0, threads: int = 0) -> pl.Series:
     """Replace the spans of the chosen types; returns the redacted texts (nulls stay null)."""
     col = as_arrow_text(texts)
-    data, offsets, valid = _native.pii_redact(
+    data, offsets, valid = native.pii_redact(
         col, spans.doc, spans.start, spans.end, spans.type, list(_check_types(types)), seed=seed, threads=threads
     )
     n = offsets.shape[0] - 1
@@ -177,7 +177,7 @@ def redact_texts(texts: TextColumn, spans: SpanTable, *, types: Sequence[str] = 
 
 def synthetic_ip(value: str, seed: int = 0) -> str:
     """The replacement :func:`redact` uses for the IP address ``value``."""
-    return _native.pii_synthetic_ip(value, seed)
+    return native.pii_synthetic_ip(value, seed)
 
 
 def mask_secret(value: str) -> str:

@@ -22,7 +22,7 @@ from pathlib import PurePath
 import tomllib
 import yaml
 
-from sctool import _native
+from sctool import native
 
 Parser = Callable[[str], object]
 
@@ -84,7 +84,7 @@ def parses(fmt: str, text: str) -> bool:
 def replacement(kind: str, value: str, seed: int) -> str:
     """The text redaction puts in place of ``value`` (identical to the native redactor)."""
     if kind == "IP_ADDRESS":
-        return _native.pii_synthetic_ip(value, seed)
+        return native.pii_synthetic_ip(value, seed)
     return TAGS[kind]
 
 
