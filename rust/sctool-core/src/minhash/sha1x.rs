@@ -1,4 +1,5 @@
-//! Multi-buffer SHA-1: sixteen one-block messages hashed at once, one message per SIMD lane.
+//! Multi-buffer SHA-1: sixteen one-block messages hashed at once, one message per SIMD lane
+//! (hand-written AVX-512, or SHA-NI with eight interleaved chains; see [`sha1_kernel`]).
 //!
 //! A shingle is short (almost always ≤ 55 bytes, one SHA-1 block), so hashing shingles one at a
 //! time is latency-bound: SHA-1's 80 rounds form one dependency chain and the SHA-NI round
@@ -430,8 +431,8 @@ impl Sha1Kernel {
 
 /// The SHA-1 kernel this process uses: where both SHA-NI and AVX-512BW exist, the faster of the two
 /// on a short synthetic batch (interleaved rounds, best of each; a few milliseconds once per
-/// process), because which one wins depends on the core: on AMD Zen 4 the 16-lane kernel does about
-/// 30 cycles per message against SHA-NI's 50.
+/// process), because which one wins depends on the core: on an AMD EPYC (Zen 4) the 16-lane kernel
+/// takes about 13 ns per message against SHA-NI's 19.
 pub fn sha1_kernel() -> Sha1Kernel {
     static CHOSEN: std::sync::OnceLock<Sha1Kernel> = std::sync::OnceLock::new();
     *CHOSEN.get_or_init(|| {
