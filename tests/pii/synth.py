@@ -280,6 +280,21 @@ def g_cli_username(r):
                                                                           ("tar -u file.tar\n", "file.tar")]
 
 
+def g_secret_call_pair(r):
+    key = rs(r, ALNUM, 32)
+    return [(f'os.Setenv("API_KEY", "{key}")\n', key), (f"props.put('client_secret', '{key}');\n", key),
+            (f'{{"auth_token", "{key}"}},\n', key)], [
+        ('os.Getenv("API_KEY")\n', "API_KEY"), ('props.put("secret_key", "secret_key_name");\n', "secret_key_name"),
+        ('f("API_KEY", "<your-api-key>")\n', "<your-api-key>"), (f'pair = ("api_key", "{key}")\n', key)]
+
+
+def g_password_call_pair(r):
+    pw = password(r)
+    return [(f'System.setProperty("db.password", "{pw}");\n', pw), (f"define('DB_PASSWORD', '{pw}');\n", pw)], [
+        ('System.setProperty("db.password", dbPassword);\n', "dbPassword"),
+        ('config.get("password", "changeme")\n', "changeme"), ('putenv("PASSWORD", "${PASSWORD}")\n', "${PASSWORD}")]
+
+
 def g_password_call_argument(r):
     pw = password(r)
     return [(f"with smtplib.SMTP_SSL('smtp.x.io', 465) as s:\n    s.login(SENDER, '{pw}')\n", pw),

@@ -103,6 +103,13 @@ const STRUCTURE_KEY_WORDS: &[&str] = &[
 
 /// Classify an assignment target by the last credential word in it.
 pub fn classify_name(name: &str) -> Option<PiiType> {
+    // `process.env.API_TOKEN`, `import.meta.env.VITE_API_KEY`: an environment accessor before the
+    // variable is a path to it, not a word of its name (`API_KEY_ENV` still names a variable).
+    let segs: Vec<&str> = name.split('.').collect();
+    let name = match segs[..segs.len() - 1].iter().rposition(|s| s.eq_ignore_ascii_case("env")) {
+        Some(p) => &name[segs[..=p].iter().map(|s| s.len() + 1).sum::<usize>()..],
+        None => name,
+    };
     let toks = name_tokens(name);
     let mut last: Option<(usize, PiiType)> = None;
     for (i, t) in toks.iter().enumerate() {
@@ -173,6 +180,9 @@ pub struct Assignment {
     pub tight_eq: bool,
     /// The value was given as the argument of a setter call: `setPassword("…")`.
     pub call: bool,
+    /// Name and value are consecutive string literals of one call or brace pair:
+    /// `setenv("API_KEY", "…")`, `put('password', '…')`, `{"token", "…"}`.
+    pub pair: bool,
 }
 
 fn skip_ws(b: &[u8], mut i: usize, end: usize) -> usize {
@@ -205,14 +215,17 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
     }
     let before = text[ls..ns].trim_start();
     let before_trim = before.trim_end_matches(['"', '\'', '`', '[', '<', '$', '@', ' ', '\t']);
+    // csh `setenv NAME value`, fish `set -gx NAME value`: whitespace-separated like `set`.
+    let shell_set = before_trim == "setenv" || (before_trim.starts_with("set -") && !before_trim[5..].contains([' ', '\t']));
     let line_leading = before_trim.is_empty()
         || before_trim == "-"
         || before_trim == "export"
         || before_trim == "set"
+        || shell_set
         || before_trim == "#define"
         || before_trim.ends_with(" export")
         || before_trim.starts_with("#define");
-    let define = before_trim.starts_with("#define") || before_trim == "set";
+    let define = before_trim.starts_with("#define") || before_trim == "set" || shell_set;
     let open = ns.checked_sub(1).map(|i| b[i]);
     let mut i = ne;
     // Closing quote / bracket of the name: "password": , ['password'] =
@@ -235,16 +248,23 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
             define: false,
             tight_eq: false,
             call: false,
+            pair: false,
         });
     }
     let rest = &b[i..le];
     let mut call = false;
+    // `f("API_KEY", "…")`, `{"password", "…"}`: the bracket that opens the argument list.
+    let pair_open = if rest.starts_with(b",") && after_name == ne + 1 { literal_argument_open(b, ls, ns, ne) } else { None };
+    let pair = pair_open.is_some();
     let tight_eq = i == ne && rest.starts_with(b"=") && !rest.starts_with(b"==") && rest.get(1).is_some_and(|c| !c.is_ascii_whitespace());
     let sep_len = if rest.starts_with(b":=") || rest.starts_with(b"=>") || rest.starts_with(b"?=") {
         2
     } else if rest.starts_with(b"==") || rest.starts_with(b"::") {
         return None;
     } else if rest.starts_with(b"=") || rest.starts_with(b":") {
+        1
+    } else if pair {
+        call = true;
         1
     } else if rest.starts_with(b"(") {
         // setPassword("…") / with_token('…')
@@ -287,6 +307,7 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
             define,
             tight_eq,
             call,
+            pair,
         });
     }
     let c = b[i];
@@ -311,6 +332,13 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
         if b.get(after) == Some(&b':') && b.get(after + 1) != Some(&b':') {
             return None;
         }
+        // A pair's value is a whole argument: it ends the call or the pair (`"…")`, `"…", 1)`,
+        // `"…"}`), never part of an expression (`"…" + suffix`).
+        match pair_open {
+            Some(b'(') if !matches!(b.get(after), Some(b')' | b',')) => return None,
+            Some(b'{') if b.get(after) != Some(&b'}') => return None,
+            _ => {}
+        }
         return Some(Assignment {
             name: (ns, ne),
             value: (vs, k),
@@ -320,6 +348,7 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
             define,
             tight_eq,
             call,
+            pair,
         });
     }
     if matches!(c, b'[' | b'{' | b'(' | b'|' | b'>' | b'&' | b'*' | b'!') && c != b'!' {
@@ -381,7 +410,58 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
         define,
         tight_eq,
         call,
+        pair,
     })
+}
+
+/// The opening bracket when the quoted string `ns..ne` (quotes at `ns - 1` and `ne`) is the first
+/// argument of a call (`setenv("API_KEY", …)`, `System.setProperty("db.password", …)`), the second
+/// after a string-literal first argument (`config.set('section', 'password', …)`), or the first
+/// member of a brace pair (`{"api_key", …}`). A parenthesis counts only after a callee name: a bare
+/// tuple or a parenthesised list is data whose shape says nothing about name and value.
+fn literal_argument_open(b: &[u8], ls: usize, ns: usize, ne: usize) -> Option<u8> {
+    let q = *b.get(ns.checked_sub(1)?)?;
+    if !matches!(q, b'"' | b'\'') || b.get(ne) != Some(&q) {
+        return None;
+    }
+    let back = |mut i: usize| {
+        while i > ls && matches!(b[i - 1], b' ' | b'\t') {
+            i -= 1;
+        }
+        i
+    };
+    let mut i = back(ns - 1);
+    if i > ls && b[i - 1] == b',' {
+        // One string-literal argument before the name, itself right after the opening bracket.
+        i = back(i - 1);
+        if i <= ls || !matches!(b[i - 1], b'"' | b'\'') {
+            return None;
+        }
+        let pq = b[i - 1];
+        let mut j = i - 1;
+        while j > ls && b[j - 1] != pq {
+            if matches!(b[j - 1], b'\\' | b'"' | b'\'' | b',') {
+                return None;
+            }
+            j -= 1;
+        }
+        if j <= ls {
+            return None;
+        }
+        i = back(j - 1);
+        if i <= ls || b[i - 1] != b'(' {
+            return None;
+        }
+    }
+    if i <= ls {
+        return None;
+    }
+    let callee = i >= ls + 2 && (b[i - 2].is_ascii_alphanumeric() || b[i - 2] == b'_');
+    match b[i - 1] {
+        b'(' if callee => Some(b'('),
+        b'{' => Some(b'{'),
+        _ => None,
+    }
 }
 
 /// Read a value at `i` (quoted or bare) up to its own delimiters; `None` when empty or unterminated.
@@ -515,6 +595,7 @@ pub fn name_value_pair(text: &str, kw: (usize, usize)) -> Option<Assignment> {
         define: false,
         tight_eq: false,
         call: false,
+        pair: false,
     })
 }
 
@@ -657,6 +738,9 @@ pub fn key_value_ok(name: &str, v: &str) -> bool {
     if n < 16 && !short_random(v) {
         return false;
     }
+    if super::validate::is_public_key_der(v) {
+        return false;
+    }
     if v.contains("...") || v.starts_with("__") || ends_with_file_extension(v) {
         return false;
     }
@@ -728,6 +812,10 @@ pub fn password_value_ok(v: &str) -> bool {
     if !has_alpha && n < 6 {
         return false;
     }
+    // A dotted run of digits is a version (`'Test2::Event::Pass' => '1.302103'`), not a password.
+    if !has_alpha && v.contains('.') && v.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
+        return false;
+    }
     if is_identifier_path(v) && v.contains('.') {
         return false;
     }
@@ -776,6 +864,13 @@ pub fn username_value_ok(v: &str) -> bool {
 
 fn assignments_for(engine: &Engine, doc: &Doc<'_>, rule: usize, want: PiiType, out: &mut Vec<Cand>) {
     let mut last_name = usize::MAX;
+    // Literal name/value argument pairs report under their own rule, so they can be measured and
+    // switched off apart from assignments.
+    let pair_rule = match want {
+        PiiType::Key => Some("secret-call-pair"),
+        PiiType::Password => Some("password-call-pair"),
+        _ => None,
+    };
     for (ks, ke) in doc.keyword_hits(engine, rule) {
         let Some(a) = parse_assignment(doc.text, (ks, ke)).or_else(|| name_value_pair(doc.text, (ks, ke))) else { continue };
         if a.name.0 == last_name {
@@ -786,6 +881,11 @@ fn assignments_for(engine: &Engine, doc: &Doc<'_>, rule: usize, want: PiiType, o
         if classify_name(name) != Some(want) {
             continue;
         }
+        let emit_rule = match (a.pair, pair_rule) {
+            (false, _) => rule,
+            (true, Some(id)) => rule_index(id),
+            (true, None) => continue,
+        };
         let (mut vs, ve) = a.value;
         if a.space_separated && !a.line_leading {
             continue;
@@ -847,7 +947,7 @@ fn assignments_for(engine: &Engine, doc: &Doc<'_>, rule: usize, want: PiiType, o
             _ => false,
         };
         if ok {
-            out.push(Cand { start: vs, end: ve, rule });
+            out.push(Cand { start: vs, end: ve, rule: emit_rule });
         }
     }
 }
@@ -1085,6 +1185,44 @@ mod tests {
     }
 
     #[test]
+    fn literal_argument_pairs() {
+        let kw = |t: &str, w: &str| {
+            let s = t.find(w).unwrap();
+            parse_assignment(t, (s, s + w.len()))
+        };
+        for (text, w, want) in [
+            ("os.Setenv(\"API_KEY\", \"v4lue\")", "KEY", "v4lue"),
+            ("config.set('default', 'aws_secret_access_key', 'v4lue')", "secret", "v4lue"),
+            ("{\"api_key\", \"v4lue\"}", "key", "v4lue"),
+            ("setenv(\"TOKEN\", \"v4lue\", 1);", "TOKEN", "v4lue"),
+        ] {
+            let a = kw(text, w).unwrap_or_else(|| panic!("{text}"));
+            assert!(a.pair, "{text}");
+            assert_eq!(&text[a.value.0..a.value.1], want, "{text}");
+        }
+        for text in [
+            "getenv(\"API_KEY\")",
+            "setProperty(\"password\", passwordVar)",
+            "(\"password\", \"v4lue\")",
+            "f(\"API_KEY\", \"v4lue\" + suffix)",
+            "{\"api_key\", \"v4lue\", \"more\"}",
+            "f(x, \"API_KEY\", \"v4lue\")",
+        ] {
+            let w = if text.contains("pass") { "password" } else { "KEY" };
+            let w = if text.contains(w) { w } else { "key" };
+            assert!(kw(text, w).is_none_or(|a| !a.pair || a.quote == Quote::None), "{text}");
+        }
+    }
+
+    #[test]
+    fn env_accessors_are_paths() {
+        assert_eq!(classify_name("process.env.API_TOKEN"), Some(PiiType::Key));
+        assert_eq!(classify_name("import.meta.env.VITE_DB_PASSWORD"), Some(PiiType::Password));
+        assert_eq!(classify_name("API_KEY_ENV"), None);
+        assert_eq!(classify_name("process.env.TOKEN_URL"), None);
+    }
+
+    #[test]
     fn value_judgements() {
         assert!(password_value_ok("Welc0me$154"));
         assert!(!password_value_ok("********"));
@@ -1094,5 +1232,10 @@ mod tests {
         assert!(!key_value_ok("checksum_sha", "d7c3b3f5865d028fdcf33b24b1fc9195385e42c81593a0cde34961a91c478224"));
         assert!(!key_value_ok("API_KEY", "YOUR_API_KEY"));
         assert!(!key_value_ok("key", "f13bc09d-0a89-4595-9749-772945fd2c1d"));
+        // DER SubjectPublicKeyInfo (P-256, RSA) is public; a PKCS#8 private key is not.
+        assert!(!key_value_ok("key", "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE8mXq2Lr9TbV4Zp0kY7"));
+        assert!(!key_value_ok("key", "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA3xR7q"));
+        assert!(key_value_ok("key", "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg9fK"));
+        assert!(!password_value_ok("1.302103"));
     }
 }

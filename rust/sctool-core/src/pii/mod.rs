@@ -322,7 +322,7 @@ fn drop_allowlisted(text: &str, cands: &mut Vec<Cand>) {
 /// same document elsewhere calls an id or a name: `--api-key V` next to `"id": "V"` names the key
 /// object, not its secret material.
 fn drop_identifiers(text: &str, cands: &mut Vec<Cand>) {
-    let generic = |c: &Cand| matches!(RULES[c.rule].id, "secret-assignment" | "header-credential");
+    let generic = |c: &Cand| matches!(RULES[c.rule].id, "secret-assignment" | "secret-call-pair" | "header-credential");
     if !cands.iter().any(generic) {
         return;
     }

@@ -493,6 +493,20 @@ Alibaba, Google OAuth client secret, Mapbox, Mailgun, Azure AD client secret)",
         keywords: &["pass", "pwd", "pw"],
         matcher: Matcher::Custom(assign::password_assignment),
     },
+    Rule {
+        id: "secret-call-pair",
+        kind: PiiType::Key,
+        description: "Key/secret/token value given with its name as consecutive string-literal arguments (setenv(\"API_KEY\", \"…\"), put('secret', '…'), {\"token\", \"…\"}; emitted by secret-assignment)",
+        keywords: &[],
+        matcher: Matcher::Companion,
+    },
+    Rule {
+        id: "password-call-pair",
+        kind: PiiType::Password,
+        description: "Password given with its name as consecutive string-literal arguments (setProperty(\"db.password\", \"…\"), define('DB_PASSWORD', '…'); emitted by password-assignment)",
+        keywords: &[],
+        matcher: Matcher::Companion,
+    },
     // ---- network identifiers ----
     Rule {
         id: "ssh-login",

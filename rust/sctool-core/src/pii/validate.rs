@@ -102,6 +102,24 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Base64 of a DER SubjectPublicKeyInfo (`MFkwEwYHKoZIzj0CAQYI…`, `MIIBIjANBgkqhkiG9w0BAQEF…`): a
+/// public key, published by design (package-manager signing keys, TLS pins), never a secret. The
+/// structure says so: a SEQUENCE whose first member is the algorithm SEQUENCE starting with an OID,
+/// where private keys (PKCS#1, PKCS#8) start with an INTEGER version instead.
+pub fn is_public_key_der(v: &str) -> bool {
+    if v.len() < 40 {
+        return false;
+    }
+    let Some(b) = base64_decode(&v[..24]) else { return false };
+    let hdr = match b.get(1) {
+        Some(&n) if n < 0x80 => 2,
+        Some(0x81) => 3,
+        Some(0x82) => 4,
+        _ => return false,
+    };
+    b.first() == Some(&0x30) && b.get(hdr) == Some(&0x30) && b.get(hdr + 1).is_some_and(|&n| n < 0x80) && b.get(hdr + 2) == Some(&0x06)
+}
+
 /// A JWT is three base64url parts whose header decodes to a JSON object naming an algorithm.
 /// The jwt.io documentation sample (subject "1234567890", name "John Doe") is a test vector.
 pub fn jwt_ok(token: &str) -> bool {
