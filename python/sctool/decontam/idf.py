@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from sctool import _native
+from sctool import native
 from sctool.errors import ConfigError, DatasetError
 
 BUILTIN = "builtin"
@@ -43,7 +43,7 @@ def load_idf(spec: str | None) -> bytes | None:
         except OSError as exc:
             raise ConfigError(f"--idf {spec}: cannot read the IDF table: {exc}") from exc
     try:
-        _native.idf_info(data)
+        native.idf_info(data)
     except ConfigError as exc:
         raise ConfigError(f"--idf {spec}: {exc}") from exc
     return data
@@ -53,7 +53,7 @@ def idf_info(spec: str) -> dict[str, int]:
     data = load_idf(spec)
     if data is None:
         return {}
-    return dict(_native.idf_info(data))
+    return dict(native.idf_info(data))
 
 
 @dataclass
@@ -133,7 +133,7 @@ def build_idf(roots: Sequence[str | Path], output: str | Path, *, exclude: Seque
     """
     if rare_df < 1:
         raise ConfigError(f"--rare-df must be at least 1, got {rare_df}")
-    builder = _native.IdfBuilder(code_ngram=code_ngram, prose_ngram=prose_ngram)
+    builder = native.IdfBuilder(code_ngram=code_ngram, prose_ngram=prose_ngram)
     stats = CorpusWalk()
     batch: list[str] = []
     size = 0
@@ -153,6 +153,6 @@ def build_idf(roots: Sequence[str | Path], output: str | Path, *, exclude: Seque
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_bytes(data)
     tmp.replace(out)
-    info = dict(_native.idf_info(data))
+    info = dict(native.idf_info(data))
     info.update({"bytes_read": stats.bytes, "skipped": stats.skipped, "table_bytes": len(data), "output": str(out)})
     return info

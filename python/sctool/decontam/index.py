@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from sctool import _native
+from sctool import native
 from sctool.decontam.benchmarks import BenchmarkItem
 from sctool.decontam.idf import load_idf
 from sctool.errors import InternalError
@@ -88,7 +88,7 @@ class DecontamIndex:
                     self._piece_part.append(name)
                     self._piece_text.append(s)
         p = self.params
-        self._native = _native.DecontamIndex(
+        self._native = native.DecontamIndex(
             exact, pieces, prose_ngram=p.prose_ngram, code_ngram=p.code_ngram, threshold=p.threshold,
             min_ngrams=p.min_ngrams, max_items_per_ngram=p.max_items_per_ngram, min_matched=p.min_matched,
             decode=p.decode, idf=load_idf(p.idf) if pieces else None, min_weight=p.min_weight,
