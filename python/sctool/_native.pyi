@@ -48,13 +48,13 @@ class DecontamIndex:
         """Item of each exact pattern that was kept (empty patterns are dropped)."""
     def locate(self, text: str, hits: Any) -> Any:
         """locate(text, hits) -> [(view_path, doc_start, doc_end, excerpt)]: where each hit of `text`
-(item, method 0/1, source, view, as `scan` returned them) lies; offsets are UTF-8 bytes."""
+(item, method 0/1/2, source, view, as `scan` returned them) lies; offsets are UTF-8 bytes."""
     def piece_ngrams(self) -> Any:
         """Item of each piece and its number of indexed n-grams (0 = too short to be used)."""
     def scan(self, column: ArrowText, threads: int = ...) -> Any:
         """scan(column, threads=0) -> (doc, item, method, source, score, view) arrays, one entry per hit.
 
-method: 0 exact, 1 normalised; source: the pattern (exact) or piece (normalised) index."""
+method: 0 exact, 1 normalised, 2 signature; source: the pattern (exact) or piece index."""
     def stats(self) -> Any:
         """Counts describing the index, for the manifest."""
     def views(self, text: str) -> Any:
