@@ -219,7 +219,8 @@ FAMILIES: dict[str, list[str]] = {
     "SQL account statements (new)": ["sql-password"],
     "URIs and command lines": ["uri-credentials", "uri-username", "password-cli-flag", "cli-username",
                                "password-call-argument"],
-    "assignments": ["secret-assignment", "password-assignment", "username-assignment"],
+    "assignments": ["secret-assignment", "password-assignment", "username-assignment", "secret-call-pair",
+                    "password-call-pair"],
     "e-mail": ["email"],
     "IP addresses": ["ipv4", "ipv6"],
     "names": ["name-with-email", "name-after-trigger", "name-with-handle"],
@@ -318,8 +319,12 @@ def heldout_escaped(r: random.Random) -> list[tuple[str, str, str]]:
     ]
 
 
-HELDOUT = {"environment and property setters": heldout_env_calls, "infrastructure as code": heldout_infrastructure,
-           "escaped in another format": heldout_escaped}
+HELDOUT = {"infrastructure as code": heldout_infrastructure, "escaped in another format": heldout_escaped}
+
+# Held out in the second round and then reported as misses (KEY 0.333, PASSWORD 0.5): literal name/value
+# argument pairs (`secret-call-pair`, `password-call-pair`) and environment accessors (`process.env.X`)
+# were then written from the syntax, without reading these templates, and the family was scored once.
+FORMER_HELDOUT["environment and property setters"] = heldout_env_calls
 
 
 # ---------------------------------------------------------------- real-code audit
