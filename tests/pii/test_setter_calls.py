@@ -44,6 +44,8 @@ KEY_FORMS = [
     ("c", 'setenv("AUTH_TOKEN", "{v}", 1);'),
     ("shell", 'setenv SLACK_SECRET "{v}"'),
     ("shell", "set -gx SERVICE_TOKEN '{v}'"),
+    ("kotlin", 'val env = mapOf("API_TOKEN" to "{v}")'),
+    ("scala", 'val conf = Map("client_secret" -> "{v}")'),
 ]
 
 PASSWORD_FORMS = [
@@ -120,6 +122,8 @@ def test_span_is_the_literal_content_and_redaction_keeps_python_parsing():
     'h.update("api_key", "kQ7vX2pL9sR4tW8zB3nM5cF1" + suffix)\n',
     "g('attention.self.key', 'attention.k_proj')\n",
     "t('mask_token', '<mask_1>')\n",
+    'val env = mapOf("API_TOKEN" to apiToken)\n',
+    '$x = $this->password . "Pa55word!";\n',
 ])
 def test_not_values(text: str):
     found = [(v, t) for v, t, _ in spans_of(text) if t in ("KEY", "PASSWORD")]

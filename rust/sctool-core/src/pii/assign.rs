@@ -266,6 +266,13 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
     } else if pair {
         call = true;
         1
+    } else if after_name == ne + 1 && open == b.get(ne).copied() && (rest.starts_with(b"->") || (i > after_name && rest.starts_with(b"to ")))
+    {
+        // Map entries whose operator is a word or an arrow: Kotlin `"password" to "…"`, Scala
+        // `"api_key" -> "…"`. The quoted key keeps `$obj->password` (member access) out; only a
+        // literal value counts.
+        call = true;
+        2
     } else if rest.starts_with(b"(") {
         // setPassword("…") / with_token('…')
         let lower = text[ns..ne].rsplit('.').next().unwrap_or("").to_ascii_lowercase();
