@@ -302,3 +302,19 @@ def test_exact_reads_rows_back_from_parquet_and_jsonl(tmp_path):
     res = idx.attribute([t[3:] for t in texts], exact=True, top=1)
     assert [a.sources[0].doc for a in res] == list(range(40))
     assert all(a.sources[0].verified and a.longest_chain >= 100 for a in res)
+
+
+def test_a_smaller_build_stride_finds_shorter_copies(corpus, tmp_path):
+    """The guarantee is window + stride - 1 non-space characters: 59 with stride 10, 99 with stride 50."""
+    d, docs = corpus
+    proc = run_cli("index", "build", d / "a.parquet", d / "b.jsonl", "-o", tmp_path / "s10", "--stride", "10")
+    assert proc.returncode == 0, proc.stderr
+    fine = MembershipIndex(tmp_path / "s10")
+    assert fine.header["build_stride"] == 10 and fine.stride == 10
+    rng = random.Random(5)
+    cases = _snippets(docs, 40, 59, seed=6)
+    queries = [_reshape_whitespace(s, rng) for _, s in cases]
+    for (name, _), a in zip(cases, fine.attribute(queries, top=50)):
+        assert a.longest_chain >= 50 and name in {s.path for s in a.sources}
+    proc = run_cli("index", "build", d / "a.parquet", "-o", tmp_path / "bad", "--stride", "51")
+    assert proc.returncode == 2 and "stride" in proc.stderr

@@ -28,6 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("-o", "--output", required=True, metavar="INDEX", help="index directory to create")
     b.add_argument("--fpr", type=float, default=1e-3, help="target Bloom false-positive rate (default 1e-3)")
     b.add_argument("--window", type=int, default=50, help="window length in characters (default 50)")
+    b.add_argument("--stride", type=int, default=0,
+                   help="build stride in characters (default 0 = the window, StarCoder's scheme). A copy is "
+                   "always found once it holds window + stride - 1 non-space characters: a smaller stride "
+                   "finds shorter copies for a proportionally larger source table")
     b.add_argument("--search", action="store_true",
                    help="also build a BM25 full-text index for `sctool search` (needs sctool[search])")
     b.add_argument("--search-shards", type=int, default=1, metavar="N",
@@ -45,7 +49,7 @@ def run_build(args: argparse.Namespace) -> int:
 
     if args.threads < 0 or args.batch_rows < 1 or args.search_shards < 1:
         raise SystemExit("--threads must be >= 0, --batch-rows and --search-shards >= 1")
-    cfg = IndexConfig(fpr=args.fpr, window=args.window, text_column=args.text_column)
+    cfg = IndexConfig(fpr=args.fpr, window=args.window, stride=args.stride, text_column=args.text_column)
     s = build_index(args.inputs, args.output, cfg, threads=args.threads, overwrite=args.overwrite,
                     batch_rows=args.batch_rows, search=args.search, search_shards=args.search_shards)
     if args.json:
