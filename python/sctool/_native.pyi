@@ -161,6 +161,10 @@ def minhash_kernels() -> Any:
 def minhash_permutations(num_perm: int, seed: int) -> Any:
     """minhash_permutations(num_perm, seed) -> (a, b) uint64 arrays, equal to datasketch's."""
 
+def minhash_sha1_kernel() -> Any:
+    """minhash_sha1_kernel() -> the SHA-1 kernel shingles are hashed with in this process ("sha-ni" or
+"avx512-x16"), chosen once by a short calibration; recorded in the near-dedup manifest."""
+
 def minhash_signature_with_kernel(hashes: Any, num_perm: int, seed: int, kernel: Any) -> Any:
     """minhash_signature_with_kernel(hashes, num_perm, seed, kernel) -> uint32 signature of one
 document's shingle hashes computed by the named kernel (tests compare every kernel)."""

@@ -156,3 +156,5 @@ def test_near_dedup_manifest_names_the_kernel(tmp_path) -> None:
     from sctool import _native
 
     assert m.extra["near_dedup"]["engine"]["signature_kernel"] == _native.minhash_kernel()[0]
+    assert m.extra["near_dedup"]["engine"]["sha1_kernel"] == _native.minhash_sha1_kernel()
+    assert _native.minhash_sha1_kernel() in ("sha-ni", "avx512-x16")

@@ -202,6 +202,7 @@ def run_near_dedup_executor(
         # The kernel this process calibrated (shards on other machines calibrate their own; every
         # kernel gives bit-identical signatures, so only the speed can differ).
         "signature_kernel": native.minhash_kernel()[0],
+        "sha1_kernel": native.minhash_sha1_kernel(),
     }
     plan = steps.decide(meta.drop("doc", "shingles"), ranks=ranks, roots=roots, counts=counts,
                         estimate=SpilledSignatures(spill, doc, params.num_perm), params=params, exact=exact,

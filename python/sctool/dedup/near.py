@@ -209,6 +209,7 @@ class NearDupPlanner:
             "verified_pairs": verified,
             "rejected_pairs": rejected,
             "signature_kernel": native.minhash_kernel()[0],
+            "sha1_kernel": native.minhash_sha1_kernel(),
         }
         return steps.decide(meta, ranks=ranks, roots=roots, counts=counts,
                             estimate=steps.SignatureFile(self.work_dir / "sigs.bin", self.params.num_perm),

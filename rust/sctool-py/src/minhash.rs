@@ -128,6 +128,13 @@ fn minhash_kernel(py: Python<'_>) -> (&'static str, &'static str) {
     py.detach(|| (minhash::signature::kernel_name(), minhash::signature::kernel_choice()))
 }
 
+/// minhash_sha1_kernel() -> the SHA-1 kernel shingles are hashed with in this process ("sha-ni" or
+/// "avx512-x16"), chosen once by a short calibration; recorded in the near-dedup manifest.
+#[pyfunction]
+fn minhash_sha1_kernel(py: Python<'_>) -> &'static str {
+    py.detach(|| minhash::sha1x::sha1_kernel().name())
+}
+
 /// minhash_kernels() -> names of every signature kernel this CPU can run.
 #[pyfunction]
 fn minhash_kernels() -> Vec<&'static str> {
@@ -168,6 +175,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(minhash_kernel_isa, m)?)?;
     m.add_function(wrap_pyfunction!(minhash_kernel, m)?)?;
     m.add_function(wrap_pyfunction!(minhash_kernels, m)?)?;
+    m.add_function(wrap_pyfunction!(minhash_sha1_kernel, m)?)?;
     m.add_function(wrap_pyfunction!(minhash_signature_with_kernel, m)?)?;
     Ok(())
 }
