@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from benches.harness import corpus_bytes, md_table, peak_rss_mb, real_corpus, write_report
+from benches.harness import corpus_bytes, md_table, peak_rss_mb, read_source, real_corpus, write_report
 from sctool import _native
 from sctool.attribution import IndexConfig, MembershipIndex, build_index
 from sctool.attribution.reference import normalise
@@ -325,17 +325,10 @@ def _search_corpus(target: int) -> tuple[list[Path], int, list[str]]:
 
     for root in roots:
         for p in _walk(root):
-            try:
-                if p.is_symlink() or p.stat().st_size > 1 << 20:
-                    continue
-                data = p.read_bytes()
-                if b"\x00" in data[:8192]:
-                    continue
-                text = data.decode("utf-8")
-            except (OSError, UnicodeDecodeError):
+            read = read_source(p)
+            if read is None:
                 continue
-            if not text:
-                continue
+            text, nbytes = read
             rel = p.relative_to(root)
             rows["content"].append(text)
             rows["path"].append(str(rel))
@@ -343,7 +336,7 @@ def _search_corpus(target: int) -> tuple[list[Path], int, list[str]]:
             rows["lang"].append(lang_of.get(p.suffix, "other"))
             if rng.random() < 0.01:
                 samples.append(text[:2000])
-            size += len(data)
+            size += nbytes
             if sum(len(t) for t in rows["content"]) >= 64_000_000:
                 flush()
             if size >= target:

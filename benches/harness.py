@@ -46,6 +46,22 @@ def _walk(root: Path) -> Iterator[Path]:
                 yield Path(dirpath) / name
 
 
+def read_source(p: Path, max_file: int = 1 << 20) -> tuple[str, int] | None:
+    """(text, size in bytes) of a regular UTF-8 source file of at most ``max_file`` bytes; None for
+    anything else (links, binaries, undecodable or empty files), so corpora built from a machine's code
+    skip them alike."""
+    try:
+        if p.is_symlink() or p.stat().st_size > max_file:
+            return None
+        data = p.read_bytes()
+        if b"\x00" in data[:8192]:
+            return None
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return (text, len(data)) if text else None
+
+
 def real_corpus(max_bytes: int = 200_000_000, max_file: int = 1 << 20) -> list[tuple[str, str]]:
     """(path, text) pairs of UTF-8 source files from the machine, up to ``max_bytes`` of text.
 
@@ -61,19 +77,11 @@ def real_corpus(max_bytes: int = 200_000_000, max_file: int = 1 << 20) -> list[t
             except StopIteration:
                 iters.remove(it)
                 continue
-            try:
-                if p.stat().st_size > max_file or p.is_symlink():
-                    continue
-                data = p.read_bytes()
-                if b"\x00" in data[:8192]:
-                    continue
-                text = data.decode("utf-8")
-            except (OSError, UnicodeDecodeError):
+            read = read_source(p, max_file)
+            if read is None:
                 continue
-            if not text:
-                continue
-            out.append((str(p), text))
-            total += len(data)
+            out.append((str(p), read[0]))
+            total += read[1]
             if total >= max_bytes:
                 break
     return out
