@@ -27,6 +27,9 @@ build: setup
 	mkdir -p $(HOME)/.cache/sctool
 	flock $(HOME)/.cache/sctool/build.lock $(PY) -m maturin develop --release --uv -q
 	$(PY) -m uv pip install --python $(PY) -q --no-deps -e ./cli
+	@# Bytecode for sctool's own (editable) sources: with PYTHONDONTWRITEBYTECODE set, Python would
+	@# compile them again in every process (scripts/setup-venv.sh does the same for the venv).
+	$(PY) -m compileall -q python cli >/dev/null
 
 dev: build
 
