@@ -29,7 +29,8 @@ build: setup
 	$(PY) -m uv pip install --python $(PY) -q --no-deps -e ./cli
 	@# Bytecode for sctool's own (editable) sources: with PYTHONDONTWRITEBYTECODE set, Python would
 	@# compile them again in every process (scripts/setup-venv.sh does the same for the venv).
-	$(PY) -m compileall -q python cli >/dev/null
+	@# checked-hash: validated against the source's hash, so an edit never runs stale bytecode.
+	$(PY) -m compileall -q --invalidation-mode checked-hash python cli >/dev/null
 
 dev: build
 

@@ -34,6 +34,9 @@ import polars as pl
 from benches.harness import WORK, md_table, real_corpus, write_report
 
 SUMMARY: dict[str, str] = {}
+#: The console script users run. (``python -m sctool_cli`` measured 0.06 s slower to the first batch
+#: here, all of it inside NumPy's import; the cause was not found.)
+SCTOOL = Path(sys.executable).parent / "sctool"
 MILESTONES = ["cli_entry", "parser_built", "args_parsed", "writer_ready", "first_batch_read", "first_batch_map",
               "first_batch_done"]
 FLOORS = {"import polars": "import polars", "import polars, numpy, pyarrow.parquet":
@@ -59,7 +62,8 @@ def _inputs(work: Path, quick: bool) -> dict[str, Path]:
             frame = pl.DataFrame({"path": [p for p, _ in docs], "content": [t for _, t in docs]})
             pl.concat([frame, frame]).write_parquet(out["large"], compression="uncompressed")
     if "large" in out:
-        out[f"large ({out['large'].stat().st_size / 1e6:.0f} MB, uncompressed)"] = out.pop("large")
+        large = out.pop("large")
+        out[f"large ({large.stat().st_size / 1e6:.0f} MB, uncompressed)"] = large
     return out
 
 
@@ -85,10 +89,11 @@ def _env(tree: str | None) -> dict[str, str]:
 
 
 def run_traced(argv: list[str], env: dict[str, str], stop_at: str) -> dict[str, tuple[float, float]]:
-    """Launch ``python -m sctool_cli argv``; {milestone: (wall s from launch, CPU s)} until ``stop_at``."""
+    """Launch ``sctool argv`` (the installed script, as users run it); {milestone: (wall s from launch,
+    CPU s)} until ``stop_at``."""
     marks: dict[str, tuple[float, float]] = {}
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "sctool_cli", *argv], stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([str(SCTOOL), *argv], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     tail: list[str] = []
     assert proc.stderr is not None
@@ -108,10 +113,10 @@ def run_traced(argv: list[str], env: dict[str, str], stop_at: str) -> dict[str, 
     return marks
 
 
-def run_floor(code: str) -> tuple[float, float]:
+def run_floor(code: str, env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall and CPU seconds of a bare ``python -c code`` (the imports a first batch cannot do without)."""
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-c", code])
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
     _, status, ru = os.wait4(proc.pid, 0)
     wall = time.monotonic() - t0
     if status != 0:
@@ -148,12 +153,28 @@ def main() -> str:
         trees = [(t.split(":", 1)[0], t.split(":", 1)[1]) for t in os.environ["SCTOOL_STARTUP_TREES"].split(",")]
     only_cmds = {x for x in os.environ.get("SCTOOL_STARTUP_COMMANDS", "").split(",") if x}
     only_inputs = {x for x in os.environ.get("SCTOOL_STARTUP_INPUTS", "").split(",") if x}
+    # Without bytecode: Python looks for cached bytecode only under an empty prefix and writes none, so
+    # every module is compiled from source, as in a uv-installed venv under PYTHONDONTWRITEBYTECODE
+    # (why scripts/setup-venv.sh and `make build` compile it ahead of time).
+    no_pyc_dir = work / "no-pycache"
+    shutil.rmtree(no_pyc_dir, ignore_errors=True)
+    no_pyc_dir.mkdir(parents=True)
+    no_pyc = {"PYTHONPYCACHEPREFIX": str(no_pyc_dir), "PYTHONDONTWRITEBYTECODE": "1"}
+    no_pyc_runs: list[dict[str, tuple[float, float]]] = []
+    no_pyc_floor: list[tuple[float, float]] = []
+    floor_all = "import polars, numpy, pyarrow.parquet"
     load0 = os.getloadavg()
     samples: dict[tuple, list[dict[str, tuple[float, float]]]] = {}
     floors: dict[str, list[tuple[float, float]]] = {k: [] for k in FLOORS}
     for _rep in range(reps):
         for label, code in FLOORS.items():
             floors[label].append(run_floor(code))
+        if not only_cmds or "filter" in only_cmds:
+            no_pyc_floor.append(run_floor(FLOORS[floor_all], {**os.environ, **no_pyc}))
+            argv, stop_at = _commands(inputs["small (4 MB)"], work / "out", tok)["filter"]
+            _clean(work / "out")
+            no_pyc_runs.append(run_traced(argv, {**_env(None), **no_pyc}, stop_at))
+            _clean(work / "out")
         for dname, src in inputs.items():
             if only_inputs and not any(dname.startswith(x) for x in only_inputs):
                 continue
@@ -181,18 +202,38 @@ def main() -> str:
     header = ["command", "input", *(["tree"] if len(trees) > 1 else []), *shown]
     floor_rows = [[label, f"{statistics.median(w for w, _ in v):.2f}", f"{statistics.median(c for _, c in v):.2f}"]
                   for label, v in floors.items()]
-    floor_cpu = statistics.median(c for _, c in floors["import polars, numpy, pyarrow.parquet"])
-    first = [(cmd, med(runs, "first_batch_map" if "first_batch_map" in runs[0] else "first_batch_read", 1))
-             for (cmd, dname, tname), runs in samples.items() if dname.startswith("small") and tname == trees[-1][0]]
-    if first:
-        worst = max(c for _, c in first if c is not None)
-        SUMMARY["first batch starts, small input, CPU s from launch (worst stage)"] = f"{worst:.2f}"
+    floor_cpu = statistics.median(c for _, c in floors[floor_all])
+    starts = {cmd: [med(runs, "first_batch_map" if "first_batch_map" in runs[0] else "first_batch_read", i)
+                    for i in (0, 1)]
+              for (cmd, dname, tname), runs in samples.items() if dname.startswith("small") and tname == trees[-1][0]}
+    if starts:
+        wall_cmd = max(starts, key=lambda c: starts[c][0] or 0.0)
+        SUMMARY["first batch starts, small input, wall s from launch (worst stage; target 0.3)"] = \
+            f"{starts[wall_cmd][0]:.2f} ({wall_cmd})"
+        SUMMARY["first batch starts, small input, CPU s from launch (worst stage)"] = \
+            f"{max(c for _, c in starts.values() if c is not None):.2f}"
     SUMMARY["floor: import polars, numpy, pyarrow.parquet, CPU s"] = f"{floor_cpu:.2f}"
+    no_pyc_section = ""
+    if no_pyc_runs:
+        SUMMARY["filter, small input, first batch starts without bytecode, wall s from launch"] = \
+            f"{med(no_pyc_runs, 'first_batch_map', 0):.2f}"
+        no_pyc_section = (
+            "The same `filter` run on the small input, and the floor, with every module compiled from source "
+            "(`PYTHONPYCACHEPREFIX` = an empty directory, `PYTHONDONTWRITEBYTECODE=1`): what each command "
+            "costs in a venv installed without bytecode (uv's default) where Python may not cache it. "
+            "Median wall / CPU s:\n\n"
+            + md_table(["run", *shown],
+                       [["filter, small (4 MB), no bytecode", *[cell(no_pyc_runs, m) for m in shown]]])
+            + "\n\n" + md_table(["python -c", "wall s", "CPU s"],
+                                 [[f"{floor_all} (no bytecode)",
+                                   f"{statistics.median(w for w, _ in no_pyc_floor):.2f}",
+                                   f"{statistics.median(c for _, c in no_pyc_floor):.2f}"]])
+        )
     body = (
         f"Median of {reps} runs, interleaved{' across trees' if len(trees) > 1 else ''}; "
         f"each cell is **wall s from launch / CPU s of the command by then**. Load average "
         f"{load0[0]:.1f} at the start, {load1[0]:.1f} at the end on 2 cores: wall times are inflated by other "
-        "work on a busy machine, CPU seconds much less so. `python -m sctool_cli` (the `sctool` script adds a few ms).\n\n"
+        "work on a busy machine, CPU seconds much less so. Each run launches the installed `sctool` script.\n\n"
         + md_table(header, rows)
         + "\n\nMilestones: `parser_built` = the chosen command's module and its stage imported (Polars, NumPy, "
         "PyArrow, the native module) and its parser generated; `writer_ready` = inputs resolved, output lock "
@@ -201,7 +242,9 @@ def main() -> str:
         "Floor, same run (bare interpreter, median wall / CPU s):\n\n"
         + md_table(["python -c", "wall s", "CPU s"], floor_rows)
     )
-    sections = [("Milestones", body), ("Summary", md_table(["figure", "value"], list(SUMMARY.items())))]
+    sections = [("Milestones", body),
+                *([("Without bytecode", no_pyc_section)] if no_pyc_section else []),
+                ("Summary", md_table(["figure", "value"], list(SUMMARY.items())))]
     return str(write_report("startup", "Start-up: launch to the first batch", sections,
                             config={"reps": reps, "inputs": list(inputs), "trees": [t for t, _ in trees]},
                             packages=("sctool", "polars", "pyarrow", "numpy", "tokenizers")))

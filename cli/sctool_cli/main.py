@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import importlib
 import os
 import sys
@@ -106,7 +107,15 @@ def main(argv: list[str] | None = None) -> int:
 
     mark("cli_entry")
     prefetch_input_hashes(argv)  # SHA-256 of the inputs overlaps the imports below (GIL released)
-    parser = build_parser(argv)
+    # Importing the command's stage (Polars, NumPy, PyArrow) allocates hundreds of thousands of objects
+    # that live as long as the process; the cyclic GC would traverse them again and again while they
+    # load. Collect nothing until they are in, then freeze them out of every later collection.
+    gc.disable()
+    try:
+        parser = build_parser(argv)
+    finally:
+        gc.freeze()
+        gc.enable()
     mark("parser_built")
     args = parser.parse_args(argv)
     mark("args_parsed")
