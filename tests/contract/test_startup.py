@@ -194,3 +194,20 @@ def test_first_batch_imports_come_from_bytecode(package: str) -> None:
     assert cached.is_file(), f"no bytecode for {package}: {cached} (run `make build`)"
     for sub in sorted(init.parent.glob("*.py"))[:20]:
         assert Path(importlib.util.cache_from_source(str(sub))).is_file(), sub
+
+
+def test_trainer_help_and_config_need_no_torch() -> None:
+    # The model config and presets live apart from the torch module (sctool.model imports it lazily),
+    # so `sctool train fit --help` answers in a fraction of a second instead of after torch's import.
+    code = ("import sys, contextlib, io\nfrom sctool_cli.main import main\n"
+            "buf = io.StringIO()\n"
+            "with contextlib.redirect_stdout(buf), contextlib.suppress(SystemExit):\n"
+            "    main(['train', 'fit', '--help'])\n"
+            "with contextlib.redirect_stdout(buf), contextlib.suppress(SystemExit):\n"
+            "    main(['train', 'fit', '--config', 'tiny', '--print_config'])\n"
+            "import sctool.model\n"
+            "print('torch' in sys.modules, '--data' in buf.getvalue(), 'n_layer' in buf.getvalue())\n"
+            "sctool.model.GPT\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True", "True", "True"], out
