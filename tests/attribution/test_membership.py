@@ -318,3 +318,24 @@ def test_a_smaller_build_stride_finds_shorter_copies(corpus, tmp_path):
         assert a.longest_chain >= 50 and name in {s.path for s in a.sources}
     proc = run_cli("index", "build", d / "a.parquet", "-o", tmp_path / "bad", "--stride", "51")
     assert proc.returncode == 2 and "stride" in proc.stderr
+
+
+def test_compact_columns_equal_the_compacted_attributions(index, corpus):
+    """`attribute --jsonl` builds its per-sample column straight from the kernel's arrays; it must be
+    exactly `compact()` of the full Attribution, sources, spans and all, empty texts included."""
+    from sctool.attribution.samples import attribute_texts, compact
+
+    _, docs = corpus
+    idx = MembershipIndex(index)
+    queries = [s for _, s in _snippets(docs, 30, 200, seed=11)]
+    queries += [a + "\n# unrelated 9876543210 text\n" + b for a, b in zip(queries[:5], queries[5:10])]
+    queries += ["", "short", "é" * 80]
+    for top in (0, 1, 3, 50):
+        want = [compact(a, top) for a in idx.attribute(queries, top=top)]
+        assert idx.attribute_compact(queries, top=top) == want
+        assert attribute_texts(idx, queries, top=top, batch=7) == want
+        assert json.dumps(idx.attribute_compact(queries, top=top)) == json.dumps(want)
+    assert any(c["sources"] for c in want) and any(c["spans"] for c in want)
+    assert idx.attribute_compact([], top=3) == []
+    with pytest.raises(Exception, match="top"):
+        idx.attribute_compact(["x"], top=-1)

@@ -61,8 +61,11 @@ def attribute_texts(index: MembershipIndex, texts: Sequence[str], *, exact: bool
                     threads: int = 0, batch: int = 2048) -> list[dict[str, Any]]:
     cols: list[dict[str, Any]] = []
     for i in range(0, len(texts), batch):
-        cols.extend(compact(a, top) for a in index.attribute(texts[i: i + batch], exact=exact, top=top,
-                                                             threads=threads))
+        part = texts[i: i + batch]
+        if exact:
+            cols.extend(compact(a, top) for a in index.attribute(part, exact=True, top=top, threads=threads))
+        else:
+            cols.extend(index.attribute_compact(part, top=top, threads=threads))
     return cols
 
 
