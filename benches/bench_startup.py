@@ -115,12 +115,17 @@ def run_traced(argv: list[str], env: dict[str, str], stop_at: str) -> dict[str, 
 
 def run_floor(code: str, env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall and CPU seconds of a bare ``python -c code`` (the imports a first batch cannot do without)."""
+    return run_timed([sys.executable, "-c", code], env)
+
+
+def run_timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall and CPU seconds of one command run to its end."""
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
     _, status, ru = os.wait4(proc.pid, 0)
     wall = time.monotonic() - t0
     if status != 0:
-        raise RuntimeError(f"python -c {code!r} failed")
+        raise RuntimeError(f"{argv} failed")
     return wall, ru.ru_utime + ru.ru_stime
 
 
@@ -166,9 +171,11 @@ def main() -> str:
     load0 = os.getloadavg()
     samples: dict[tuple, list[dict[str, tuple[float, float]]]] = {}
     floors: dict[str, list[tuple[float, float]]] = {k: [] for k in FLOORS}
+    version: list[tuple[float, float]] = []
     for _rep in range(reps):
         for label, code in FLOORS.items():
             floors[label].append(run_floor(code))
+        version.append(run_timed([str(SCTOOL), "--version"]))
         if not only_cmds or "filter" in only_cmds:
             no_pyc_floor.append(run_floor(FLOORS[floor_all], {**os.environ, **no_pyc}))
             argv, stop_at = _commands(inputs["small (4 MB)"], work / "out", tok)["filter"]
@@ -213,6 +220,7 @@ def main() -> str:
         SUMMARY["first batch starts, small input, CPU s from launch (worst stage)"] = \
             f"{max(c for _, c in starts.values() if c is not None):.2f}"
     SUMMARY["floor: import polars, numpy, pyarrow.parquet, CPU s"] = f"{floor_cpu:.2f}"
+    SUMMARY["sctool --version, wall s (target 0.15)"] = f"{statistics.median(w for w, _ in version):.2f}"
     no_pyc_section = ""
     if no_pyc_runs:
         SUMMARY["filter, small input, first batch starts without bytecode, wall s from launch"] = \
