@@ -105,6 +105,16 @@ def test_banding_equals_datasketch(threshold: float, num_perm: int) -> None:
     assert optimal_param(0.7, 256) == (25, 10)
 
 
+def test_known_banding_table_equals_the_search() -> None:
+    from sctool import native
+    from sctool.dedup.minhash import KNOWN_BANDING
+
+    assert (0.7, 256) in KNOWN_BANDING  # StarCoder's default setting skips the search
+    for (threshold, num_perm), banding in KNOWN_BANDING.items():
+        assert native.lsh_optimal_param(threshold, num_perm) == banding, (threshold, num_perm)
+    assert optimal_param(0.7000001, 256) == native.lsh_optimal_param(0.7000001, 256)  # off the table: searched
+
+
 def test_estimate_within_statistical_bound(shared_data) -> None:
     """|estimate − exact| ≤ 5 binomial standard deviations (+ 1/k) on every evaluation pair."""
     recs = [json.loads(line) for line in (shared_data / "neardup" / "neardup-public.jsonl").open()]
