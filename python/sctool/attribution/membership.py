@@ -380,6 +380,14 @@ class Attribution:
         return d
 
 
+
+def _checked_request(texts: Sequence[str], top: int) -> list[str]:
+    """The texts of an attribution request as a list; a negative ``top`` is refused (when there is work)."""
+    texts = list(texts)
+    if texts and top < 0:
+        raise ConfigError(f"top must be >= 0, got {top}")
+    return texts
+
 class MembershipIndex:
     """An opened index. ``window`` (when given) is the window the caller expects; a different one
     is an :class:`IndexMismatchError` rather than silently meaningless results."""
@@ -453,11 +461,9 @@ class MembershipIndex:
     def attribute(self, texts: Sequence[str], *, exact: bool = False, top: int = 5,
                   threads: int = 0) -> list[Attribution]:
         """Attribute each text: covered fraction, longest chain, hit spans and up to ``top`` sources."""
-        texts = list(texts)
+        texts = _checked_request(texts, top)
         if not texts:
             return []
-        if top < 0:
-            raise ConfigError(f"top must be >= 0, got {top}")
         if exact:
             return self._attribute_exact(texts, top, threads)
         r = self._attribute_native(texts, top, threads)
@@ -478,11 +484,9 @@ class MembershipIndex:
         """``sctool.attribution.samples.compact`` of each text's :meth:`attribute` (the per-sample JSONL
         column), built straight from the kernel's arrays: no Attribution or Source objects in between,
         which were a fifth of the ``attribute --jsonl`` path's time."""
-        texts = list(texts)
+        texts = _checked_request(texts, top)
         if not texts:
             return []
-        if top < 0:
-            raise ConfigError(f"top must be >= 0, got {top}")
         r = self._attribute_native(texts, top, threads)
         meta = self._doc_meta(r["src_doc"])
         src = [{"id": m[0], "repo": m[1], "path": m[2], "license": m[3], "windows": w}

@@ -137,22 +137,16 @@ impl Builder {
     }
 
     fn begin(&mut self, src_start: usize, src_end: usize) {
-        self.segs.push((
-            self.text.len() as u32,
-            src_start as u32,
-            src_end as u32,
-            false,
-        ));
+        self.push_seg(src_start, src_end, false);
     }
 
     /// A segment whose text is copied verbatim from `src_start..src_end`.
     fn begin_linear(&mut self, src_start: usize, src_end: usize) {
-        self.segs.push((
-            self.text.len() as u32,
-            src_start as u32,
-            src_end as u32,
-            true,
-        ));
+        self.push_seg(src_start, src_end, true);
+    }
+
+    fn push_seg(&mut self, src_start: usize, src_end: usize, linear: bool) {
+        self.segs.push((self.text.len() as u32, src_start as u32, src_end as u32, linear));
     }
 
     /// End a segment with a line break, so n-grams of neighbouring pieces do not join mid-line.

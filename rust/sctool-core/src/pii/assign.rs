@@ -192,10 +192,8 @@ fn skip_ws(b: &[u8], mut i: usize, end: usize) -> usize {
     i
 }
 
-/// Parse the assignment whose name contains the keyword at `kw`.
-pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
-    let b = text.as_bytes();
-    let (ls, le) = super::line_bounds(text, kw.0);
+/// The identifier holding the keyword at `kw`: widened over name bytes, within the line `ls..le`.
+fn name_around(b: &[u8], ls: usize, le: usize, kw: (usize, usize)) -> (usize, usize) {
     let mut ns = kw.0;
     while ns > ls && name_byte(b[ns - 1]) {
         ns -= 1;
@@ -204,6 +202,14 @@ pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
     while ne < le && name_byte(b[ne]) {
         ne += 1;
     }
+    (ns, ne)
+}
+
+/// Parse the assignment whose name contains the keyword at `kw`.
+pub fn parse_assignment(text: &str, kw: (usize, usize)) -> Option<Assignment> {
+    let b = text.as_bytes();
+    let (ls, le) = super::line_bounds(text, kw.0);
+    let (mut ns, mut ne) = name_around(b, ls, le, kw);
     while ns < ne && matches!(b[ns], b'-' | b'.') {
         ns += 1;
     }
@@ -524,14 +530,7 @@ fn value_field(text: &str, from: usize, le: usize) -> Option<usize> {
 pub fn name_value_pair(text: &str, kw: (usize, usize)) -> Option<Assignment> {
     let b = text.as_bytes();
     let (ls, le) = super::line_bounds(text, kw.0);
-    let mut ns = kw.0;
-    while ns > ls && name_byte(b[ns - 1]) {
-        ns -= 1;
-    }
-    let mut ne = kw.1;
-    while ne < le && name_byte(b[ne]) {
-        ne += 1;
-    }
+    let (ns, ne) = name_around(b, ls, le, kw);
     if ns >= ne {
         return None;
     }
