@@ -376,3 +376,18 @@ def test_seccomp_syscall_numbers_match_the_kernel_headers() -> None:
                 checked += 1
     if not checked:
         pytest.skip("no kernel headers installed")
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_a_write_past_the_cap_that_exits_before_any_poll_still_fails(mode: str) -> None:
+    # Without namespaces the cap is polled every 0.1 s; a job that writes 40 MiB (under the per-file
+    # limit) and exits at once finishes before the first poll, and must fail all the same.
+    if SKIP[mode]:
+        pytest.skip(f"{mode} mode unavailable here: {SKIP[mode]}")
+    from dataclasses import replace
+
+    cfg = replace(MODES[mode], max_written_mb=32)
+    job = sb.CommandJob(files={}, run=["sh", "-c", "head -c 41943040 /dev/zero > f && echo done"])
+    res = sb.run_commands([job], cfg)[0]
+    assert res.status == "failed", (res.status, res.detail)
+    assert res.wall_s < 5

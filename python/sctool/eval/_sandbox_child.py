@@ -716,6 +716,10 @@ def run_step(job, step, ctx):
     _, status, usage = os.wait4(pid, 0)
     wall = time.monotonic() - started
     kill_leftovers(ctx, pid)
+    # A step that writes past the cap and exits between two polls (96 MB takes ~0.1 s) is caught
+    # here: the cap is on what a job keeps written, and that is still in the work dir.
+    if ctx["poll_quota"] and not (timed_out or over_quota) and _dir_bytes(ctx["workdir"]) > job["max_written_bytes"]:
+        over_quota = True
     for fd in list(open_fds):  # what is already in the pipes; writers are gone now
         while True:
             r, _, _ = select.select([fd], [], [], 0)
